@@ -1,0 +1,127 @@
+//! Building and running the server: what `main` and the tests start.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use axum::Router;
+use migration::{Migrator, MigratorTrait};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection};
+
+use crate::auth::Authenticator;
+use crate::config::Config;
+use crate::graphql::build_schema;
+use crate::http::{router, AppState};
+use crate::policy::Policy;
+use crate::service::Services;
+
+/// Opens the database pool (statement logging off: it would log every query).
+pub async fn connect(database_url: &str, max_connections: u32) -> anyhow::Result<DatabaseConnection> {
+    let mut options = ConnectOptions::new(database_url.to_owned());
+    options
+        .max_connections(max_connections)
+        .min_connections(1)
+        .connect_timeout(Duration::from_secs(10))
+        .sqlx_logging(false);
+    Database::connect(options)
+        .await
+        .with_context(|| format!("cannot connect to the database at {}", redact(database_url)))
+}
+
+/// Applies pending migrations.
+pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
+    Migrator::up(db, None).await.context("migrating the database")
+}
+
+/// A URL with any password replaced, for messages.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let creds = &url[scheme + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{}:***{}", &url[..scheme + 3], user, &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// A built server: its router and the parts tests and commands reuse.
+pub struct App {
+    pub router: Router,
+    pub state: AppState,
+}
+
+/// Connects, migrates, loads the policy and builds the router.
+pub async fn build(config: &Config) -> anyhow::Result<App> {
+    let db = connect(&config.database_url, config.db_max_connections).await?;
+    migrate(&db).await?;
+    let policy = Policy::load(config.policy_dir.as_deref()).await.context("loading the policy")?;
+    let auth = Authenticator::new(&config.auth).context("configuring authentication")?;
+    let services = Services::new(db, policy);
+    let state = AppState {
+        schema: build_schema(Some(services.clone())),
+        services,
+        auth: Arc::new(auth),
+    };
+    Ok(App {
+        router: router(state.clone()),
+        state,
+    })
+}
+
+/// A server listening in the background (tests, embedding).
+pub struct RunningServer {
+    pub addr: SocketAddr,
+    pub state: AppState,
+}
+
+/// Builds the app and serves it on `config.listen` in a background task.
+pub async fn spawn(config: &Config) -> anyhow::Result<RunningServer> {
+    let app = build(config).await?;
+    let listener = tokio::net::TcpListener::bind(config.listen).await?;
+    let addr = listener.local_addr()?;
+    let router = app.router;
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, router).await {
+            tracing::error!(error = %e, "server stopped");
+        }
+    });
+    Ok(RunningServer { addr, state: app.state })
+}
+
+/// Serves until Ctrl-C / SIGTERM.
+pub async fn serve(app: App, listen: SocketAddr) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    tracing::info!(addr = %listener.local_addr()?, "annograph listening");
+    axum::serve(listener, app.router)
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down");
+}

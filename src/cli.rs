@@ -1,0 +1,195 @@
+//! The command line: `serve`, `migrate`, `export-schema`, `token`, `user add`,
+//! `policy explain`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+
+use crate::auth::Authenticator;
+use crate::config::{AuthArgs, AuthConfig, Config, DatabaseArgs, LogFormat, DEFAULT_LISTEN};
+use crate::policy::{Kind, Policy};
+
+#[derive(Parser, Debug)]
+#[command(name = "annograph", version, about = "GraphQL data and permission back end for annotation platforms")]
+pub struct Cli {
+    /// Log format.
+    #[arg(long, env = "ANNOGRAPH_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the GraphQL server (applies migrations first).
+    Serve(ServeArgs),
+    /// Apply pending database migrations and exit.
+    Migrate(DatabaseArgs),
+    /// Print the GraphQL schema (SDL) on stdout.
+    ExportSchema,
+    /// Print a signed development token (HS256) for a user.
+    Token(TokenArgs),
+    /// Manage users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Inspect the permission policy.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "ANNOGRAPH_LISTEN", default_value = DEFAULT_LISTEN)]
+    pub listen: SocketAddr,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    #[command(flatten)]
+    pub auth: AuthArgs,
+    /// A folder holding `model.conf` and `policy.csv` to use instead of the built-in policy.
+    #[arg(long, env = "ANNOGRAPH_POLICY_DIR")]
+    pub policy_dir: Option<PathBuf>,
+    /// Seed a small sample workspace and print a ready Authorization header.
+    #[arg(long)]
+    pub demo: bool,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct TokenArgs {
+    /// The user's email (the token's `email` and `sub`).
+    #[arg(long)]
+    pub user: String,
+    /// The user's display name.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// How long the token is valid, e.g. `1h`, `30m`, `7d`.
+    #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+    pub ttl: Duration,
+    #[command(flatten)]
+    pub auth: AuthArgs,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UserCommand {
+    /// Create a user, or update the name and workspace role of an existing one.
+    Add {
+        /// Email address.
+        email: String,
+        /// Display name.
+        #[arg(long)]
+        name: Option<String>,
+        /// Make the user a workspace ADMIN (otherwise MEMBER).
+        #[arg(long)]
+        workspace_admin: bool,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PolicyCommand {
+    /// Print which roles allow which actions, as the server compiles them.
+    Explain {
+        /// Only this kind of resource (dataset, project, ontology, folder, group, workspace).
+        #[arg(long)]
+        kind: Option<String>,
+        /// A folder holding `model.conf` and `policy.csv` instead of the built-in policy.
+        #[arg(long, env = "ANNOGRAPH_POLICY_DIR")]
+        policy_dir: Option<PathBuf>,
+    },
+}
+
+pub fn init_tracing(format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("ANNOGRAPH_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,sea_orm=warn,sea_orm_migration=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+/// Runs one command.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(args) => serve(args).await,
+        Command::Migrate(db) => {
+            let conn = crate::app::connect(&db.database_url, 1).await?;
+            crate::app::migrate(&conn).await?;
+            println!("migrations applied to {}", crate::app::redact(&db.database_url));
+            Ok(())
+        }
+        Command::ExportSchema => {
+            print!("{}", crate::graphql::schema::sdl());
+            Ok(())
+        }
+        Command::Token(args) => {
+            let auth = Authenticator::new(&AuthConfig::resolve(&args.auth)?)?;
+            println!("{}", auth.mint(&args.user, args.name.as_deref(), args.ttl)?);
+            Ok(())
+        }
+        Command::User(UserCommand::Add {
+            email,
+            name,
+            workspace_admin,
+            database,
+        }) => {
+            let conn = crate::app::connect(&database.database_url, 1).await?;
+            crate::app::migrate(&conn).await?;
+            let user = crate::service::users::upsert(&conn, &email, name.as_deref(), workspace_admin)
+                .await
+                .map_err(|e| anyhow::anyhow!("{}", e.public_message()))?;
+            println!(
+                "{} <{}> workspace role {} id {}",
+                user.name,
+                user.email,
+                user.workspace_role,
+                crate::ids::encode("User", user.id)
+            );
+            Ok(())
+        }
+        Command::Policy(PolicyCommand::Explain { kind, policy_dir }) => {
+            let policy = Policy::load(policy_dir.as_deref()).await?;
+            let kinds: Vec<Kind> = match kind {
+                Some(k) => vec![Kind::parse(&k).with_context(|| format!("unknown kind {k}"))?],
+                None => Kind::ALL.to_vec(),
+            };
+            for kind in kinds {
+                println!("{}", kind.as_str());
+                for action in kind.actions() {
+                    println!("  {:<22} {}", action.as_str(), policy.roles_allowing(kind, *action).join(", "));
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let config = Config {
+        listen: args.listen,
+        database_url: args.database.database_url,
+        db_max_connections: args.database.db_max_connections,
+        auth: AuthConfig::resolve(&args.auth)?,
+        policy_dir: args.policy_dir,
+        demo: args.demo,
+    };
+    let app = crate::app::build(&config).await?;
+    if config.demo {
+        let demo = crate::demo::seed(&app.state.services).await?;
+        let token = app
+            .state
+            .auth
+            .mint(&demo.admin_email, Some("Alice Admin"), Duration::from_secs(7 * 24 * 3600))?;
+        println!("annograph demo workspace is ready.");
+        println!("  Playground:    http://{}/graphql", config.listen);
+        println!("  Signed in as:  {} (workspace ADMIN)", demo.admin_email);
+        println!("  Header:        {{\"Authorization\": \"Bearer {token}\"}}");
+        println!("  Other users:   {}", demo.other_emails.join(", "));
+    }
+    crate::app::serve(app, config.listen).await
+}

@@ -1,0 +1,198 @@
+//! Typed configuration: flags, then `ANNOGRAPH_*` / `DATABASE_URL` environment
+//! variables, then defaults (clap layers them), validated once at start.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use base64::Engine;
+use rand::RngCore;
+
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://annograph.db?mode=rwc";
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+
+/// A value that must never reach a log line.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+/// Database connection settings.
+#[derive(clap::Args, Debug, Clone)]
+pub struct DatabaseArgs {
+    /// Database URL: `sqlite://PATH?mode=rwc` (embedded) or `postgres://…`.
+    #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
+    pub database_url: String,
+    /// Maximum connections in the pool.
+    #[arg(long, env = "ANNOGRAPH_DB_MAX_CONNECTIONS", default_value_t = 10)]
+    pub db_max_connections: u32,
+}
+
+/// How bearer tokens are verified (and, for HS256, minted).
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct AuthArgs {
+    /// Shared secret for HS256 tokens.
+    #[arg(long, env = "ANNOGRAPH_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+    /// PEM public key (RSA or EC P-256) for RS256 / ES256 tokens of an identity provider.
+    #[arg(long, env = "ANNOGRAPH_JWT_PUBLIC_KEY_FILE")]
+    pub jwt_public_key_file: Option<PathBuf>,
+    /// Required `iss` claim, when set.
+    #[arg(long, env = "ANNOGRAPH_JWT_ISSUER")]
+    pub jwt_issuer: Option<String>,
+    /// Required `aud` claim, when set.
+    #[arg(long, env = "ANNOGRAPH_JWT_AUDIENCE")]
+    pub jwt_audience: Option<String>,
+    /// Where a development HS256 secret is kept when neither a secret nor a
+    /// public key is configured (created on first use, mode 0600).
+    #[arg(
+        long,
+        env = "ANNOGRAPH_JWT_SECRET_FILE",
+        default_value = ".annograph/jwt-secret"
+    )]
+    pub jwt_secret_file: PathBuf,
+}
+
+/// Verified token settings.
+#[derive(Debug, Clone, Default)]
+pub struct AuthConfig {
+    pub secret: Option<Secret>,
+    pub public_key_pem: Option<Vec<u8>>,
+    pub issuer: Option<String>,
+    pub audience: Option<String>,
+}
+
+impl AuthConfig {
+    /// Resolves the token settings. With neither a secret nor a public key,
+    /// a development secret is read from (or created in) `jwt_secret_file`, so
+    /// that `annograph serve` and `annograph token` agree out of the box.
+    pub fn resolve(args: &AuthArgs) -> Result<AuthConfig, ConfigError> {
+        let public_key_pem = match &args.jwt_public_key_file {
+            Some(path) => Some(std::fs::read(path).map_err(|source| ConfigError::Io {
+                path: path.display().to_string(),
+                source,
+            })?),
+            None => None,
+        };
+        let secret = match (&args.jwt_secret, &public_key_pem) {
+            (Some(s), _) if s.len() < 16 => {
+                return Err(ConfigError::Invalid(
+                    "ANNOGRAPH_JWT_SECRET must be at least 16 characters".into(),
+                ))
+            }
+            (Some(s), _) => Some(Secret::new(s.clone())),
+            (None, Some(_)) => None,
+            (None, None) => Some(development_secret(&args.jwt_secret_file)?),
+        };
+        Ok(AuthConfig {
+            secret,
+            public_key_pem,
+            issuer: args.jwt_issuer.clone(),
+            audience: args.jwt_audience.clone(),
+        })
+    }
+}
+
+fn development_secret(path: &Path) -> Result<Secret, ConfigError> {
+    let io = |source| ConfigError::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    match std::fs::read_to_string(path) {
+        Ok(s) if !s.trim().is_empty() => return Ok(Secret::new(s.trim())),
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io(e)),
+    }
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    let secret = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(io)?;
+    }
+    write_private(path, &secret).map_err(io)?;
+    tracing::warn!(
+        path = %path.display(),
+        "no ANNOGRAPH_JWT_SECRET configured; created a development secret"
+    );
+    Ok(Secret::new(secret))
+}
+
+#[cfg(unix)]
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(contents.as_bytes())
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    std::fs::write(path, contents)
+}
+
+/// Log output format.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// Everything `annograph serve` needs.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub database_url: String,
+    pub db_max_connections: u32,
+    pub auth: AuthConfig,
+    /// A folder with `model.conf` and `policy.csv`; the built-in policy otherwise.
+    pub policy_dir: Option<PathBuf>,
+    pub demo: bool,
+}
+
+impl Config {
+    /// A configuration for tests and embedding: the given database, a fixed
+    /// HS256 secret, a loopback port chosen by the OS.
+    pub fn for_database(database_url: &str, jwt_secret: &str) -> Config {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            database_url: database_url.to_owned(),
+            db_max_connections: 5,
+            auth: AuthConfig {
+                secret: Some(Secret::new(jwt_secret)),
+                ..AuthConfig::default()
+            },
+            policy_dir: None,
+            demo: false,
+        }
+    }
+}

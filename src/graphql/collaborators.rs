@@ -1,0 +1,164 @@
+//! Collaborators of datasets, projects, ontologies and folders: one shape of
+//! query and mutations for every kind of shared resource.
+
+use async_graphql::resolver_utils::EnumType;
+use async_graphql::{OutputType, SimpleObject, ID};
+use uuid::Uuid;
+
+use super::dataset::DatasetRole;
+use super::folder::FolderRole;
+use super::group::Group;
+use super::ontology::OntologyRole;
+use super::project::ProjectRole;
+use super::user::User;
+use super::{enum_value, parse_id};
+use crate::error::{AppError, AppResult};
+use crate::policy::Kind;
+use crate::service::grants::{self, Grantee};
+use crate::service::Services;
+
+/// A user or group holding a role on a resource.
+#[derive(SimpleObject)]
+#[graphql(
+    concrete(name = "DatasetCollaborator", params(DatasetRole)),
+    concrete(name = "ProjectCollaborator", params(ProjectRole)),
+    concrete(name = "OntologyCollaborator", params(OntologyRole)),
+    concrete(name = "FolderCollaborator", params(FolderRole))
+)]
+pub struct Collaborator<R: OutputType> {
+    /// The role held.
+    pub role: R,
+    /// The user holding it, when granted to a user.
+    pub user: Option<User>,
+    /// The group holding it (for its MEMBERs), when granted to a group.
+    pub group: Option<Group>,
+}
+
+/// The collaborators of one resource.
+pub async fn list<R: EnumType + OutputType + Copy>(svc: &Services, kind: Kind, resource_id: Uuid) -> AppResult<Vec<Collaborator<R>>> {
+    let grants = grants::list(&svc.db, kind, resource_id).await?;
+    let user_ids: Vec<Uuid> = grants.iter().filter_map(|g| g.user_id).collect();
+    let group_ids: Vec<Uuid> = grants.iter().filter_map(|g| g.group_id).collect();
+    let users = crate::service::users::by_ids(&svc.db, &user_ids).await?;
+    let groups = if group_ids.is_empty() {
+        Vec::new()
+    } else {
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+        entity::group::Entity::find()
+            .filter(entity::group::Column::Id.is_in(group_ids))
+            .all(&svc.db)
+            .await?
+    };
+    Ok(grants
+        .into_iter()
+        .filter_map(|g| {
+            let role = enum_value::<R>(&g.role)?;
+            let user = g.user_id.and_then(|id| users.iter().find(|u| u.id == id).cloned()).map(User);
+            let group = g.group_id.and_then(|id| groups.iter().find(|x| x.id == id).cloned()).map(Group);
+            Some(Collaborator { role, user, group })
+        })
+        .collect())
+}
+
+/// Exactly one of a user and a group.
+pub fn grantee(user_id: Option<&ID>, group_id: Option<&ID>) -> AppResult<Grantee> {
+    match (user_id, group_id) {
+        (Some(u), None) => Ok(Grantee::User(parse_id(u, "User", "userId")?)),
+        (None, Some(g)) => Ok(Grantee::Group(parse_id(g, "Group", "groupId")?)),
+        _ => Err(AppError::bad_input("give exactly one of userId and groupId")),
+    }
+}
+
+/// Generates the three collaborator mutations of one kind of resource with
+/// their inputs: `add…Collaborators`, `set…CollaboratorRole`, `remove…Collaborator`.
+#[macro_export]
+macro_rules! collaborator_mutations {
+    (
+        mutation: $Mutation:ident,
+        resource: $Resource:ident,
+        role: $Role:ty,
+        kind: $kind:expr,
+        type_name: $type_name:literal,
+        noun: $noun:literal ($a_noun:literal),
+        id_field: $id_field:ident ($id_label:literal),
+        add: $Add:ident => $add:ident,
+        set: $Set:ident => $set:ident,
+        remove: $Remove:ident => $remove:ident $(,)?
+    ) => {
+        #[doc = concat!("Grants a role on ", $a_noun, " to users and groups.")]
+        #[derive(async_graphql::InputObject)]
+        pub struct $Add {
+            #[doc = concat!("The ", $noun, ".")]
+            pub $id_field: async_graphql::ID,
+            /// Users to grant the role to.
+            #[graphql(default)]
+            pub user_ids: Vec<async_graphql::ID>,
+            /// Groups to grant the role to (it reaches their MEMBERs only).
+            #[graphql(default)]
+            pub group_ids: Vec<async_graphql::ID>,
+            /// The role to grant.
+            pub role: $Role,
+        }
+
+        #[doc = concat!("Changes the role of a user or group on ", $a_noun, ".")]
+        #[derive(async_graphql::InputObject)]
+        pub struct $Set {
+            #[doc = concat!("The ", $noun, ".")]
+            pub $id_field: async_graphql::ID,
+            /// The user (give this or groupId).
+            pub user_id: Option<async_graphql::ID>,
+            /// The group (give this or userId).
+            pub group_id: Option<async_graphql::ID>,
+            /// The new role.
+            pub role: $Role,
+        }
+
+        #[doc = concat!("Revokes the role of a user or group on ", $a_noun, ".")]
+        #[derive(async_graphql::InputObject)]
+        pub struct $Remove {
+            #[doc = concat!("The ", $noun, ".")]
+            pub $id_field: async_graphql::ID,
+            /// The user (give this or groupId).
+            pub user_id: Option<async_graphql::ID>,
+            /// The group (give this or userId).
+            pub group_id: Option<async_graphql::ID>,
+        }
+
+        #[derive(Default)]
+        pub struct $Mutation;
+
+        #[async_graphql::Object]
+        impl $Mutation {
+            #[doc = concat!("Grants a role on ", $a_noun, " to users and groups (all or nothing).")]
+            async fn $add(&self, ctx: &async_graphql::Context<'_>, input: $Add) -> async_graphql::Result<$Resource> {
+                let (svc, caller) = $crate::graphql::scope(ctx)?;
+                let id = $crate::graphql::parse_id(&input.$id_field, $type_name, $id_label)?;
+                let access = $crate::service::grants::visible_access(svc, caller, $kind, id, $noun).await?;
+                let users = $crate::graphql::parse_ids(&input.user_ids, "User", "userIds")?;
+                let groups = $crate::graphql::parse_ids(&input.group_ids, "Group", "groupIds")?;
+                $crate::service::grants::add(svc, caller, &access, id, &users, &groups, $crate::graphql::enum_name(input.role)).await?;
+                Ok($Resource::reload(svc, id).await?)
+            }
+
+            #[doc = concat!("Changes the role of a collaborator on ", $a_noun, ".")]
+            async fn $set(&self, ctx: &async_graphql::Context<'_>, input: $Set) -> async_graphql::Result<$Resource> {
+                let (svc, caller) = $crate::graphql::scope(ctx)?;
+                let id = $crate::graphql::parse_id(&input.$id_field, $type_name, $id_label)?;
+                let grantee = $crate::graphql::collaborators::grantee(input.user_id.as_ref(), input.group_id.as_ref())?;
+                let access = $crate::service::grants::visible_access(svc, caller, $kind, id, $noun).await?;
+                $crate::service::grants::set_role(svc, caller, &access, id, grantee, $crate::graphql::enum_name(input.role)).await?;
+                Ok($Resource::reload(svc, id).await?)
+            }
+
+            #[doc = concat!("Revokes a collaborator's role on ", $a_noun, ".")]
+            async fn $remove(&self, ctx: &async_graphql::Context<'_>, input: $Remove) -> async_graphql::Result<$Resource> {
+                let (svc, caller) = $crate::graphql::scope(ctx)?;
+                let id = $crate::graphql::parse_id(&input.$id_field, $type_name, $id_label)?;
+                let grantee = $crate::graphql::collaborators::grantee(input.user_id.as_ref(), input.group_id.as_ref())?;
+                let access = $crate::service::grants::visible_access(svc, caller, $kind, id, $noun).await?;
+                $crate::service::grants::remove(svc, caller, &access, id, grantee).await?;
+                Ok($Resource::reload(svc, id).await?)
+            }
+        }
+    };
+}

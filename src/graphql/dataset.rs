@@ -1,0 +1,359 @@
+//! Datasets.
+
+use async_graphql::{Context, Enum, InputObject, Object, Result, SimpleObject, ID};
+use chrono::{DateTime, Utc};
+use entity::dataset;
+use tokio::sync::OnceCell;
+use uuid::Uuid;
+
+use super::collaborators::{self, Collaborator};
+use super::file::File;
+use super::folder::Folder;
+use super::project::Project;
+use super::user::User;
+use super::{connection, enum_value, global_id, page_args, parse_id, parse_ids, scope, Conn};
+use crate::error::{AppError, AppResult};
+use crate::policy::{Action, Kind};
+use crate::service::access::{self, Access};
+use crate::service::{datasets, folders, users, Services};
+
+/// A collection of files, shared through dataset roles and attached to projects.
+pub struct Dataset {
+    pub model: dataset::Model,
+    access: OnceCell<Access>,
+}
+
+/// A role on a dataset.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum DatasetRole {
+    /// Views, adds data, adjusts settings and collaborators, deletes.
+    Admin,
+    /// Views the dataset and its files and attaches it to own projects.
+    User,
+}
+
+/// What the caller may do with a dataset, for front ends to render from.
+#[derive(SimpleObject)]
+pub struct DatasetPermissions {
+    /// See the dataset and its files.
+    pub view: bool,
+    /// Attach files, import from cloud storage, move files.
+    pub add_data: bool,
+    /// Change title, description, collaborators and roles.
+    pub adjust_settings: bool,
+    /// Delete the dataset.
+    pub delete: bool,
+    /// Attach the dataset to a project the caller administers.
+    pub attach_to_project: bool,
+}
+
+impl Dataset {
+    pub fn new(model: dataset::Model) -> Dataset {
+        Dataset {
+            model,
+            access: OnceCell::new(),
+        }
+    }
+
+    fn with_access(model: dataset::Model, access: Access) -> Dataset {
+        Dataset {
+            model,
+            access: OnceCell::new_with(Some(access)),
+        }
+    }
+
+    /// The dataset as the caller sees it (NOT_FOUND when they cannot).
+    pub async fn load(svc: &Services, caller: &crate::auth::Caller, id: Uuid) -> AppResult<Dataset> {
+        let (model, access) = datasets::get(svc, caller, id).await?;
+        Ok(Dataset::with_access(model, access))
+    }
+
+    /// The dataset after a change the caller was allowed to make.
+    pub async fn reload(svc: &Services, id: Uuid) -> AppResult<Dataset> {
+        use sea_orm::EntityTrait;
+        let model = dataset::Entity::find_by_id(id)
+            .one(&svc.db)
+            .await?
+            .ok_or_else(|| AppError::not_found("dataset"))?;
+        Ok(Dataset::new(model))
+    }
+
+    async fn access(&self, ctx: &Context<'_>) -> AppResult<&Access> {
+        self.access
+            .get_or_try_init(|| async {
+                let (svc, caller) = scope(ctx)?;
+                access::access(&svc.db, &svc.policy, Kind::Dataset, self.model.id, caller.id).await
+            })
+            .await
+    }
+}
+
+#[Object]
+impl Dataset {
+    /// Global ID.
+    pub async fn id(&self) -> ID {
+        global_id("Dataset", self.model.id)
+    }
+    /// Title.
+    async fn title(&self) -> &str {
+        &self.model.title
+    }
+    /// Free text.
+    async fn description(&self) -> &str {
+        &self.model.description
+    }
+    /// True when the dataset mirrors a folder: its files are that folder's files.
+    async fn mirrored(&self) -> bool {
+        self.model.folder_id.is_some()
+    }
+    /// The folder a mirrored dataset is backed by, when the caller may see it.
+    async fn folder(&self, ctx: &Context<'_>) -> Result<Option<Folder>> {
+        let Some(folder_id) = self.model.folder_id else { return Ok(None) };
+        let (svc, caller) = scope(ctx)?;
+        match folders::get(svc, caller, folder_id).await {
+            Ok((model, _)) => Ok(Some(Folder::new(model))),
+            Err(AppError::NotFound(_)) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+    /// When the dataset was created.
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.model.created_at
+    }
+    /// When the dataset was last changed.
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.model.updated_at
+    }
+    /// Who created the dataset.
+    async fn created_by(&self, ctx: &Context<'_>) -> Result<Option<User>> {
+        let Some(id) = self.model.created_by else { return Ok(None) };
+        let (svc, _) = scope(ctx)?;
+        Ok(users::by_ids(&svc.db, &[id]).await?.into_iter().next().map(User))
+    }
+    /// The dataset's files, oldest first.
+    async fn files(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Page size (default 20, at most 100).")] first: Option<i32>,
+        #[graphql(desc = "Cursor of the last item of the previous page.")] after: Option<String>,
+    ) -> Result<Conn<File>> {
+        let (svc, _) = scope(ctx)?;
+        let page = datasets::files(svc, &self.model, page_args(first, after)?).await?;
+        Ok(connection(page, |f| f.id, File))
+    }
+    /// Projects using this dataset that the caller may see.
+    async fn projects(&self, ctx: &Context<'_>) -> Result<Vec<Project>> {
+        let (svc, caller) = scope(ctx)?;
+        Ok(datasets::projects(svc, caller, self.model.id)
+            .await?
+            .into_iter()
+            .map(Project::new)
+            .collect())
+    }
+    /// Users and groups holding a role on the dataset.
+    async fn collaborators(&self, ctx: &Context<'_>) -> Result<Vec<Collaborator<DatasetRole>>> {
+        let (svc, _) = scope(ctx)?;
+        Ok(collaborators::list(svc, Kind::Dataset, self.model.id).await?)
+    }
+    /// The caller's own role (null when they see it only through a project).
+    async fn my_role(&self, ctx: &Context<'_>) -> Result<Option<DatasetRole>> {
+        Ok(self.access(ctx).await?.my_role().and_then(enum_value))
+    }
+    /// What the caller may do with the dataset.
+    async fn viewer_can(&self, ctx: &Context<'_>) -> Result<DatasetPermissions> {
+        let (svc, _) = scope(ctx)?;
+        let access = self.access(ctx).await?;
+        let can = |a| access.can(&svc.policy, a);
+        Ok(DatasetPermissions {
+            view: can(Action::View),
+            add_data: can(Action::AddData),
+            adjust_settings: can(Action::AdjustSettings),
+            delete: can(Action::Delete),
+            attach_to_project: can(Action::AttachToProject),
+        })
+    }
+}
+
+#[derive(Default)]
+pub struct DatasetQuery;
+
+#[Object]
+impl DatasetQuery {
+    /// Datasets the caller may see: through a dataset role, or read-only
+    /// through a project they collaborate on.
+    async fn datasets(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Case-insensitive text to find in title or description.")] search: Option<String>,
+        #[graphql(desc = "Page size (default 20, at most 100).")] first: Option<i32>,
+        #[graphql(desc = "Cursor of the last item of the previous page.")] after: Option<String>,
+    ) -> Result<Conn<Dataset>> {
+        let (svc, caller) = scope(ctx)?;
+        let page = datasets::list(svc, caller, search.as_deref(), page_args(first, after)?).await?;
+        Ok(connection(page, |d| d.id, Dataset::new))
+    }
+
+    /// Every dataset of the workspace (workspace ADMINs only; they may join any).
+    async fn workspace_datasets(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Case-insensitive text to find in title or description.")] search: Option<String>,
+        #[graphql(desc = "Page size (default 20, at most 100).")] first: Option<i32>,
+        #[graphql(desc = "Cursor of the last item of the previous page.")] after: Option<String>,
+    ) -> Result<Conn<Dataset>> {
+        let (svc, caller) = scope(ctx)?;
+        let page = datasets::list_workspace(svc, caller, search.as_deref(), page_args(first, after)?).await?;
+        Ok(connection(page, |d| d.id, Dataset::new))
+    }
+
+    /// One dataset; null with NOT_FOUND when missing or not visible.
+    async fn dataset(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Dataset>> {
+        let (svc, caller) = scope(ctx)?;
+        let id = parse_id(&id, "Dataset", "id")?;
+        Ok(Some(Dataset::load(svc, caller, id).await?))
+    }
+}
+
+/// Creates a dataset; the caller becomes its ADMIN.
+#[derive(InputObject)]
+pub struct CreateDatasetInput {
+    /// Title.
+    pub title: String,
+    /// Free text.
+    pub description: Option<String>,
+    /// A folder to mirror (needs ADMIN on it): the dataset's files are then the folder's files.
+    pub folder_id: Option<ID>,
+}
+
+/// Changes a dataset's title or description.
+#[derive(InputObject)]
+pub struct UpdateDatasetInput {
+    /// The dataset.
+    pub id: ID,
+    /// New title, when given.
+    pub title: Option<String>,
+    /// New description, when given.
+    pub description: Option<String>,
+}
+
+/// Deletes a dataset (its files stay in their folders).
+#[derive(InputObject)]
+pub struct DeleteDatasetInput {
+    /// The dataset.
+    pub id: ID,
+    /// Must be the word `delete`.
+    pub confirm: String,
+}
+
+/// Attaches files to a dataset: individual files, or every file of folders.
+#[derive(InputObject)]
+pub struct AttachFilesToDatasetInput {
+    /// The dataset (not a mirrored one).
+    pub dataset_id: ID,
+    /// Files to attach.
+    #[graphql(default)]
+    pub file_ids: Vec<ID>,
+    /// Folders whose files are all attached.
+    #[graphql(default)]
+    pub folder_ids: Vec<ID>,
+}
+
+/// Detaches files from a dataset (the files themselves stay).
+#[derive(InputObject)]
+pub struct DetachFilesFromDatasetInput {
+    /// The dataset (not a mirrored one).
+    pub dataset_id: ID,
+    /// Files to detach.
+    pub file_ids: Vec<ID>,
+}
+
+/// Moves files into a mirrored dataset: they change folder.
+#[derive(InputObject)]
+pub struct MoveFilesInput {
+    /// Files to move.
+    pub file_ids: Vec<ID>,
+    /// The mirrored dataset to move them into.
+    pub to_dataset_id: ID,
+}
+
+/// A workspace ADMIN joins a dataset.
+#[derive(InputObject)]
+pub struct JoinDatasetInput {
+    /// The dataset.
+    pub dataset_id: ID,
+}
+
+#[derive(Default)]
+pub struct DatasetMutation;
+
+#[Object]
+impl DatasetMutation {
+    /// Creates a dataset; the caller becomes its ADMIN.
+    async fn create_dataset(&self, ctx: &Context<'_>, input: CreateDatasetInput) -> Result<Dataset> {
+        let (svc, caller) = scope(ctx)?;
+        let folder = input.folder_id.as_ref().map(|f| parse_id(f, "Folder", "folderId")).transpose()?;
+        let model = datasets::create(svc, caller, &input.title, input.description.as_deref(), folder).await?;
+        Ok(Dataset::new(model))
+    }
+
+    /// Changes a dataset's title or description (dataset ADMIN).
+    async fn update_dataset(&self, ctx: &Context<'_>, input: UpdateDatasetInput) -> Result<Dataset> {
+        let (svc, caller) = scope(ctx)?;
+        let id = parse_id(&input.id, "Dataset", "id")?;
+        let model = datasets::update(svc, caller, id, input.title.as_deref(), input.description.as_deref()).await?;
+        Ok(Dataset::new(model))
+    }
+
+    /// Deletes a dataset (dataset ADMIN; `confirm` must be `delete`).
+    async fn delete_dataset(&self, ctx: &Context<'_>, input: DeleteDatasetInput) -> Result<ID> {
+        let (svc, caller) = scope(ctx)?;
+        let id = parse_id(&input.id, "Dataset", "id")?;
+        Ok(global_id("Dataset", datasets::delete(svc, caller, id, &input.confirm).await?))
+    }
+
+    /// Attaches files, or all files of folders, to a dataset (dataset ADMIN).
+    async fn attach_files_to_dataset(&self, ctx: &Context<'_>, input: AttachFilesToDatasetInput) -> Result<Dataset> {
+        let (svc, caller) = scope(ctx)?;
+        let id = parse_id(&input.dataset_id, "Dataset", "datasetId")?;
+        let files = parse_ids(&input.file_ids, "File", "fileIds")?;
+        let folders = parse_ids(&input.folder_ids, "Folder", "folderIds")?;
+        Ok(Dataset::new(datasets::attach_files(svc, caller, id, &files, &folders).await?))
+    }
+
+    /// Detaches files from a dataset (dataset ADMIN).
+    async fn detach_files_from_dataset(&self, ctx: &Context<'_>, input: DetachFilesFromDatasetInput) -> Result<Dataset> {
+        let (svc, caller) = scope(ctx)?;
+        let id = parse_id(&input.dataset_id, "Dataset", "datasetId")?;
+        let files = parse_ids(&input.file_ids, "File", "fileIds")?;
+        Ok(Dataset::new(datasets::detach_files(svc, caller, id, &files).await?))
+    }
+
+    /// Moves files into a mirrored dataset; projects of the destination see
+    /// them, projects of the datasets they left no longer do.
+    async fn move_files(&self, ctx: &Context<'_>, input: MoveFilesInput) -> Result<Vec<File>> {
+        let (svc, caller) = scope(ctx)?;
+        let files = parse_ids(&input.file_ids, "File", "fileIds")?;
+        let to = parse_id(&input.to_dataset_id, "Dataset", "toDatasetId")?;
+        Ok(datasets::move_files(svc, caller, &files, to).await?.into_iter().map(File).collect())
+    }
+
+    /// Joins a dataset as a workspace ADMIN, receiving the dataset ADMIN role (audited).
+    async fn join_dataset(&self, ctx: &Context<'_>, input: JoinDatasetInput) -> Result<Dataset> {
+        let (svc, caller) = scope(ctx)?;
+        let id = parse_id(&input.dataset_id, "Dataset", "datasetId")?;
+        Ok(Dataset::new(datasets::join(svc, caller, id).await?))
+    }
+}
+
+crate::collaborator_mutations! {
+    mutation: DatasetCollaboratorMutation,
+    resource: Dataset,
+    role: DatasetRole,
+    kind: Kind::Dataset,
+    type_name: "Dataset",
+    noun: "dataset" ("a dataset"),
+    id_field: dataset_id("datasetId"),
+    add: AddDatasetCollaboratorsInput => add_dataset_collaborators,
+    set: SetDatasetCollaboratorRoleInput => set_dataset_collaborator_role,
+    remove: RemoveDatasetCollaboratorInput => remove_dataset_collaborator,
+}

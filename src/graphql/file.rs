@@ -1,0 +1,113 @@
+//! Files.
+
+use async_graphql::{Context, Enum, Json, Object, Result, ID};
+use chrono::{DateTime, Utc};
+use entity::file;
+
+use super::dataset::Dataset;
+use super::folder::Folder;
+use super::{enum_value, global_id, scope};
+use crate::error::AppError;
+use crate::service::files;
+
+/// An object in storage registered into a folder, attached to datasets.
+pub struct File(pub file::Model);
+
+/// What a file holds.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum FileKind {
+    /// A single image.
+    Image,
+    /// A video.
+    Video,
+    /// Images shown together.
+    ImageGroup,
+    /// Images shown as frames of a sequence.
+    ImageSequence,
+    /// A DICOM series.
+    DicomSeries,
+    /// Audio.
+    Audio,
+    /// Text.
+    Text,
+    /// A PDF document.
+    Pdf,
+}
+
+#[Object]
+impl File {
+    /// Global ID.
+    pub async fn id(&self) -> ID {
+        global_id("File", self.0.id)
+    }
+    /// Title.
+    async fn title(&self) -> &str {
+        &self.0.title
+    }
+    /// What the file holds.
+    async fn kind(&self) -> FileKind {
+        enum_value(&self.0.kind).unwrap_or(FileKind::Image)
+    }
+    /// Where the object lives.
+    async fn object_url(&self) -> &str {
+        &self.0.object_url
+    }
+    /// Size in bytes, when known.
+    async fn size_bytes(&self) -> Option<i64> {
+        self.0.size_bytes
+    }
+    /// MIME type, when known.
+    async fn mime_type(&self) -> Option<&str> {
+        self.0.mime_type.as_deref()
+    }
+    /// Width in pixels (images, videos), when known.
+    async fn width(&self) -> Option<i32> {
+        self.0.width
+    }
+    /// Height in pixels (images, videos), when known.
+    async fn height(&self) -> Option<i32> {
+        self.0.height
+    }
+    /// Duration in seconds (videos, audio), when known.
+    async fn duration_seconds(&self) -> Option<f64> {
+        self.0.duration_seconds
+    }
+    /// Frames per second (videos), when known.
+    async fn frame_rate(&self) -> Option<f64> {
+        self.0.frame_rate
+    }
+    /// Number of frames (videos), when known.
+    async fn frame_count(&self) -> Option<i64> {
+        self.0.frame_count
+    }
+    /// True when the video's frame rate is not constant.
+    async fn variable_frame_rate(&self) -> Option<bool> {
+        self.0.variable_frame_rate
+    }
+    /// The JSON object the client registered with the file.
+    async fn client_metadata(&self) -> Option<Json<&serde_json::Value>> {
+        self.0.client_metadata.as_ref().map(Json)
+    }
+    /// When the file was registered.
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+    /// The file's folder, when the caller may see it.
+    async fn folder(&self, ctx: &Context<'_>) -> Result<Option<Folder>> {
+        let (svc, caller) = scope(ctx)?;
+        match Folder::load(svc, caller, self.0.folder_id).await {
+            Ok(f) => Ok(Some(f)),
+            Err(AppError::NotFound(_)) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+    /// Datasets holding the file that the caller may see.
+    async fn datasets(&self, ctx: &Context<'_>) -> Result<Vec<Dataset>> {
+        let (svc, caller) = scope(ctx)?;
+        Ok(files::datasets_of(svc, caller, &self.0)
+            .await?
+            .into_iter()
+            .map(Dataset::new)
+            .collect())
+    }
+}

@@ -1,0 +1,115 @@
+//! The GraphQL API: thin types and resolvers per domain over `service`.
+
+use async_graphql::connection::{Connection, Edge};
+use async_graphql::resolver_utils::EnumType;
+use async_graphql::{Context, Object, OutputType, ID};
+use uuid::Uuid;
+
+use crate::auth::{Caller, Principal};
+use crate::error::{AppError, AppResult};
+use crate::ids;
+use crate::service::page::{Page, PageArgs, TotalCount};
+use crate::service::Services;
+
+pub mod collaborators;
+pub mod dataset;
+pub mod file;
+pub mod folder;
+pub mod group;
+pub mod node;
+pub mod ontology;
+pub mod project;
+pub mod schema;
+pub mod user;
+
+pub use schema::{build_schema, AppSchema};
+
+/// The services every resolver calls.
+pub fn services<'a>(ctx: &Context<'a>) -> &'a Services {
+    ctx.data_unchecked::<Services>()
+}
+
+/// The authenticated caller, or UNAUTHENTICATED.
+pub fn caller<'a>(ctx: &Context<'a>) -> AppResult<&'a Caller> {
+    match ctx.data_opt::<Principal>() {
+        Some(p) => p.caller(),
+        None => Err(AppError::unauthenticated()),
+    }
+}
+
+/// Both at once, for resolvers that need the caller.
+pub fn scope<'a>(ctx: &Context<'a>) -> AppResult<(&'a Services, &'a Caller)> {
+    Ok((services(ctx), caller(ctx)?))
+}
+
+/// Decodes a global ID of the given type; anything else is BAD_USER_INPUT.
+pub fn parse_id(id: &ID, type_name: &str, field: &str) -> AppResult<Uuid> {
+    match ids::decode(id.as_str()) {
+        Some((ty, uuid)) if ty == type_name => Ok(uuid),
+        _ => Err(AppError::bad_input(format!("{field} is not a valid {type_name} ID"))),
+    }
+}
+
+pub fn parse_ids(ids: &[ID], type_name: &str, field: &str) -> AppResult<Vec<Uuid>> {
+    ids.iter().map(|id| parse_id(id, type_name, field)).collect()
+}
+
+pub fn global_id(type_name: &str, id: Uuid) -> ID {
+    ID(ids::encode(type_name, id))
+}
+
+/// `first` / `after` from the client, with the cursor decoded.
+pub fn page_args(first: Option<i32>, after: Option<String>) -> AppResult<PageArgs> {
+    let after = match after {
+        Some(cursor) => Some(
+            ids::decode_cursor(&cursor).ok_or_else(|| AppError::bad_input("after is not a valid cursor"))?,
+        ),
+        None => None,
+    };
+    Ok(PageArgs { first, after })
+}
+
+/// Fields every connection carries beside `edges`, `nodes` and `pageInfo`.
+pub struct ConnectionFields {
+    total: TotalCount,
+}
+
+#[Object]
+impl ConnectionFields {
+    /// The number of items in the whole list (all pages), counted on request.
+    async fn total_count(&self) -> async_graphql::Result<u64> {
+        Ok(self.total.get().await?)
+    }
+}
+
+/// A Relay connection of `T` with `totalCount`.
+pub type Conn<T> = Connection<String, T, ConnectionFields>;
+
+/// Turns a page of models into a connection of GraphQL nodes.
+pub fn connection<M, T: OutputType>(page: Page<M>, id: impl Fn(&M) -> Uuid, wrap: impl Fn(M) -> T) -> Conn<T> {
+    let mut conn = Connection::with_additional_fields(
+        page.has_previous,
+        page.has_next,
+        ConnectionFields { total: page.total },
+    );
+    conn.edges = page
+        .items
+        .into_iter()
+        .map(|m| Edge::new(ids::encode_cursor(id(&m)), wrap(m)))
+        .collect();
+    conn
+}
+
+/// The GraphQL name of an enum value (role and kind columns store these).
+pub fn enum_name<E: EnumType + PartialEq + Copy>(value: E) -> &'static str {
+    E::items()
+        .iter()
+        .find(|item| item.value == value)
+        .map(|item| item.name)
+        .unwrap_or_default()
+}
+
+/// The enum value stored as `name`, if it is one.
+pub fn enum_value<E: EnumType + Copy>(name: &str) -> Option<E> {
+    E::items().iter().find(|item| item.name == name).map(|item| item.value)
+}

@@ -1,0 +1,248 @@
+//! Ontologies.
+
+use async_graphql::{Context, Enum, InputObject, Json, Object, Result, SimpleObject, ID};
+use chrono::{DateTime, Utc};
+use entity::ontology;
+use tokio::sync::OnceCell;
+use uuid::Uuid;
+
+use super::collaborators::{self, Collaborator};
+use super::project::Project;
+use super::user::User;
+use super::{connection, enum_value, global_id, page_args, parse_id, scope, Conn};
+use crate::auth::Caller;
+use crate::error::{AppError, AppResult};
+use crate::policy::{Action, Kind};
+use crate::service::access::{self, Access};
+use crate::service::{ontologies, users, Services};
+
+/// The objects and classifications annotators label with; serves many projects.
+pub struct Ontology {
+    pub model: ontology::Model,
+    access: OnceCell<Access>,
+}
+
+/// A role on an ontology.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum OntologyRole {
+    /// Views, edits, shares and deletes the ontology.
+    Admin,
+    /// Views the ontology and uses it in projects.
+    User,
+}
+
+/// What the caller may do with an ontology.
+#[derive(SimpleObject)]
+pub struct OntologyPermissions {
+    /// See the ontology.
+    pub view: bool,
+    /// Use the ontology in a project.
+    pub r#use: bool,
+    /// Change title, description and structure.
+    pub edit: bool,
+    /// Add and remove collaborators.
+    pub manage_collaborators: bool,
+    /// Delete the ontology (when no project uses it).
+    pub delete: bool,
+}
+
+impl Ontology {
+    pub fn new(model: ontology::Model) -> Ontology {
+        Ontology {
+            model,
+            access: OnceCell::new(),
+        }
+    }
+
+    pub async fn load(svc: &Services, caller: &Caller, id: Uuid) -> AppResult<Ontology> {
+        let (model, access) = ontologies::get(svc, caller, id).await?;
+        Ok(Ontology {
+            model,
+            access: OnceCell::new_with(Some(access)),
+        })
+    }
+
+    pub async fn reload(svc: &Services, id: Uuid) -> AppResult<Ontology> {
+        use sea_orm::EntityTrait;
+        let model = ontology::Entity::find_by_id(id)
+            .one(&svc.db)
+            .await?
+            .ok_or_else(|| AppError::not_found("ontology"))?;
+        Ok(Ontology::new(model))
+    }
+
+    async fn access(&self, ctx: &Context<'_>) -> AppResult<&Access> {
+        self.access
+            .get_or_try_init(|| async {
+                let (svc, caller) = scope(ctx)?;
+                access::access(&svc.db, &svc.policy, Kind::Ontology, self.model.id, caller.id).await
+            })
+            .await
+    }
+}
+
+#[Object]
+impl Ontology {
+    /// Global ID.
+    pub async fn id(&self) -> ID {
+        global_id("Ontology", self.model.id)
+    }
+    /// Title.
+    async fn title(&self) -> &str {
+        &self.model.title
+    }
+    /// Free text.
+    async fn description(&self) -> &str {
+        &self.model.description
+    }
+    /// `{ objects: [{ name, shape }], classifications: [{ name, type, options }] }`.
+    async fn structure(&self) -> Json<&serde_json::Value> {
+        Json(&self.model.structure)
+    }
+    /// When the ontology was created.
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.model.created_at
+    }
+    /// When the ontology was last changed.
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.model.updated_at
+    }
+    /// Who created the ontology.
+    async fn created_by(&self, ctx: &Context<'_>) -> Result<Option<User>> {
+        let Some(id) = self.model.created_by else { return Ok(None) };
+        let (svc, _) = scope(ctx)?;
+        Ok(users::by_ids(&svc.db, &[id]).await?.into_iter().next().map(User))
+    }
+    /// Projects using the ontology that the caller may see.
+    async fn projects(&self, ctx: &Context<'_>) -> Result<Vec<Project>> {
+        let (svc, caller) = scope(ctx)?;
+        Ok(ontologies::projects(svc, caller, self.model.id)
+            .await?
+            .into_iter()
+            .map(Project::new)
+            .collect())
+    }
+    /// Users and groups holding a role on the ontology.
+    async fn collaborators(&self, ctx: &Context<'_>) -> Result<Vec<Collaborator<OntologyRole>>> {
+        let (svc, _) = scope(ctx)?;
+        Ok(collaborators::list(svc, Kind::Ontology, self.model.id).await?)
+    }
+    /// The caller's own role (null when they see it only through a project).
+    async fn my_role(&self, ctx: &Context<'_>) -> Result<Option<OntologyRole>> {
+        Ok(self.access(ctx).await?.my_role().and_then(enum_value))
+    }
+    /// What the caller may do with the ontology.
+    async fn viewer_can(&self, ctx: &Context<'_>) -> Result<OntologyPermissions> {
+        let (svc, _) = scope(ctx)?;
+        let access = self.access(ctx).await?;
+        let can = |a| access.can(&svc.policy, a);
+        Ok(OntologyPermissions {
+            view: can(Action::View),
+            r#use: can(Action::Use),
+            edit: can(Action::Edit),
+            manage_collaborators: can(Action::ManageCollaborators),
+            delete: can(Action::Delete),
+        })
+    }
+}
+
+#[derive(Default)]
+pub struct OntologyQuery;
+
+#[Object]
+impl OntologyQuery {
+    /// Ontologies the caller may see: through an ontology role or a project using it.
+    async fn ontologies(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Case-insensitive text to find in the title.")] search: Option<String>,
+        #[graphql(desc = "Page size (default 20, at most 100).")] first: Option<i32>,
+        #[graphql(desc = "Cursor of the last item of the previous page.")] after: Option<String>,
+    ) -> Result<Conn<Ontology>> {
+        let (svc, caller) = scope(ctx)?;
+        let page = ontologies::list(svc, caller, search.as_deref(), page_args(first, after)?).await?;
+        Ok(connection(page, |o| o.id, Ontology::new))
+    }
+
+    /// One ontology; null with NOT_FOUND when missing or not visible.
+    async fn ontology(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Ontology>> {
+        let (svc, caller) = scope(ctx)?;
+        let id = parse_id(&id, "Ontology", "id")?;
+        Ok(Some(Ontology::load(svc, caller, id).await?))
+    }
+}
+
+/// Creates an ontology; the caller becomes its ADMIN.
+#[derive(InputObject)]
+pub struct CreateOntologyInput {
+    /// Title.
+    pub title: String,
+    /// Free text.
+    pub description: Option<String>,
+    /// `{ objects: [{ name, shape }], classifications: [{ name, type, options }] }`;
+    /// shapes: bounding_box, rotatable_bounding_box, polygon, polyline, point,
+    /// bitmask, skeleton; types: radio, checklist, text.
+    pub structure: Json<serde_json::Value>,
+}
+
+/// Changes an ontology.
+#[derive(InputObject)]
+pub struct UpdateOntologyInput {
+    /// The ontology.
+    pub id: ID,
+    /// New title, when given.
+    pub title: Option<String>,
+    /// New description, when given.
+    pub description: Option<String>,
+    /// New structure, when given.
+    pub structure: Option<Json<serde_json::Value>>,
+}
+
+/// Deletes an ontology no project uses.
+#[derive(InputObject)]
+pub struct DeleteOntologyInput {
+    /// The ontology.
+    pub id: ID,
+}
+
+#[derive(Default)]
+pub struct OntologyMutation;
+
+#[Object]
+impl OntologyMutation {
+    /// Creates an ontology; the caller becomes its ADMIN.
+    async fn create_ontology(&self, ctx: &Context<'_>, input: CreateOntologyInput) -> Result<Ontology> {
+        let (svc, caller) = scope(ctx)?;
+        let model = ontologies::create(svc, caller, &input.title, input.description.as_deref(), &input.structure.0).await?;
+        Ok(Ontology::new(model))
+    }
+
+    /// Changes an ontology (ontology ADMIN).
+    async fn update_ontology(&self, ctx: &Context<'_>, input: UpdateOntologyInput) -> Result<Ontology> {
+        let (svc, caller) = scope(ctx)?;
+        let id = parse_id(&input.id, "Ontology", "id")?;
+        let structure = input.structure.as_ref().map(|s| &s.0);
+        let model = ontologies::update(svc, caller, id, input.title.as_deref(), input.description.as_deref(), structure).await?;
+        Ok(Ontology::new(model))
+    }
+
+    /// Deletes an ontology (ontology ADMIN; CONFLICT while a project uses it).
+    async fn delete_ontology(&self, ctx: &Context<'_>, input: DeleteOntologyInput) -> Result<ID> {
+        let (svc, caller) = scope(ctx)?;
+        let id = parse_id(&input.id, "Ontology", "id")?;
+        Ok(global_id("Ontology", ontologies::delete(svc, caller, id).await?))
+    }
+}
+
+crate::collaborator_mutations! {
+    mutation: OntologyCollaboratorMutation,
+    resource: Ontology,
+    role: OntologyRole,
+    kind: Kind::Ontology,
+    type_name: "Ontology",
+    noun: "ontology" ("an ontology"),
+    id_field: ontology_id("ontologyId"),
+    add: AddOntologyCollaboratorsInput => add_ontology_collaborators,
+    set: SetOntologyCollaboratorRoleInput => set_ontology_collaborator_role,
+    remove: RemoveOntologyCollaboratorInput => remove_ontology_collaborator,
+}

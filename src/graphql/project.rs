@@ -1,0 +1,309 @@
+//! Projects.
+
+use async_graphql::{Context, Enum, InputObject, Object, Result, SimpleObject, ID};
+use chrono::{DateTime, Utc};
+use entity::project;
+use tokio::sync::OnceCell;
+use uuid::Uuid;
+
+use super::collaborators::{self, Collaborator};
+use super::dataset::Dataset;
+use super::ontology::Ontology;
+use super::user::User;
+use super::{connection, enum_value, global_id, page_args, parse_id, parse_ids, scope, Conn};
+use crate::auth::Caller;
+use crate::error::{AppError, AppResult};
+use crate::policy::{Action, Kind};
+use crate::service::access::{self, Access};
+use crate::service::{projects, users, Services};
+
+/// Annotation work over many datasets with exactly one ontology.
+pub struct Project {
+    pub model: project::Model,
+    access: OnceCell<Access>,
+}
+
+/// A role on a project.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum ProjectRole {
+    /// Everything, including settings, datasets, ontology, ADMIN grants and deletion.
+    Admin,
+    /// Annotates, reviews and manages collaborators below ADMIN.
+    TeamManager,
+    /// Reviews.
+    Reviewer,
+    /// Annotates.
+    Annotator,
+    /// Annotates and reviews.
+    AnnotatorReviewer,
+}
+
+/// What the caller may do with a project, for front ends to render from.
+#[derive(SimpleObject)]
+pub struct ProjectPermissions {
+    /// See the project, its ontology, datasets and their files.
+    pub view: bool,
+    /// Annotate the project's data.
+    pub annotate: bool,
+    /// Review annotations.
+    pub review: bool,
+    /// Add and remove collaborators below ADMIN.
+    pub manage_collaborators: bool,
+    /// Grant or revoke the ADMIN role.
+    pub manage_admins: bool,
+    /// Change title and description.
+    pub adjust_settings: bool,
+    /// Attach and detach datasets.
+    pub attach_datasets: bool,
+    /// Set the ontology.
+    pub set_ontology: bool,
+    /// Delete the project.
+    pub delete: bool,
+}
+
+impl Project {
+    pub fn new(model: project::Model) -> Project {
+        Project {
+            model,
+            access: OnceCell::new(),
+        }
+    }
+
+    pub async fn load(svc: &Services, caller: &Caller, id: Uuid) -> AppResult<Project> {
+        let (model, access) = projects::get(svc, caller, id).await?;
+        Ok(Project {
+            model,
+            access: OnceCell::new_with(Some(access)),
+        })
+    }
+
+    pub async fn reload(svc: &Services, id: Uuid) -> AppResult<Project> {
+        use sea_orm::EntityTrait;
+        let model = project::Entity::find_by_id(id)
+            .one(&svc.db)
+            .await?
+            .ok_or_else(|| AppError::not_found("project"))?;
+        Ok(Project::new(model))
+    }
+
+    async fn access(&self, ctx: &Context<'_>) -> AppResult<&Access> {
+        self.access
+            .get_or_try_init(|| async {
+                let (svc, caller) = scope(ctx)?;
+                access::access(&svc.db, &svc.policy, Kind::Project, self.model.id, caller.id).await
+            })
+            .await
+    }
+}
+
+#[Object]
+impl Project {
+    /// Global ID.
+    pub async fn id(&self) -> ID {
+        global_id("Project", self.model.id)
+    }
+    /// Title.
+    async fn title(&self) -> &str {
+        &self.model.title
+    }
+    /// Free text.
+    async fn description(&self) -> &str {
+        &self.model.description
+    }
+    /// When the project was created.
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.model.created_at
+    }
+    /// When the project was last changed.
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.model.updated_at
+    }
+    /// Who created the project.
+    async fn owner(&self, ctx: &Context<'_>) -> Result<Option<User>> {
+        let Some(id) = self.model.owner_id else { return Ok(None) };
+        let (svc, _) = scope(ctx)?;
+        Ok(users::by_ids(&svc.db, &[id]).await?.into_iter().next().map(User))
+    }
+    /// The project's one ontology (every collaborator may view it).
+    async fn ontology(&self, ctx: &Context<'_>) -> Result<Ontology> {
+        let (svc, caller) = scope(ctx)?;
+        Ok(Ontology::load(svc, caller, self.model.ontology_id).await?)
+    }
+    /// The project's datasets (every collaborator may view them, read-only).
+    async fn datasets(&self, ctx: &Context<'_>) -> Result<Vec<Dataset>> {
+        let (svc, caller) = scope(ctx)?;
+        Ok(projects::datasets(svc, caller, self.model.id)
+            .await?
+            .into_iter()
+            .map(Dataset::new)
+            .collect())
+    }
+    /// Users and groups holding a role on the project.
+    async fn collaborators(&self, ctx: &Context<'_>) -> Result<Vec<Collaborator<ProjectRole>>> {
+        let (svc, _) = scope(ctx)?;
+        Ok(collaborators::list(svc, Kind::Project, self.model.id).await?)
+    }
+    /// The caller's strongest role on the project.
+    async fn my_role(&self, ctx: &Context<'_>) -> Result<Option<ProjectRole>> {
+        Ok(self.access(ctx).await?.my_role().and_then(enum_value))
+    }
+    /// What the caller may do with the project.
+    async fn viewer_can(&self, ctx: &Context<'_>) -> Result<ProjectPermissions> {
+        let (svc, _) = scope(ctx)?;
+        let access = self.access(ctx).await?;
+        let can = |a| access.can(&svc.policy, a);
+        Ok(ProjectPermissions {
+            view: can(Action::View),
+            annotate: can(Action::Annotate),
+            review: can(Action::Review),
+            manage_collaborators: can(Action::ManageCollaborators),
+            manage_admins: can(Action::ManageAdmins),
+            adjust_settings: can(Action::AdjustSettings),
+            attach_datasets: can(Action::AttachDataset),
+            set_ontology: can(Action::SetOntology),
+            delete: can(Action::Delete),
+        })
+    }
+}
+
+#[derive(Default)]
+pub struct ProjectQuery;
+
+#[Object]
+impl ProjectQuery {
+    /// Projects the caller collaborates on.
+    async fn projects(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Case-insensitive text to find in the title.")] search: Option<String>,
+        #[graphql(desc = "Page size (default 20, at most 100).")] first: Option<i32>,
+        #[graphql(desc = "Cursor of the last item of the previous page.")] after: Option<String>,
+    ) -> Result<Conn<Project>> {
+        let (svc, caller) = scope(ctx)?;
+        let page = projects::list(svc, caller, search.as_deref(), page_args(first, after)?).await?;
+        Ok(connection(page, |p| p.id, Project::new))
+    }
+
+    /// One project; null with NOT_FOUND when missing or not visible.
+    async fn project(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Project>> {
+        let (svc, caller) = scope(ctx)?;
+        let id = parse_id(&id, "Project", "id")?;
+        Ok(Some(Project::load(svc, caller, id).await?))
+    }
+}
+
+/// Creates a project; the caller becomes its ADMIN.
+#[derive(InputObject)]
+pub struct CreateProjectInput {
+    /// Title.
+    pub title: String,
+    /// Free text.
+    pub description: Option<String>,
+    /// The ontology (the caller needs a role on it).
+    pub ontology_id: ID,
+    /// Datasets to attach (the caller needs a dataset role on each).
+    #[graphql(default)]
+    pub dataset_ids: Vec<ID>,
+}
+
+/// Changes a project's title or description.
+#[derive(InputObject)]
+pub struct UpdateProjectInput {
+    /// The project.
+    pub id: ID,
+    /// New title, when given.
+    pub title: Option<String>,
+    /// New description, when given.
+    pub description: Option<String>,
+}
+
+/// Replaces a project's ontology.
+#[derive(InputObject)]
+pub struct SetProjectOntologyInput {
+    /// The project.
+    pub project_id: ID,
+    /// The ontology (the caller needs a role on it).
+    pub ontology_id: ID,
+}
+
+/// Attaches a dataset to a project, or detaches it.
+#[derive(InputObject)]
+pub struct ProjectDatasetInput {
+    /// The project (the caller must administer it).
+    pub project_id: ID,
+    /// The dataset (the caller needs a dataset role of their own on it).
+    pub dataset_id: ID,
+}
+
+/// Deletes a project (its datasets and ontology stay).
+#[derive(InputObject)]
+pub struct DeleteProjectInput {
+    /// The project.
+    pub id: ID,
+}
+
+#[derive(Default)]
+pub struct ProjectMutation;
+
+#[Object]
+impl ProjectMutation {
+    /// Creates a project with one ontology and any datasets.
+    async fn create_project(&self, ctx: &Context<'_>, input: CreateProjectInput) -> Result<Project> {
+        let (svc, caller) = scope(ctx)?;
+        let ontology = parse_id(&input.ontology_id, "Ontology", "ontologyId")?;
+        let datasets = parse_ids(&input.dataset_ids, "Dataset", "datasetIds")?;
+        let model = projects::create(svc, caller, &input.title, input.description.as_deref(), ontology, &datasets).await?;
+        Ok(Project::new(model))
+    }
+
+    /// Changes a project's title or description (project ADMIN).
+    async fn update_project(&self, ctx: &Context<'_>, input: UpdateProjectInput) -> Result<Project> {
+        let (svc, caller) = scope(ctx)?;
+        let id = parse_id(&input.id, "Project", "id")?;
+        Ok(Project::new(projects::update(svc, caller, id, input.title.as_deref(), input.description.as_deref()).await?))
+    }
+
+    /// Replaces a project's ontology (project ADMIN with a role on the ontology).
+    async fn set_project_ontology(&self, ctx: &Context<'_>, input: SetProjectOntologyInput) -> Result<Project> {
+        let (svc, caller) = scope(ctx)?;
+        let id = parse_id(&input.project_id, "Project", "projectId")?;
+        let ontology = parse_id(&input.ontology_id, "Ontology", "ontologyId")?;
+        Ok(Project::new(projects::set_ontology(svc, caller, id, ontology).await?))
+    }
+
+    /// Attaches a dataset (empty ones too) to a project.
+    async fn attach_dataset_to_project(&self, ctx: &Context<'_>, input: ProjectDatasetInput) -> Result<Project> {
+        let (svc, caller) = scope(ctx)?;
+        let id = parse_id(&input.project_id, "Project", "projectId")?;
+        let dataset = parse_id(&input.dataset_id, "Dataset", "datasetId")?;
+        Ok(Project::new(projects::attach_dataset(svc, caller, id, dataset).await?))
+    }
+
+    /// Detaches a dataset from a project.
+    async fn detach_dataset_from_project(&self, ctx: &Context<'_>, input: ProjectDatasetInput) -> Result<Project> {
+        let (svc, caller) = scope(ctx)?;
+        let id = parse_id(&input.project_id, "Project", "projectId")?;
+        let dataset = parse_id(&input.dataset_id, "Dataset", "datasetId")?;
+        Ok(Project::new(projects::detach_dataset(svc, caller, id, dataset).await?))
+    }
+
+    /// Deletes a project (project ADMIN).
+    async fn delete_project(&self, ctx: &Context<'_>, input: DeleteProjectInput) -> Result<ID> {
+        let (svc, caller) = scope(ctx)?;
+        let id = parse_id(&input.id, "Project", "id")?;
+        Ok(global_id("Project", projects::delete(svc, caller, id).await?))
+    }
+}
+
+crate::collaborator_mutations! {
+    mutation: ProjectCollaboratorMutation,
+    resource: Project,
+    role: ProjectRole,
+    kind: Kind::Project,
+    type_name: "Project",
+    noun: "project" ("a project"),
+    id_field: project_id("projectId"),
+    add: AddProjectCollaboratorsInput => add_project_collaborators,
+    set: SetProjectCollaboratorRoleInput => set_project_collaborator_role,
+    remove: RemoveProjectCollaboratorInput => remove_project_collaborator,
+}

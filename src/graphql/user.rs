@@ -1,0 +1,76 @@
+//! Users and the caller (`me`).
+
+use async_graphql::{Context, Enum, Object, Result, ID};
+use chrono::{DateTime, Utc};
+use entity::user;
+
+use super::{connection, enum_value, global_id, page_args, parse_id, scope, Conn};
+use crate::service::users;
+
+/// A person of the workspace.
+pub struct User(pub user::Model);
+
+/// A user's role in the whole workspace.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum WorkspaceRole {
+    /// An ordinary member.
+    Member,
+    /// Lists every dataset, joins datasets, manages groups and users.
+    Admin,
+}
+
+#[Object]
+impl User {
+    /// Global ID.
+    pub async fn id(&self) -> ID {
+        global_id("User", self.0.id)
+    }
+    /// Email address, unique in the workspace.
+    async fn email(&self) -> &str {
+        &self.0.email
+    }
+    /// Display name.
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    /// Role in the workspace.
+    async fn workspace_role(&self) -> WorkspaceRole {
+        enum_value(&self.0.workspace_role).unwrap_or(WorkspaceRole::Member)
+    }
+    /// When the user was first seen.
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+}
+
+#[derive(Default)]
+pub struct UserQuery;
+
+#[Object]
+impl UserQuery {
+    /// The calling user.
+    async fn me(&self, ctx: &Context<'_>) -> Result<User> {
+        let (svc, caller) = scope(ctx)?;
+        Ok(User(users::get(svc, caller, caller.id).await?))
+    }
+
+    /// Users of the workspace, to pick collaborators and group members.
+    async fn users(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Case-insensitive text to find in email or name.")] search: Option<String>,
+        #[graphql(desc = "Page size (default 20, at most 100).")] first: Option<i32>,
+        #[graphql(desc = "Cursor of the last item of the previous page.")] after: Option<String>,
+    ) -> Result<Conn<User>> {
+        let (svc, caller) = scope(ctx)?;
+        let page = users::list(svc, caller, search.as_deref(), page_args(first, after)?).await?;
+        Ok(connection(page, |u| u.id, User))
+    }
+
+    /// One user by ID.
+    async fn user(&self, ctx: &Context<'_>, id: ID) -> Result<Option<User>> {
+        let (svc, caller) = scope(ctx)?;
+        let id = parse_id(&id, "User", "id")?;
+        Ok(Some(User(users::get(svc, caller, id).await?)))
+    }
+}

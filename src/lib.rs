@@ -1,0 +1,14 @@
+//! annograph: the data and permission back end of an annotation platform,
+//! served as one GraphQL API.
+
+pub mod app;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod demo;
+pub mod error;
+pub mod graphql;
+pub mod http;
+pub mod ids;
+pub mod policy;
+pub mod service;

@@ -1,0 +1,257 @@
+//! Grant resolution in SQL. A caller's effective grants are their direct
+//! grants plus the grants of groups in which their membership role carries
+//! grants (per the policy: MEMBER, never MANAGER). Every "which resources may
+//! this caller see" question is compiled from the policy's role sets into a
+//! subquery here, so lists are filtered by the database, not in memory.
+
+use std::collections::HashMap;
+
+use entity::{dataset, file, group_membership, ontology, project, project_dataset, role_grant};
+use sea_orm::sea_query::{Query, SelectStatement};
+use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect};
+use uuid::Uuid;
+
+use crate::error::{AppError, AppResult};
+use crate::policy::{Action, Kind, Policy};
+
+/// Ids of the groups whose grants reach `user`.
+pub fn inheriting_groups(policy: &Policy, user: Uuid) -> SelectStatement {
+    Query::select()
+        .column(group_membership::Column::GroupId)
+        .from(group_membership::Entity)
+        .cond_where(
+            Condition::all()
+                .add(group_membership::Column::UserId.eq(user))
+                .add(
+                    group_membership::Column::Role
+                        .is_in(policy.inheriting_membership_roles().iter().copied()),
+                ),
+        )
+        .to_owned()
+}
+
+/// Grants held by `user`, directly or through a group.
+pub fn held_by(policy: &Policy, user: Uuid) -> Condition {
+    Condition::any()
+        .add(role_grant::Column::UserId.eq(user))
+        .add(role_grant::Column::GroupId.in_subquery(inheriting_groups(policy, user)))
+}
+
+/// Ids of the resources of `kind` on which `user` holds a role allowing `action`.
+pub fn granted_ids(policy: &Policy, kind: Kind, action: Action, user: Uuid) -> SelectStatement {
+    Query::select()
+        .column(role_grant::Column::ResourceId)
+        .from(role_grant::Entity)
+        .cond_where(
+            Condition::all()
+                .add(role_grant::Column::ResourceType.eq(kind.as_str()))
+                .add(
+                    role_grant::Column::Role
+                        .is_in(policy.roles_allowing(kind, action).iter().copied()),
+                )
+                .add(held_by(policy, user)),
+        )
+        .to_owned()
+}
+
+/// Ids of the projects `user` collaborates on (any role that may view).
+fn viewable_projects(policy: &Policy, user: Uuid) -> SelectStatement {
+    granted_ids(policy, Kind::Project, Action::View, user)
+}
+
+/// Datasets `user` may view: through a dataset role, or read-only through a
+/// project they collaborate on.
+pub fn visible_datasets(policy: &Policy, user: Uuid) -> Condition {
+    Condition::any()
+        .add(dataset::Column::Id.in_subquery(granted_ids(policy, Kind::Dataset, Action::View, user)))
+        .add(
+            dataset::Column::Id.in_subquery(
+                Query::select()
+                    .column(project_dataset::Column::DatasetId)
+                    .from(project_dataset::Entity)
+                    .and_where(
+                        project_dataset::Column::ProjectId.in_subquery(viewable_projects(policy, user)),
+                    )
+                    .to_owned(),
+            ),
+        )
+}
+
+/// Ontologies `user` may view: through an ontology role or a project using it.
+pub fn visible_ontologies(policy: &Policy, user: Uuid) -> Condition {
+    Condition::any()
+        .add(ontology::Column::Id.in_subquery(granted_ids(policy, Kind::Ontology, Action::View, user)))
+        .add(
+            ontology::Column::Id.in_subquery(
+                Query::select()
+                    .column(project::Column::OntologyId)
+                    .from(project::Entity)
+                    .and_where(project::Column::Id.in_subquery(viewable_projects(policy, user)))
+                    .to_owned(),
+            ),
+        )
+}
+
+pub fn visible_projects(policy: &Policy, user: Uuid) -> Condition {
+    Condition::all().add(project::Column::Id.in_subquery(viewable_projects(policy, user)))
+}
+
+/// Which route to a file counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileRoute {
+    /// Every route, including read-only access through a project.
+    Any,
+    /// Only the caller's own folder or dataset roles: what they may pass on
+    /// (attach to a dataset of theirs).
+    OwnRoles,
+}
+
+/// Files `user` may view (or, with `OwnRoles`, attach elsewhere): files of a
+/// folder they hold a role on, or of a dataset they may view.
+pub fn visible_files(policy: &Policy, user: Uuid, route: FileRoute) -> Condition {
+    let datasets = match route {
+        FileRoute::Any => visible_datasets(policy, user),
+        FileRoute::OwnRoles => Condition::all().add(
+            dataset::Column::Id.in_subquery(granted_ids(policy, Kind::Dataset, Action::View, user)),
+        ),
+    };
+    let dataset_ids = Query::select()
+        .column(dataset::Column::Id)
+        .from(dataset::Entity)
+        .cond_where(datasets.clone())
+        .to_owned();
+    Condition::any()
+        .add(file::Column::FolderId.in_subquery(granted_ids(policy, Kind::Folder, Action::View, user)))
+        .add(
+            file::Column::Id.in_subquery(
+                Query::select()
+                    .column(entity::dataset_file::Column::FileId)
+                    .from(entity::dataset_file::Entity)
+                    .and_where(entity::dataset_file::Column::DatasetId.in_subquery(dataset_ids))
+                    .to_owned(),
+            ),
+        )
+        .add(
+            file::Column::FolderId.in_subquery(
+                Query::select()
+                    .column(dataset::Column::FolderId)
+                    .from(dataset::Entity)
+                    .cond_where(
+                        Condition::all()
+                            .add(dataset::Column::FolderId.is_not_null())
+                            .add(datasets),
+                    )
+                    .to_owned(),
+            ),
+        )
+}
+
+/// The roles `user` holds on one resource, directly or through groups.
+pub async fn roles_on<C: ConnectionTrait>(
+    db: &C,
+    policy: &Policy,
+    kind: Kind,
+    resource_id: Uuid,
+    user: Uuid,
+) -> AppResult<Vec<String>> {
+    Ok(role_grant::Entity::find()
+        .select_only()
+        .column(role_grant::Column::Role)
+        .filter(role_grant::Column::ResourceType.eq(kind.as_str()))
+        .filter(role_grant::Column::ResourceId.eq(resource_id))
+        .filter(held_by(policy, user))
+        .into_tuple::<String>()
+        .all(db)
+        .await?)
+}
+
+/// The roles `user` holds on each of several resources, in one statement.
+pub async fn roles_on_many<C: ConnectionTrait>(
+    db: &C,
+    policy: &Policy,
+    kind: Kind,
+    resource_ids: &[Uuid],
+    user: Uuid,
+) -> AppResult<HashMap<Uuid, Vec<String>>> {
+    let rows: Vec<(Uuid, String)> = role_grant::Entity::find()
+        .select_only()
+        .column(role_grant::Column::ResourceId)
+        .column(role_grant::Column::Role)
+        .filter(role_grant::Column::ResourceType.eq(kind.as_str()))
+        .filter(role_grant::Column::ResourceId.is_in(resource_ids.iter().copied()))
+        .filter(held_by(policy, user))
+        .into_tuple()
+        .all(db)
+        .await?;
+    let mut out: HashMap<Uuid, Vec<String>> = HashMap::new();
+    for (id, role) in rows {
+        out.entry(id).or_default().push(role);
+    }
+    Ok(out)
+}
+
+/// What a caller may do with one resource.
+#[derive(Debug, Clone)]
+pub struct Access {
+    pub kind: Kind,
+    /// Roles held through grants (direct or group).
+    pub roles: Vec<String>,
+    /// Read-only view through a project the caller collaborates on.
+    pub via_project: bool,
+}
+
+impl Access {
+    pub fn can(&self, policy: &Policy, action: Action) -> bool {
+        policy.any_allows(self.kind, &self.roles, action) || (action == Action::View && self.via_project)
+    }
+
+    /// The caller's strongest role of their own, if any.
+    pub fn my_role(&self) -> Option<&'static str> {
+        Policy::strongest(self.kind, &self.roles)
+    }
+
+    /// FORBIDDEN unless the caller may do `action`.
+    pub fn require(&self, policy: &Policy, action: Action) -> AppResult<()> {
+        if self.can(policy, action) {
+            Ok(())
+        } else {
+            Err(AppError::forbidden(action.describe()))
+        }
+    }
+
+    pub fn visible(&self, policy: &Policy) -> bool {
+        self.can(policy, Action::View)
+    }
+}
+
+/// The caller's access to one resource, including the read-only route through
+/// projects for datasets and ontologies.
+pub async fn access<C: ConnectionTrait>(
+    db: &C,
+    policy: &Policy,
+    kind: Kind,
+    resource_id: Uuid,
+    user: Uuid,
+) -> AppResult<Access> {
+    let roles = roles_on(db, policy, kind, resource_id, user).await?;
+    let via_project = match kind {
+        Kind::Dataset => project_dataset::Entity::find()
+            .filter(project_dataset::Column::DatasetId.eq(resource_id))
+            .filter(project_dataset::Column::ProjectId.in_subquery(viewable_projects(policy, user)))
+            .one(db)
+            .await?
+            .is_some(),
+        Kind::Ontology => project::Entity::find()
+            .filter(project::Column::OntologyId.eq(resource_id))
+            .filter(project::Column::Id.in_subquery(viewable_projects(policy, user)))
+            .one(db)
+            .await?
+            .is_some(),
+        _ => false,
+    };
+    Ok(Access {
+        kind,
+        roles,
+        via_project,
+    })
+}

@@ -1,0 +1,295 @@
+//! Datasets: files attached from folders (or mirrored from one folder),
+//! shared through dataset roles, read-only through projects.
+
+use chrono::Utc;
+use entity::{dataset, dataset_file, file, project, project_dataset};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, IntoActiveModel, QueryFilter, QuerySelect, Set,
+    TransactionTrait,
+};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::auth::Caller;
+use crate::error::{AppError, AppResult};
+use crate::policy::{Action, Kind};
+use crate::service::access::{self, visible_datasets, visible_projects, Access, FileRoute};
+use crate::service::grants::{self, Grantee};
+use crate::service::input::{contains_ci, optional_text, required_text, search_term, DESCRIPTION_MAX, TITLE_MAX};
+use crate::service::page::{paginate, Page, PageArgs};
+use crate::service::users::require_workspace;
+use crate::service::{audit, files, folders, Services};
+
+/// The word a caller must type to delete a dataset.
+pub const DELETE_CONFIRMATION: &str = "delete";
+
+/// The dataset, if the caller may see it, with what they may do to it.
+pub async fn get(svc: &Services, caller: &Caller, id: Uuid) -> AppResult<(dataset::Model, Access)> {
+    let access = grants::visible_access(svc, caller, Kind::Dataset, id, "dataset").await?;
+    let model = dataset::Entity::find_by_id(id)
+        .one(&svc.db)
+        .await?
+        .ok_or_else(|| AppError::not_found("dataset"))?;
+    Ok((model, access))
+}
+
+/// Like `get`, and FORBIDDEN unless the caller may do `action`.
+pub async fn get_for(svc: &Services, caller: &Caller, id: Uuid, action: Action) -> AppResult<(dataset::Model, Access)> {
+    let (model, access) = get(svc, caller, id).await?;
+    access.require(&svc.policy, action)?;
+    Ok((model, access))
+}
+
+/// Datasets the caller may see.
+pub async fn list(svc: &Services, caller: &Caller, search: Option<&str>, page: PageArgs) -> AppResult<Page<dataset::Model>> {
+    let query = with_search(dataset::Entity::find().filter(visible_datasets(&svc.policy, caller.id)), search);
+    paginate(&svc.db, query, dataset::Column::Id, page).await
+}
+
+/// Every dataset of the workspace (workspace ADMINs only).
+pub async fn list_workspace(svc: &Services, caller: &Caller, search: Option<&str>, page: PageArgs) -> AppResult<Page<dataset::Model>> {
+    require_workspace(svc, caller, Action::ListAllDatasets)?;
+    paginate(&svc.db, with_search(dataset::Entity::find(), search), dataset::Column::Id, page).await
+}
+
+fn with_search(query: sea_orm::Select<dataset::Entity>, search: Option<&str>) -> sea_orm::Select<dataset::Entity> {
+    match search_term(search) {
+        Some(term) => query.filter(
+            Condition::any()
+                .add(contains_ci(dataset::Column::Title, term))
+                .add(contains_ci(dataset::Column::Description, term)),
+        ),
+        None => query,
+    }
+}
+
+/// Creates a dataset; with a folder it is mirrored (needs folder ADMIN).
+#[tracing::instrument(skip(svc, caller))]
+pub async fn create(svc: &Services, caller: &Caller, title: &str, description: Option<&str>, folder_id: Option<Uuid>) -> AppResult<dataset::Model> {
+    require_workspace(svc, caller, Action::CreateResources)?;
+    let title = required_text("title", title, TITLE_MAX)?;
+    let description = optional_text("description", description, DESCRIPTION_MAX)?;
+    if let Some(folder) = folder_id {
+        folders::get_for(svc, caller, folder, Action::AddFiles).await?;
+    }
+    let now = Utc::now();
+    let txn = svc.db.begin().await?;
+    let created = dataset::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        title: Set(title),
+        description: Set(description),
+        folder_id: Set(folder_id),
+        created_by: Set(Some(caller.id)),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(&txn)
+    .await?;
+    grants::insert(&txn, Kind::Dataset, created.id, Grantee::User(caller.id), "ADMIN", caller.id).await?;
+    txn.commit().await?;
+    Ok(created)
+}
+
+#[tracing::instrument(skip(svc, caller))]
+pub async fn update(svc: &Services, caller: &Caller, id: Uuid, title: Option<&str>, description: Option<&str>) -> AppResult<dataset::Model> {
+    let (existing, _) = get_for(svc, caller, id, Action::AdjustSettings).await?;
+    let mut active = existing.into_active_model();
+    if let Some(title) = title {
+        active.title = Set(required_text("title", title, TITLE_MAX)?);
+    }
+    if description.is_some() {
+        active.description = Set(optional_text("description", description, DESCRIPTION_MAX)?);
+    }
+    active.updated_at = Set(Utc::now());
+    Ok(active.update(&svc.db).await?)
+}
+
+/// Deletes a dataset (not its files); `confirm` must be the word `delete`.
+#[tracing::instrument(skip(svc, caller))]
+pub async fn delete(svc: &Services, caller: &Caller, id: Uuid, confirm: &str) -> AppResult<Uuid> {
+    let (existing, _) = get_for(svc, caller, id, Action::Delete).await?;
+    if confirm != DELETE_CONFIRMATION {
+        return Err(AppError::bad_input(format!(
+            "type the word {DELETE_CONFIRMATION:?} in confirm to delete this dataset"
+        )));
+    }
+    let txn = svc.db.begin().await?;
+    grants::delete_all(&txn, Kind::Dataset, id).await?;
+    dataset::Entity::delete_by_id(id).exec(&txn).await?;
+    audit::record(&txn, caller.id, "dataset.delete", Kind::Dataset, id, json!({ "title": existing.title })).await?;
+    txn.commit().await?;
+    Ok(id)
+}
+
+fn require_not_mirrored(d: &dataset::Model) -> AppResult<()> {
+    if d.folder_id.is_some() {
+        return Err(AppError::bad_input(
+            "this dataset mirrors a folder: its files are the folder's files; move files with moveFiles",
+        ));
+    }
+    Ok(())
+}
+
+/// Attaches files, and every file of the given folders, to a dataset. The
+/// caller needs add-data on the dataset and a role of their own that reaches
+/// each file (a folder or dataset role, not view through a project).
+#[tracing::instrument(skip(svc, caller))]
+pub async fn attach_files(svc: &Services, caller: &Caller, id: Uuid, file_ids: &[Uuid], folder_ids: &[Uuid]) -> AppResult<dataset::Model> {
+    let (model, _) = get_for(svc, caller, id, Action::AddData).await?;
+    require_not_mirrored(&model)?;
+    if file_ids.is_empty() && folder_ids.is_empty() {
+        return Err(AppError::bad_input("name at least one file or folder"));
+    }
+    let mut ids = grants::dedup(file_ids);
+    files::require_visible(svc, caller, &ids, FileRoute::OwnRoles).await?;
+    for folder in grants::dedup(folder_ids) {
+        folders::get_for(svc, caller, folder, Action::View).await?;
+        let in_folder: Vec<Uuid> = file::Entity::find()
+            .select_only()
+            .column(file::Column::Id)
+            .filter(file::Column::FolderId.eq(folder))
+            .into_tuple()
+            .all(&svc.db)
+            .await?;
+        ids.extend(in_folder);
+    }
+    let ids = grants::dedup(&ids);
+    let now = Utc::now();
+    let links = ids.into_iter().map(|file_id| dataset_file::ActiveModel {
+        dataset_id: Set(id),
+        file_id: Set(file_id),
+        created_at: Set(now),
+    });
+    dataset_file::Entity::insert_many(links)
+        .on_conflict_do_nothing()
+        .exec_without_returning(&svc.db)
+        .await?;
+    Ok(model)
+}
+
+#[tracing::instrument(skip(svc, caller))]
+pub async fn detach_files(svc: &Services, caller: &Caller, id: Uuid, file_ids: &[Uuid]) -> AppResult<dataset::Model> {
+    let (model, _) = get_for(svc, caller, id, Action::AddData).await?;
+    require_not_mirrored(&model)?;
+    if file_ids.is_empty() {
+        return Err(AppError::bad_input("name at least one file"));
+    }
+    dataset_file::Entity::delete_many()
+        .filter(dataset_file::Column::DatasetId.eq(id))
+        .filter(dataset_file::Column::FileId.is_in(file_ids.iter().copied()))
+        .exec(&svc.db)
+        .await?;
+    Ok(model)
+}
+
+/// Moves files into the folder of a mirrored dataset, so every project linked
+/// to it sees them and the projects of the datasets they left no longer do.
+/// The caller needs add-data on the destination and, for each file, add-data
+/// on a mirrored dataset backed by its folder (or ADMIN on that folder).
+#[tracing::instrument(skip(svc, caller))]
+pub async fn move_files(svc: &Services, caller: &Caller, file_ids: &[Uuid], to_dataset: Uuid) -> AppResult<Vec<file::Model>> {
+    let (dest, _) = get_for(svc, caller, to_dataset, Action::AddData).await?;
+    let dest_folder = dest
+        .folder_id
+        .ok_or_else(|| AppError::bad_input("moveFiles needs a mirrored destination dataset (one backed by a folder)"))?;
+    if file_ids.is_empty() {
+        return Err(AppError::bad_input("name at least one file"));
+    }
+    let ids = grants::dedup(file_ids);
+    let moving = files::require_visible(svc, caller, &ids, FileRoute::Any).await?;
+    for f in moving.iter().filter(|f| f.folder_id != dest_folder) {
+        if !may_take_from_folder(svc, caller, f.folder_id).await? {
+            return Err(AppError::Forbidden(format!(
+                "you are not allowed to move files out of the dataset holding {}",
+                crate::ids::encode("File", f.id)
+            )));
+        }
+    }
+    let txn = svc.db.begin().await?;
+    let mut moved = Vec::with_capacity(moving.len());
+    for f in moving {
+        if f.folder_id == dest_folder {
+            moved.push(f);
+            continue;
+        }
+        let mut active = f.into_active_model();
+        active.folder_id = Set(dest_folder);
+        active.updated_at = Set(Utc::now());
+        moved.push(active.update(&txn).await.map_err(|e| {
+            AppError::on_unique(e, "the destination already holds a file with the same objectUrl")
+        })?);
+    }
+    audit::record(&txn, caller.id, "files.move", Kind::Dataset, to_dataset, json!({ "fileIds": file_ids })).await?;
+    txn.commit().await?;
+    Ok(moved)
+}
+
+async fn may_take_from_folder(svc: &Services, caller: &Caller, folder: Uuid) -> AppResult<bool> {
+    let folder_roles = access::roles_on(&svc.db, &svc.policy, Kind::Folder, folder, caller.id).await?;
+    if svc.policy.any_allows(Kind::Folder, &folder_roles, Action::AddFiles) {
+        return Ok(true);
+    }
+    let sources: Vec<Uuid> = dataset::Entity::find()
+        .select_only()
+        .column(dataset::Column::Id)
+        .filter(dataset::Column::FolderId.eq(folder))
+        .into_tuple()
+        .all(&svc.db)
+        .await?;
+    let roles = access::roles_on_many(&svc.db, &svc.policy, Kind::Dataset, &sources, caller.id).await?;
+    Ok(roles.values().any(|r| svc.policy.any_allows(Kind::Dataset, r, Action::AddData)))
+}
+
+/// A workspace ADMIN joins a dataset and receives the policy's join role.
+#[tracing::instrument(skip(svc, caller))]
+pub async fn join(svc: &Services, caller: &Caller, id: Uuid) -> AppResult<dataset::Model> {
+    require_workspace(svc, caller, Action::JoinDataset)?;
+    let role = svc
+        .policy
+        .join_role()
+        .ok_or_else(|| AppError::forbidden(Action::JoinDataset.describe()))?;
+    let model = dataset::Entity::find_by_id(id)
+        .one(&svc.db)
+        .await?
+        .ok_or_else(|| AppError::not_found("dataset"))?;
+    let txn = svc.db.begin().await?;
+    grants::upsert_user_role(&txn, Kind::Dataset, id, caller.id, role).await?;
+    audit::record(&txn, caller.id, "dataset.join", Kind::Dataset, id, json!({ "role": role })).await?;
+    txn.commit().await?;
+    Ok(model)
+}
+
+/// The files of a dataset: its folder's files when mirrored, else the
+/// attached ones.
+pub async fn files(svc: &Services, d: &dataset::Model, page: PageArgs) -> AppResult<Page<file::Model>> {
+    let query = match d.folder_id {
+        Some(folder) => file::Entity::find().filter(file::Column::FolderId.eq(folder)),
+        None => file::Entity::find().filter(
+            file::Column::Id.in_subquery(
+                sea_orm::sea_query::Query::select()
+                    .column(dataset_file::Column::FileId)
+                    .from(dataset_file::Entity)
+                    .and_where(dataset_file::Column::DatasetId.eq(d.id))
+                    .to_owned(),
+            ),
+        ),
+    };
+    paginate(&svc.db, query, file::Column::Id, page).await
+}
+
+/// The projects using a dataset that the caller may see.
+pub async fn projects(svc: &Services, caller: &Caller, dataset_id: Uuid) -> AppResult<Vec<project::Model>> {
+    Ok(project::Entity::find()
+        .filter(
+            project::Column::Id.in_subquery(
+                sea_orm::sea_query::Query::select()
+                    .column(project_dataset::Column::ProjectId)
+                    .from(project_dataset::Entity)
+                    .and_where(project_dataset::Column::DatasetId.eq(dataset_id))
+                    .to_owned(),
+            ),
+        )
+        .filter(visible_projects(&svc.policy, caller.id))
+        .all(&svc.db)
+        .await?)
+}

@@ -1,0 +1,214 @@
+//! Files: registered into folders from known object URLs, seen through their
+//! folder or any dataset that holds them.
+
+use std::collections::HashSet;
+
+use chrono::Utc;
+use entity::{dataset, dataset_file, file};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QuerySelect, Set, TransactionTrait};
+use uuid::Uuid;
+
+use crate::auth::Caller;
+use crate::error::{AppError, AppResult};
+use crate::ids;
+use crate::policy::Action;
+use crate::service::access::{visible_datasets, visible_files, FileRoute};
+use crate::service::folders;
+use crate::service::input::TITLE_MAX;
+use crate::service::Services;
+
+/// The kinds of data a file can hold.
+pub const KINDS: [&str; 8] = [
+    "IMAGE",
+    "VIDEO",
+    "IMAGE_GROUP",
+    "IMAGE_SEQUENCE",
+    "DICOM_SERIES",
+    "AUDIO",
+    "TEXT",
+    "PDF",
+];
+
+pub const MAX_FILES_PER_REQUEST: usize = 1000;
+pub const MAX_URL_LENGTH: usize = 2048;
+const URL_SCHEMES: [&str; 8] = ["s3", "gs", "az", "azure", "http", "https", "file", "local"];
+
+/// One object to register.
+#[derive(Debug, Clone)]
+pub struct NewFile {
+    pub object_url: String,
+    pub title: Option<String>,
+    pub kind: String,
+    pub client_metadata: Option<serde_json::Value>,
+}
+
+/// Checks an object URL: a known scheme, something after it, bounded length.
+pub fn validate_object_url(url: &str) -> AppResult<String> {
+    let url = url.trim();
+    if url.len() > MAX_URL_LENGTH {
+        return Err(AppError::bad_input(format!("objectUrl is longer than {MAX_URL_LENGTH} characters")));
+    }
+    let (scheme, rest) = url
+        .split_once("://")
+        .ok_or_else(|| AppError::bad_input(format!("objectUrl {url:?} is not a URL")))?;
+    if !URL_SCHEMES.contains(&scheme.to_ascii_lowercase().as_str()) || rest.is_empty() || url.chars().any(char::is_whitespace) {
+        return Err(AppError::bad_input(format!(
+            "objectUrl {url:?} must be a URL with one of the schemes {}",
+            URL_SCHEMES.join(", ")
+        )));
+    }
+    Ok(url.to_owned())
+}
+
+/// The default title of an object: the path of its URL.
+pub fn title_from_url(url: &str) -> String {
+    let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
+    let path = rest.split_once('/').map(|(_, p)| p).unwrap_or(rest);
+    let path = path.split(['?', '#']).next().unwrap_or(path);
+    if path.is_empty() {
+        url.to_owned()
+    } else {
+        path.to_owned()
+    }
+}
+
+/// Registers known objects into a folder, all or nothing. Needs folder ADMIN.
+#[tracing::instrument(skip(svc, caller, files), fields(count = files.len()))]
+pub async fn register(svc: &Services, caller: &Caller, folder_id: Uuid, files: Vec<NewFile>) -> AppResult<Vec<file::Model>> {
+    folders::get_for(svc, caller, folder_id, Action::AddFiles).await?;
+    if files.is_empty() {
+        return Err(AppError::bad_input("files must name at least one file"));
+    }
+    if files.len() > MAX_FILES_PER_REQUEST {
+        return Err(AppError::bad_input(format!("at most {MAX_FILES_PER_REQUEST} files per request")));
+    }
+    let mut seen = HashSet::new();
+    let mut rows = Vec::with_capacity(files.len());
+    let now = Utc::now();
+    for (index, f) in files.into_iter().enumerate() {
+        let at = |e: AppError| match e {
+            AppError::BadUserInput(m) => AppError::BadUserInput(format!("files[{index}]: {m}")),
+            other => other,
+        };
+        let url = validate_object_url(&f.object_url).map_err(at)?;
+        if !seen.insert(url.clone()) {
+            return Err(AppError::bad_input(format!("files[{index}]: objectUrl {url:?} is listed twice")));
+        }
+        let kind = f.kind.as_str();
+        if !KINDS.contains(&kind) {
+            return Err(AppError::bad_input(format!("files[{index}]: unknown kind {kind}")));
+        }
+        let title = match f.title.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+            Some(t) if t.chars().count() > TITLE_MAX => {
+                return Err(AppError::bad_input(format!("files[{index}]: title must be at most {TITLE_MAX} characters")))
+            }
+            Some(t) => t.to_owned(),
+            None => title_from_url(&url),
+        };
+        if let Some(meta) = &f.client_metadata {
+            if !meta.is_object() {
+                return Err(AppError::bad_input(format!("files[{index}]: clientMetadata must be a JSON object")));
+            }
+        }
+        rows.push(file::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            folder_id: Set(folder_id),
+            title: Set(title),
+            kind: Set(kind.to_owned()),
+            object_url: Set(url),
+            integration_id: Set(None),
+            size_bytes: Set(None),
+            mime_type: Set(None),
+            width: Set(None),
+            height: Set(None),
+            duration_seconds: Set(None),
+            frame_rate: Set(None),
+            frame_count: Set(None),
+            variable_frame_rate: Set(None),
+            client_metadata: Set(f.client_metadata),
+            created_by: Set(Some(caller.id)),
+            created_at: Set(now),
+            updated_at: Set(now),
+        });
+    }
+    let txn = svc.db.begin().await?;
+    let mut created = Vec::with_capacity(rows.len());
+    for row in rows {
+        created.push(
+            row.insert(&txn)
+                .await
+                .map_err(|e| AppError::on_unique(e, "a file with this objectUrl is already registered in the folder"))?,
+        );
+    }
+    txn.commit().await?;
+    Ok(created)
+}
+
+/// The file, if the caller may see it.
+pub async fn get(svc: &Services, caller: &Caller, id: Uuid) -> AppResult<file::Model> {
+    file::Entity::find_by_id(id)
+        .filter(visible_files(&svc.policy, caller.id, FileRoute::Any))
+        .one(&svc.db)
+        .await?
+        .ok_or_else(|| AppError::not_found("file"))
+}
+
+/// Every one of `ids` must be a file the caller may reach by `route`.
+pub async fn require_visible(svc: &Services, caller: &Caller, ids: &[Uuid], route: FileRoute) -> AppResult<Vec<file::Model>> {
+    let found = file::Entity::find()
+        .filter(file::Column::Id.is_in(ids.iter().copied()))
+        .filter(visible_files(&svc.policy, caller.id, route))
+        .all(&svc.db)
+        .await?;
+    ids.iter()
+        .map(|id| {
+            found
+                .iter()
+                .find(|f| f.id == *id)
+                .cloned()
+                .ok_or_else(|| AppError::NotFound(format!("file {} not found", ids::encode("File", *id))))
+        })
+        .collect()
+}
+
+/// The datasets holding a file (attached, or mirrored from its folder) that
+/// the caller may see.
+pub async fn datasets_of(svc: &Services, caller: &Caller, f: &file::Model) -> AppResult<Vec<dataset::Model>> {
+    let attached: Vec<Uuid> = dataset_file::Entity::find()
+        .select_only()
+        .column(dataset_file::Column::DatasetId)
+        .filter(dataset_file::Column::FileId.eq(f.id))
+        .into_tuple()
+        .all(&svc.db)
+        .await?;
+    Ok(dataset::Entity::find()
+        .filter(
+            sea_orm::Condition::any()
+                .add(dataset::Column::Id.is_in(attached))
+                .add(dataset::Column::FolderId.eq(f.folder_id)),
+        )
+        .filter(visible_datasets(&svc.policy, caller.id))
+        .all(&svc.db)
+        .await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn object_urls_need_a_known_scheme_and_a_path() {
+        assert!(validate_object_url("s3://bucket/a.jpg").is_ok());
+        assert!(validate_object_url("https://cdn.example.com/v.mp4").is_ok());
+        assert!(validate_object_url("ftp://x/y").is_err());
+        assert!(validate_object_url("no-scheme").is_err());
+        assert!(validate_object_url("s3://").is_err());
+        assert!(validate_object_url("s3://bucket/a b.jpg").is_err());
+    }
+
+    #[test]
+    fn titles_default_to_the_url_path() {
+        assert_eq!(title_from_url("s3://bucket/animals/chicken.mp4"), "animals/chicken.mp4");
+        assert_eq!(title_from_url("https://host/a.jpg?sig=1"), "a.jpg");
+    }
+}

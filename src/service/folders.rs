@@ -1,0 +1,136 @@
+//! Folders of the workspace's storage. USER sees a folder and its files;
+//! ADMIN adds files and sub-folders, renames, shares and deletes it.
+
+use chrono::Utc;
+use entity::{dataset, file, folder};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter, Set,
+    TransactionTrait,
+};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::auth::Caller;
+use crate::error::{AppError, AppResult};
+use crate::policy::{Action, Kind};
+use crate::service::access::{granted_ids, Access};
+use crate::service::grants::{self, Grantee};
+use crate::service::input::{contains_ci, required_text, search_term, TITLE_MAX};
+use crate::service::page::{paginate, Page, PageArgs};
+use crate::service::users::require_workspace;
+use crate::service::{audit, Services};
+
+/// The folder, if the caller may see it, with what they may do to it.
+pub async fn get(svc: &Services, caller: &Caller, id: Uuid) -> AppResult<(folder::Model, Access)> {
+    let access = grants::visible_access(svc, caller, Kind::Folder, id, "folder").await?;
+    let model = folder::Entity::find_by_id(id)
+        .one(&svc.db)
+        .await?
+        .ok_or_else(|| AppError::not_found("folder"))?;
+    Ok((model, access))
+}
+
+/// Like `get`, and FORBIDDEN unless the caller may do `action`.
+pub async fn get_for(svc: &Services, caller: &Caller, id: Uuid, action: Action) -> AppResult<(folder::Model, Access)> {
+    let (model, access) = get(svc, caller, id).await?;
+    access.require(&svc.policy, action)?;
+    Ok((model, access))
+}
+
+pub async fn list(svc: &Services, caller: &Caller, search: Option<&str>, page: PageArgs) -> AppResult<Page<folder::Model>> {
+    let mut query = folder::Entity::find().filter(folder::Column::Id.in_subquery(granted_ids(&svc.policy, Kind::Folder, Action::View, caller.id)));
+    if let Some(term) = search_term(search) {
+        query = query.filter(contains_ci(folder::Column::Name, term));
+    }
+    paginate(&svc.db, query, folder::Column::Id, page).await
+}
+
+#[tracing::instrument(skip(svc, caller))]
+pub async fn create(svc: &Services, caller: &Caller, name: &str, parent_id: Option<Uuid>) -> AppResult<folder::Model> {
+    require_workspace(svc, caller, Action::CreateResources)?;
+    let name = folder_name(name)?;
+    if let Some(parent) = parent_id {
+        get_for(svc, caller, parent, Action::AddFiles).await?;
+    }
+    let now = Utc::now();
+    let txn = svc.db.begin().await?;
+    ensure_unique_name(&txn, parent_id, &name, None).await?;
+    let created = folder::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        name: Set(name),
+        parent_id: Set(parent_id),
+        created_by: Set(Some(caller.id)),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(&txn)
+    .await?;
+    grants::insert(&txn, Kind::Folder, created.id, Grantee::User(caller.id), "ADMIN", caller.id).await?;
+    txn.commit().await?;
+    Ok(created)
+}
+
+#[tracing::instrument(skip(svc, caller))]
+pub async fn rename(svc: &Services, caller: &Caller, id: Uuid, name: &str) -> AppResult<folder::Model> {
+    let (existing, _) = get_for(svc, caller, id, Action::Edit).await?;
+    let name = folder_name(name)?;
+    let txn = svc.db.begin().await?;
+    ensure_unique_name(&txn, existing.parent_id, &name, Some(id)).await?;
+    let mut active = existing.into_active_model();
+    active.name = Set(name);
+    active.updated_at = Set(Utc::now());
+    let updated = active.update(&txn).await?;
+    txn.commit().await?;
+    Ok(updated)
+}
+
+/// Deletes an empty folder: CONFLICT while it holds files or sub-folders or
+/// backs a mirrored dataset.
+#[tracing::instrument(skip(svc, caller))]
+pub async fn delete(svc: &Services, caller: &Caller, id: Uuid) -> AppResult<Uuid> {
+    let (existing, _) = get_for(svc, caller, id, Action::Delete).await?;
+    let txn = svc.db.begin().await?;
+    if file::Entity::find().filter(file::Column::FolderId.eq(id)).count(&txn).await? > 0 {
+        return Err(AppError::conflict("the folder still holds files"));
+    }
+    if folder::Entity::find().filter(folder::Column::ParentId.eq(id)).count(&txn).await? > 0 {
+        return Err(AppError::conflict("the folder still holds folders"));
+    }
+    if dataset::Entity::find().filter(dataset::Column::FolderId.eq(id)).count(&txn).await? > 0 {
+        return Err(AppError::conflict("the folder backs a mirrored dataset"));
+    }
+    grants::delete_all(&txn, Kind::Folder, id).await?;
+    folder::Entity::delete_by_id(id).exec(&txn).await?;
+    audit::record(&txn, caller.id, "folder.delete", Kind::Folder, id, json!({ "name": existing.name })).await?;
+    txn.commit().await?;
+    Ok(id)
+}
+
+/// The files of a folder the caller can see.
+pub async fn files(svc: &Services, folder_id: Uuid, page: PageArgs) -> AppResult<Page<file::Model>> {
+    let query = file::Entity::find().filter(file::Column::FolderId.eq(folder_id));
+    paginate(&svc.db, query, file::Column::Id, page).await
+}
+
+fn folder_name(name: &str) -> AppResult<String> {
+    let name = required_text("name", name, TITLE_MAX)?;
+    if name.contains('/') {
+        return Err(AppError::bad_input("a folder name cannot contain '/'"));
+    }
+    Ok(name)
+}
+
+async fn ensure_unique_name<C: sea_orm::ConnectionTrait>(db: &C, parent: Option<Uuid>, name: &str, except: Option<Uuid>) -> AppResult<()> {
+    let mut query = folder::Entity::find().filter(folder::Column::Name.eq(name));
+    query = match parent {
+        Some(p) => query.filter(folder::Column::ParentId.eq(p)),
+        None => query.filter(folder::Column::ParentId.is_null()),
+    };
+    if let Some(id) = except {
+        query = query.filter(folder::Column::Id.ne(id));
+    }
+    if query.count(db).await? > 0 {
+        return Err(AppError::conflict(format!("a folder named {name:?} already exists here")));
+    }
+    Ok(())
+}

@@ -1,0 +1,282 @@
+//! Collaborators: role grants on datasets, projects, ontologies and folders,
+//! to users or groups. One implementation serves every kind; the policy says
+//! who may change them.
+
+use chrono::Utc;
+use entity::{group, role_grant};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait,
+    IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder, Set, TransactionTrait,
+};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::auth::Caller;
+use crate::error::{AppError, AppResult};
+use crate::ids;
+use crate::policy::{Action, Kind};
+use crate::service::access::{self, Access};
+use crate::service::{audit, users, Services};
+
+/// Who a grant is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Grantee {
+    User(Uuid),
+    Group(Uuid),
+}
+
+impl Grantee {
+    fn condition(self) -> sea_orm::Condition {
+        match self {
+            Grantee::User(id) => sea_orm::Condition::all().add(role_grant::Column::UserId.eq(id)),
+            Grantee::Group(id) => sea_orm::Condition::all().add(role_grant::Column::GroupId.eq(id)),
+        }
+    }
+
+    fn describe(self) -> String {
+        match self {
+            Grantee::User(id) => format!("user {}", ids::encode("User", id)),
+            Grantee::Group(id) => format!("group {}", ids::encode("Group", id)),
+        }
+    }
+}
+
+/// The action that lets a caller manage collaborators on `kind`.
+fn manage_action(kind: Kind) -> Action {
+    match kind {
+        Kind::Dataset => Action::AdjustSettings,
+        _ => Action::ManageCollaborators,
+    }
+}
+
+/// Checks the caller may grant, change or revoke `role` on the resource.
+/// Kinds with a separate `manage_admins` action (projects) need it whenever
+/// the ADMIN role is involved.
+fn require_manage(svc: &Services, access: &Access, roles_involved: &[&str]) -> AppResult<()> {
+    access.require(&svc.policy, manage_action(access.kind))?;
+    let admins_separate = access.kind.actions().contains(&Action::ManageAdmins);
+    if admins_separate && roles_involved.contains(&"ADMIN") {
+        access.require(&svc.policy, Action::ManageAdmins)?;
+    }
+    Ok(())
+}
+
+pub fn validate_role(kind: Kind, role: &str) -> AppResult<&'static str> {
+    kind.roles()
+        .iter()
+        .find(|r| **r == role)
+        .copied()
+        .ok_or_else(|| {
+            AppError::bad_input(format!(
+                "{role} is not a {} role (expected one of {})",
+                kind.as_str(),
+                kind.roles().join(", ")
+            ))
+        })
+}
+
+/// Inserts a grant without any permission check (creators, joins).
+pub async fn insert<C: ConnectionTrait>(
+    db: &C,
+    kind: Kind,
+    resource_id: Uuid,
+    grantee: Grantee,
+    role: &str,
+    created_by: Uuid,
+) -> AppResult<role_grant::Model> {
+    let (user_id, group_id) = match grantee {
+        Grantee::User(id) => (Some(id), None),
+        Grantee::Group(id) => (None, Some(id)),
+    };
+    role_grant::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        resource_type: Set(kind.as_str().to_owned()),
+        resource_id: Set(resource_id),
+        user_id: Set(user_id),
+        group_id: Set(group_id),
+        role: Set(role.to_owned()),
+        created_by: Set(Some(created_by)),
+        created_at: Set(Utc::now()),
+    }
+    .insert(db)
+    .await
+    .map_err(|e| {
+        AppError::on_unique(
+            e,
+            &format!("{} is already a collaborator; change their role instead", grantee.describe()),
+        )
+    })
+}
+
+/// The grants on one resource, oldest first.
+pub async fn list<C: ConnectionTrait>(db: &C, kind: Kind, resource_id: Uuid) -> AppResult<Vec<role_grant::Model>> {
+    Ok(role_grant::Entity::find()
+        .filter(role_grant::Column::ResourceType.eq(kind.as_str()))
+        .filter(role_grant::Column::ResourceId.eq(resource_id))
+        .order_by_asc(role_grant::Column::Id)
+        .all(db)
+        .await?)
+}
+
+/// Removes every grant on a deleted resource.
+pub async fn delete_all<C: ConnectionTrait>(db: &C, kind: Kind, resource_id: Uuid) -> AppResult<()> {
+    role_grant::Entity::delete_many()
+        .filter(role_grant::Column::ResourceType.eq(kind.as_str()))
+        .filter(role_grant::Column::ResourceId.eq(resource_id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+async fn find<C: ConnectionTrait>(db: &C, kind: Kind, resource_id: Uuid, grantee: Grantee) -> AppResult<Option<role_grant::Model>> {
+    Ok(role_grant::Entity::find()
+        .filter(role_grant::Column::ResourceType.eq(kind.as_str()))
+        .filter(role_grant::Column::ResourceId.eq(resource_id))
+        .filter(grantee.condition())
+        .one(db)
+        .await?)
+}
+
+/// A resource keeps at least one user holding ADMIN directly, so that it can
+/// always be managed.
+async fn ensure_admin_remains<C: ConnectionTrait>(db: &C, kind: Kind, resource_id: Uuid) -> AppResult<()> {
+    let admins = role_grant::Entity::find()
+        .filter(role_grant::Column::ResourceType.eq(kind.as_str()))
+        .filter(role_grant::Column::ResourceId.eq(resource_id))
+        .filter(role_grant::Column::Role.eq("ADMIN"))
+        .filter(role_grant::Column::UserId.is_not_null())
+        .count(db)
+        .await?;
+    if admins == 0 {
+        return Err(AppError::conflict(format!(
+            "the {} would have no ADMIN left; grant ADMIN to someone else first",
+            kind.as_str()
+        )));
+    }
+    Ok(())
+}
+
+/// Grants `role` to each of the users and groups (all or nothing).
+#[tracing::instrument(skip(svc, caller, access))]
+pub async fn add(
+    svc: &Services,
+    caller: &Caller,
+    access: &Access,
+    resource_id: Uuid,
+    user_ids: &[Uuid],
+    group_ids: &[Uuid],
+    role: &str,
+) -> AppResult<()> {
+    let kind = access.kind;
+    let role = validate_role(kind, role)?;
+    require_manage(svc, access, &[role])?;
+    if user_ids.is_empty() && group_ids.is_empty() {
+        return Err(AppError::bad_input("name at least one user or group"));
+    }
+    let user_ids = dedup(user_ids);
+    let group_ids = dedup(group_ids);
+    let txn = svc.db.begin().await?;
+    users::require_all(&txn, &user_ids).await?;
+    require_groups(&txn, &group_ids).await?;
+    let grantees = user_ids
+        .iter()
+        .map(|id| Grantee::User(*id))
+        .chain(group_ids.iter().map(|id| Grantee::Group(*id)));
+    for grantee in grantees {
+        insert(&txn, kind, resource_id, grantee, role, caller.id).await?;
+        audit::record(&txn, caller.id, "grant.add", kind, resource_id, details(grantee, Some(role))).await?;
+    }
+    txn.commit().await?;
+    Ok(())
+}
+
+/// Changes the role of an existing collaborator.
+#[tracing::instrument(skip(svc, caller, access))]
+pub async fn set_role(svc: &Services, caller: &Caller, access: &Access, resource_id: Uuid, grantee: Grantee, role: &str) -> AppResult<()> {
+    let kind = access.kind;
+    let role = validate_role(kind, role)?;
+    let txn = svc.db.begin().await?;
+    let grant = find(&txn, kind, resource_id, grantee)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("{} is not a collaborator", grantee.describe())))?;
+    require_manage(svc, access, &[role, grant.role.as_str()])?;
+    let previous = grant.role.clone();
+    let mut active = grant.into_active_model();
+    active.role = Set(role.to_owned());
+    active.update(&txn).await?;
+    ensure_admin_remains(&txn, kind, resource_id).await?;
+    let mut d = details(grantee, Some(role));
+    d["previousRole"] = json!(previous);
+    audit::record(&txn, caller.id, "grant.change", kind, resource_id, d).await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+/// Revokes a collaborator's grant.
+#[tracing::instrument(skip(svc, caller, access))]
+pub async fn remove(svc: &Services, caller: &Caller, access: &Access, resource_id: Uuid, grantee: Grantee) -> AppResult<()> {
+    let kind = access.kind;
+    let txn = svc.db.begin().await?;
+    let grant = find(&txn, kind, resource_id, grantee)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("{} is not a collaborator", grantee.describe())))?;
+    require_manage(svc, access, &[grant.role.as_str()])?;
+    let role = grant.role.clone();
+    role_grant::Entity::delete_by_id(grant.id).exec(&txn).await?;
+    ensure_admin_remains(&txn, kind, resource_id).await?;
+    audit::record(&txn, caller.id, "grant.remove", kind, resource_id, details(grantee, Some(&role))).await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+/// Grants `role` to `user` or raises an existing grant to it (joining).
+pub async fn upsert_user_role<C: ConnectionTrait>(db: &C, kind: Kind, resource_id: Uuid, user: Uuid, role: &str) -> AppResult<()> {
+    match find(db, kind, resource_id, Grantee::User(user)).await? {
+        Some(grant) => {
+            let mut active = grant.into_active_model();
+            active.role = Set(role.to_owned());
+            active.update(db).await?;
+        }
+        None => {
+            insert(db, kind, resource_id, Grantee::User(user), role, user).await?;
+        }
+    }
+    Ok(())
+}
+
+/// The ids in their first order, each once.
+pub fn dedup(ids: &[Uuid]) -> Vec<Uuid> {
+    let mut seen = std::collections::HashSet::new();
+    ids.iter().copied().filter(|id| seen.insert(*id)).collect()
+}
+
+fn details(grantee: Grantee, role: Option<&str>) -> serde_json::Value {
+    match grantee {
+        Grantee::User(id) => json!({ "userId": id, "role": role }),
+        Grantee::Group(id) => json!({ "groupId": id, "role": role }),
+    }
+}
+
+async fn require_groups<C: ConnectionTrait>(db: &C, ids: &[Uuid]) -> AppResult<()> {
+    let found = group::Entity::find()
+        .filter(group::Column::Id.is_in(ids.iter().copied()))
+        .count(db)
+        .await?;
+    if found as usize != ids.len() {
+        for id in ids {
+            if group::Entity::find_by_id(*id).one(db).await?.is_none() {
+                return Err(AppError::NotFound(format!("group {} not found", ids::encode("Group", *id))));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The caller's access to a resource they must be able to see.
+pub async fn visible_access(svc: &Services, caller: &Caller, kind: Kind, resource_id: Uuid, what: &str) -> AppResult<Access> {
+    let access = access::access(&svc.db, &svc.policy, kind, resource_id, caller.id).await?;
+    if !access.visible(&svc.policy) {
+        return Err(AppError::not_found(what));
+    }
+    Ok(access)
+}

@@ -1,0 +1,165 @@
+//! Groups and memberships. Groups are visible to every workspace member (to
+//! pick collaborators); workspace ADMINs create and delete them; they and the
+//! group's MANAGERs manage its memberships.
+
+use chrono::Utc;
+use entity::{group, group_membership};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, Set,
+    TransactionTrait,
+};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::auth::Caller;
+use crate::error::{AppError, AppResult};
+use crate::policy::{Action, Kind};
+use crate::service::grants::dedup;
+use crate::service::input::{contains_ci, optional_text, required_text, search_term, DESCRIPTION_MAX, TITLE_MAX};
+use crate::service::page::{paginate, Page, PageArgs};
+use crate::service::users::{require_all, require_directory, require_workspace};
+use crate::service::{audit, Services};
+
+pub async fn get(svc: &Services, caller: &Caller, id: Uuid) -> AppResult<group::Model> {
+    require_directory(svc, caller)?;
+    group::Entity::find_by_id(id)
+        .one(&svc.db)
+        .await?
+        .ok_or_else(|| AppError::not_found("group"))
+}
+
+pub async fn list(svc: &Services, caller: &Caller, search: Option<&str>, page: PageArgs) -> AppResult<Page<group::Model>> {
+    require_directory(svc, caller)?;
+    let mut query = group::Entity::find();
+    if let Some(term) = search_term(search) {
+        query = query.filter(contains_ci(group::Column::Name, term));
+    }
+    paginate(&svc.db, query, group::Column::Id, page).await
+}
+
+#[tracing::instrument(skip(svc, caller))]
+pub async fn create(svc: &Services, caller: &Caller, name: &str, description: Option<&str>) -> AppResult<group::Model> {
+    require_workspace(svc, caller, Action::ManageGroups)?;
+    let name = required_text("name", name, TITLE_MAX)?;
+    let description = optional_text("description", description, DESCRIPTION_MAX)?;
+    let now = Utc::now();
+    let txn = svc.db.begin().await?;
+    let created = group::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        name: Set(name),
+        description: Set(description),
+        created_by: Set(Some(caller.id)),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(&txn)
+    .await
+    .map_err(|e| AppError::on_unique(e, "a group with this name already exists"))?;
+    audit::record(&txn, caller.id, "group.create", Kind::Group, created.id, json!({ "name": created.name })).await?;
+    txn.commit().await?;
+    Ok(created)
+}
+
+#[tracing::instrument(skip(svc, caller))]
+pub async fn update(svc: &Services, caller: &Caller, id: Uuid, name: Option<&str>, description: Option<&str>) -> AppResult<group::Model> {
+    let existing = get(svc, caller, id).await?;
+    require_workspace(svc, caller, Action::ManageGroups)?;
+    let mut active = existing.into_active_model();
+    if let Some(name) = name {
+        active.name = Set(required_text("name", name, TITLE_MAX)?);
+    }
+    if description.is_some() {
+        active.description = Set(optional_text("description", description, DESCRIPTION_MAX)?);
+    }
+    active.updated_at = Set(Utc::now());
+    active
+        .update(&svc.db)
+        .await
+        .map_err(|e| AppError::on_unique(e, "a group with this name already exists"))
+}
+
+#[tracing::instrument(skip(svc, caller))]
+pub async fn delete(svc: &Services, caller: &Caller, id: Uuid) -> AppResult<Uuid> {
+    let existing = get(svc, caller, id).await?;
+    require_workspace(svc, caller, Action::ManageGroups)?;
+    let txn = svc.db.begin().await?;
+    // Memberships and the group's grants go with it (foreign keys cascade).
+    group::Entity::delete_by_id(id).exec(&txn).await?;
+    audit::record(&txn, caller.id, "group.delete", Kind::Group, id, json!({ "name": existing.name })).await?;
+    txn.commit().await?;
+    Ok(id)
+}
+
+/// Workspace ADMINs, and MANAGERs of the group, manage its memberships.
+async fn require_manage_members(svc: &Services, caller: &Caller, group_id: Uuid) -> AppResult<()> {
+    if svc.policy.allows(Kind::Workspace, &caller.workspace_role, Action::ManageGroups) {
+        return Ok(());
+    }
+    let membership = group_membership::Entity::find_by_id((group_id, caller.id))
+        .one(&svc.db)
+        .await?;
+    match membership {
+        Some(m) if svc.policy.allows(Kind::Group, &m.role, Action::ManageMembers) => Ok(()),
+        _ => Err(AppError::forbidden(Action::ManageMembers.describe())),
+    }
+}
+
+/// Adds users to a group with `role`, or changes the role of existing members.
+#[tracing::instrument(skip(svc, caller))]
+pub async fn add_members(svc: &Services, caller: &Caller, group_id: Uuid, user_ids: &[Uuid], role: &str) -> AppResult<group::Model> {
+    let group = get(svc, caller, group_id).await?;
+    require_manage_members(svc, caller, group_id).await?;
+    let role = crate::service::grants::validate_role(Kind::Group, role)?;
+    if user_ids.is_empty() {
+        return Err(AppError::bad_input("name at least one user"));
+    }
+    let user_ids = dedup(user_ids);
+    let txn = svc.db.begin().await?;
+    require_all(&txn, &user_ids).await?;
+    for user_id in user_ids {
+        match group_membership::Entity::find_by_id((group_id, user_id)).one(&txn).await? {
+            Some(existing) if existing.role == role => continue,
+            Some(existing) => {
+                let mut active = existing.into_active_model();
+                active.role = Set(role.to_owned());
+                active.update(&txn).await?;
+            }
+            None => {
+                group_membership::ActiveModel {
+                    group_id: Set(group_id),
+                    user_id: Set(user_id),
+                    role: Set(role.to_owned()),
+                    created_at: Set(Utc::now()),
+                }
+                .insert(&txn)
+                .await?;
+            }
+        }
+        audit::record(&txn, caller.id, "group.member.set", Kind::Group, group_id, json!({ "userId": user_id, "role": role })).await?;
+    }
+    txn.commit().await?;
+    Ok(group)
+}
+
+#[tracing::instrument(skip(svc, caller))]
+pub async fn remove_member(svc: &Services, caller: &Caller, group_id: Uuid, user_id: Uuid) -> AppResult<group::Model> {
+    let group = get(svc, caller, group_id).await?;
+    require_manage_members(svc, caller, group_id).await?;
+    let txn = svc.db.begin().await?;
+    let removed = group_membership::Entity::delete_by_id((group_id, user_id)).exec(&txn).await?;
+    if removed.rows_affected == 0 {
+        return Err(AppError::NotFound("that user is not a member of this group".into()));
+    }
+    audit::record(&txn, caller.id, "group.member.remove", Kind::Group, group_id, json!({ "userId": user_id })).await?;
+    txn.commit().await?;
+    Ok(group)
+}
+
+/// The memberships of one group, oldest first.
+pub async fn members(svc: &Services, group_id: Uuid) -> AppResult<Vec<group_membership::Model>> {
+    Ok(group_membership::Entity::find()
+        .filter(group_membership::Column::GroupId.eq(group_id))
+        .order_by_asc(group_membership::Column::CreatedAt)
+        .all(&svc.db)
+        .await?)
+}

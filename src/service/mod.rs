@@ -1,0 +1,37 @@
+//! Business rules, one module per domain. Every public function takes the
+//! calling user and asks the policy before it reads or writes anything.
+
+use std::sync::Arc;
+
+use sea_orm::DatabaseConnection;
+
+use crate::policy::Policy;
+
+pub mod access;
+pub mod audit;
+pub mod datasets;
+pub mod files;
+pub mod folders;
+pub mod grants;
+pub mod groups;
+pub mod input;
+pub mod ontologies;
+pub mod page;
+pub mod projects;
+pub mod users;
+
+/// What every service call needs: the database and the compiled policy.
+#[derive(Clone)]
+pub struct Services {
+    pub db: DatabaseConnection,
+    pub policy: Arc<Policy>,
+}
+
+impl Services {
+    pub fn new(db: DatabaseConnection, policy: Policy) -> Services {
+        Services {
+            db,
+            policy: Arc::new(policy),
+        }
+    }
+}

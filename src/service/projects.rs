@@ -1,0 +1,182 @@
+//! Projects: exactly one ontology, many datasets, collaborators with project
+//! roles who see the ontology and datasets read-only.
+
+use chrono::Utc;
+use entity::{dataset, ontology, project, project_dataset};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, Set, TransactionTrait};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::auth::Caller;
+use crate::error::{AppError, AppResult};
+use crate::policy::{Action, Kind};
+use crate::service::access::{visible_datasets, visible_projects, Access};
+use crate::service::grants::{self, Grantee};
+use crate::service::input::{contains_ci, optional_text, required_text, search_term, DESCRIPTION_MAX, TITLE_MAX};
+use crate::service::page::{paginate, Page, PageArgs};
+use crate::service::users::require_workspace;
+use crate::service::{audit, datasets, ontologies, Services};
+
+pub async fn get(svc: &Services, caller: &Caller, id: Uuid) -> AppResult<(project::Model, Access)> {
+    let access = grants::visible_access(svc, caller, Kind::Project, id, "project").await?;
+    let model = project::Entity::find_by_id(id)
+        .one(&svc.db)
+        .await?
+        .ok_or_else(|| AppError::not_found("project"))?;
+    Ok((model, access))
+}
+
+pub async fn get_for(svc: &Services, caller: &Caller, id: Uuid, action: Action) -> AppResult<(project::Model, Access)> {
+    let (model, access) = get(svc, caller, id).await?;
+    access.require(&svc.policy, action)?;
+    Ok((model, access))
+}
+
+pub async fn list(svc: &Services, caller: &Caller, search: Option<&str>, page: PageArgs) -> AppResult<Page<project::Model>> {
+    let mut query = project::Entity::find().filter(visible_projects(&svc.policy, caller.id));
+    if let Some(term) = search_term(search) {
+        query = query.filter(contains_ci(project::Column::Title, term));
+    }
+    paginate(&svc.db, query, project::Column::Id, page).await
+}
+
+/// The ontology must be one the caller holds a role on that allows using it.
+async fn usable_ontology(svc: &Services, caller: &Caller, id: Uuid) -> AppResult<ontology::Model> {
+    let (model, access) = ontologies::get(svc, caller, id).await?;
+    if !svc.policy.any_allows(Kind::Ontology, &access.roles, Action::Use) {
+        return Err(AppError::forbidden(Action::Use.describe()));
+    }
+    Ok(model)
+}
+
+/// The dataset must be one the caller holds a dataset role on that allows
+/// attaching it; view through a project is not enough.
+async fn attachable_dataset(svc: &Services, caller: &Caller, id: Uuid) -> AppResult<dataset::Model> {
+    let (model, access) = datasets::get(svc, caller, id).await?;
+    if !svc.policy.any_allows(Kind::Dataset, &access.roles, Action::AttachToProject) {
+        return Err(AppError::forbidden(Action::AttachToProject.describe()));
+    }
+    Ok(model)
+}
+
+#[tracing::instrument(skip(svc, caller))]
+pub async fn create(
+    svc: &Services,
+    caller: &Caller,
+    title: &str,
+    description: Option<&str>,
+    ontology_id: Uuid,
+    dataset_ids: &[Uuid],
+) -> AppResult<project::Model> {
+    require_workspace(svc, caller, Action::CreateResources)?;
+    let title = required_text("title", title, TITLE_MAX)?;
+    let description = optional_text("description", description, DESCRIPTION_MAX)?;
+    usable_ontology(svc, caller, ontology_id).await?;
+    let dataset_ids = grants::dedup(dataset_ids);
+    for id in &dataset_ids {
+        attachable_dataset(svc, caller, *id).await?;
+    }
+    let now = Utc::now();
+    let txn = svc.db.begin().await?;
+    let created = project::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        title: Set(title),
+        description: Set(description),
+        ontology_id: Set(ontology_id),
+        owner_id: Set(Some(caller.id)),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(&txn)
+    .await?;
+    grants::insert(&txn, Kind::Project, created.id, Grantee::User(caller.id), "ADMIN", caller.id).await?;
+    for dataset_id in dataset_ids {
+        link(&txn, created.id, dataset_id).await?;
+    }
+    txn.commit().await?;
+    Ok(created)
+}
+
+async fn link<C: sea_orm::ConnectionTrait>(db: &C, project_id: Uuid, dataset_id: Uuid) -> AppResult<()> {
+    project_dataset::Entity::insert(project_dataset::ActiveModel {
+        project_id: Set(project_id),
+        dataset_id: Set(dataset_id),
+        created_at: Set(Utc::now()),
+    })
+    .on_conflict_do_nothing()
+    .exec_without_returning(db)
+    .await?;
+    Ok(())
+}
+
+#[tracing::instrument(skip(svc, caller))]
+pub async fn update(svc: &Services, caller: &Caller, id: Uuid, title: Option<&str>, description: Option<&str>) -> AppResult<project::Model> {
+    let (existing, _) = get_for(svc, caller, id, Action::AdjustSettings).await?;
+    let mut active = existing.into_active_model();
+    if let Some(title) = title {
+        active.title = Set(required_text("title", title, TITLE_MAX)?);
+    }
+    if description.is_some() {
+        active.description = Set(optional_text("description", description, DESCRIPTION_MAX)?);
+    }
+    active.updated_at = Set(Utc::now());
+    Ok(active.update(&svc.db).await?)
+}
+
+#[tracing::instrument(skip(svc, caller))]
+pub async fn set_ontology(svc: &Services, caller: &Caller, id: Uuid, ontology_id: Uuid) -> AppResult<project::Model> {
+    let (existing, _) = get_for(svc, caller, id, Action::SetOntology).await?;
+    usable_ontology(svc, caller, ontology_id).await?;
+    let mut active = existing.into_active_model();
+    active.ontology_id = Set(ontology_id);
+    active.updated_at = Set(Utc::now());
+    Ok(active.update(&svc.db).await?)
+}
+
+#[tracing::instrument(skip(svc, caller))]
+pub async fn attach_dataset(svc: &Services, caller: &Caller, id: Uuid, dataset_id: Uuid) -> AppResult<project::Model> {
+    let (model, _) = get_for(svc, caller, id, Action::AttachDataset).await?;
+    attachable_dataset(svc, caller, dataset_id).await?;
+    link(&svc.db, id, dataset_id).await?;
+    Ok(model)
+}
+
+#[tracing::instrument(skip(svc, caller))]
+pub async fn detach_dataset(svc: &Services, caller: &Caller, id: Uuid, dataset_id: Uuid) -> AppResult<project::Model> {
+    let (model, _) = get_for(svc, caller, id, Action::AttachDataset).await?;
+    attachable_dataset(svc, caller, dataset_id).await?;
+    let removed = project_dataset::Entity::delete_by_id((id, dataset_id)).exec(&svc.db).await?;
+    if removed.rows_affected == 0 {
+        return Err(AppError::bad_input("the dataset is not attached to this project"));
+    }
+    Ok(model)
+}
+
+#[tracing::instrument(skip(svc, caller))]
+pub async fn delete(svc: &Services, caller: &Caller, id: Uuid) -> AppResult<Uuid> {
+    let (existing, _) = get_for(svc, caller, id, Action::Delete).await?;
+    let txn = svc.db.begin().await?;
+    grants::delete_all(&txn, Kind::Project, id).await?;
+    project::Entity::delete_by_id(id).exec(&txn).await?;
+    audit::record(&txn, caller.id, "project.delete", Kind::Project, id, json!({ "title": existing.title })).await?;
+    txn.commit().await?;
+    Ok(id)
+}
+
+/// The datasets of a project. Every collaborator sees all of them (read-only
+/// through the project), so no further filter applies beyond the link.
+pub async fn datasets(svc: &Services, caller: &Caller, project_id: Uuid) -> AppResult<Vec<dataset::Model>> {
+    Ok(dataset::Entity::find()
+        .filter(
+            dataset::Column::Id.in_subquery(
+                sea_orm::sea_query::Query::select()
+                    .column(project_dataset::Column::DatasetId)
+                    .from(project_dataset::Entity)
+                    .and_where(project_dataset::Column::ProjectId.eq(project_id))
+                    .to_owned(),
+            ),
+        )
+        .filter(visible_datasets(&svc.policy, caller.id))
+        .all(&svc.db)
+        .await?)
+}

@@ -1,0 +1,171 @@
+//! Users: provisioned from verified tokens, listed for picking collaborators.
+
+use chrono::Utc;
+use entity::user;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, DatabaseConnection, EntityTrait, IntoActiveModel,
+    QueryFilter, Set,
+};
+use uuid::Uuid;
+
+use crate::auth::{Caller, Claims};
+use crate::error::{AppError, AppResult};
+use crate::policy::{Action, Kind};
+use crate::service::input::{contains_ci, search_term};
+use crate::service::page::{paginate, Page, PageArgs};
+use crate::service::Services;
+
+pub const WORKSPACE_MEMBER: &str = "MEMBER";
+pub const WORKSPACE_ADMIN: &str = "ADMIN";
+
+impl From<&user::Model> for Caller {
+    fn from(u: &user::Model) -> Caller {
+        Caller {
+            id: u.id,
+            email: u.email.clone(),
+            workspace_role: u.workspace_role.clone(),
+        }
+    }
+}
+
+fn normalize_email(raw: &str) -> AppResult<String> {
+    let email = raw.trim().to_lowercase();
+    if email.is_empty() || email.len() > 320 {
+        return Err(AppError::bad_input("a user needs an email (or subject) of 1 to 320 characters"));
+    }
+    Ok(email)
+}
+
+fn default_name(email: &str) -> String {
+    email.split('@').next().unwrap_or(email).to_owned()
+}
+
+/// Finds or creates the user a verified token names; keeps the name current.
+#[tracing::instrument(skip_all, fields(identity = claims.identity()))]
+pub async fn provision(db: &DatabaseConnection, claims: &Claims) -> AppResult<user::Model> {
+    let email = normalize_email(claims.identity())
+        .map_err(|_| AppError::Unauthenticated("the token names no user".into()))?;
+    let name = claims.name.as_deref().map(str::trim).filter(|n| !n.is_empty());
+    if let Some(existing) = user::Entity::find()
+        .filter(user::Column::Email.eq(&email))
+        .one(db)
+        .await?
+    {
+        return match name {
+            Some(name) if name != existing.name => {
+                let mut active = existing.into_active_model();
+                active.name = Set(name.to_owned());
+                active.updated_at = Set(Utc::now());
+                Ok(active.update(db).await?)
+            }
+            _ => Ok(existing),
+        };
+    }
+    let name = name.map(str::to_owned).unwrap_or_else(|| default_name(&email));
+    match insert(db, &email, &name, WORKSPACE_MEMBER).await {
+        Ok(u) => Ok(u),
+        // Two first requests of the same user raced; the other one won.
+        Err(AppError::Conflict(_)) => user::Entity::find()
+            .filter(user::Column::Email.eq(&email))
+            .one(db)
+            .await?
+            .ok_or_else(|| AppError::internal("user vanished during provisioning")),
+        Err(e) => Err(e),
+    }
+}
+
+async fn insert(db: &DatabaseConnection, email: &str, name: &str, role: &str) -> AppResult<user::Model> {
+    let now = Utc::now();
+    user::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        email: Set(email.to_owned()),
+        name: Set(name.to_owned()),
+        workspace_role: Set(role.to_owned()),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(db)
+    .await
+    .map_err(|e| AppError::on_unique(e, "a user with this email already exists"))
+}
+
+/// Creates a user, or updates the name and workspace role of an existing one
+/// (operator command `annograph user add`).
+pub async fn upsert(db: &DatabaseConnection, email: &str, name: Option<&str>, workspace_admin: bool) -> AppResult<user::Model> {
+    let email = normalize_email(email)?;
+    let role = if workspace_admin { WORKSPACE_ADMIN } else { WORKSPACE_MEMBER };
+    match user::Entity::find().filter(user::Column::Email.eq(&email)).one(db).await? {
+        Some(existing) => {
+            let mut active = existing.into_active_model();
+            if let Some(name) = name {
+                active.name = Set(name.to_owned());
+            }
+            active.workspace_role = Set(role.to_owned());
+            active.updated_at = Set(Utc::now());
+            Ok(active.update(db).await?)
+        }
+        None => {
+            let name = name.map(str::to_owned).unwrap_or_else(|| default_name(&email));
+            insert(db, &email, &name, role).await
+        }
+    }
+}
+
+/// Any workspace member may look users up, to pick collaborators.
+pub fn require_directory(svc: &Services, caller: &Caller) -> AppResult<()> {
+    require_workspace(svc, caller, Action::ViewDirectory)
+}
+
+/// FORBIDDEN unless the caller's workspace role allows `action`.
+pub fn require_workspace(svc: &Services, caller: &Caller, action: Action) -> AppResult<()> {
+    if svc.policy.allows(Kind::Workspace, &caller.workspace_role, action) {
+        Ok(())
+    } else {
+        Err(AppError::forbidden(action.describe()))
+    }
+}
+
+pub async fn get(svc: &Services, caller: &Caller, id: Uuid) -> AppResult<user::Model> {
+    require_directory(svc, caller)?;
+    user::Entity::find_by_id(id)
+        .one(&svc.db)
+        .await?
+        .ok_or_else(|| AppError::not_found("user"))
+}
+
+pub async fn list(svc: &Services, caller: &Caller, search: Option<&str>, page: PageArgs) -> AppResult<Page<user::Model>> {
+    require_directory(svc, caller)?;
+    let mut query = user::Entity::find();
+    if let Some(term) = search_term(search) {
+        query = query.filter(
+            Condition::any()
+                .add(contains_ci(user::Column::Email, term))
+                .add(contains_ci(user::Column::Name, term)),
+        );
+    }
+    paginate(&svc.db, query, user::Column::Id, page).await
+}
+
+/// Every one of `ids` must name an existing user; returns them in order.
+pub async fn require_all<C: sea_orm::ConnectionTrait>(db: &C, ids: &[Uuid]) -> AppResult<Vec<user::Model>> {
+    let found = user::Entity::find()
+        .filter(user::Column::Id.is_in(ids.iter().copied()))
+        .all(db)
+        .await?;
+    ids.iter()
+        .map(|id| {
+            found
+                .iter()
+                .find(|u| u.id == *id)
+                .cloned()
+                .ok_or_else(|| AppError::NotFound(format!("user {id} not found")))
+        })
+        .collect()
+}
+
+pub async fn by_ids(db: &DatabaseConnection, ids: &[Uuid]) -> AppResult<Vec<user::Model>> {
+    Ok(user::Entity::find()
+        .filter(user::Column::Id.is_in(ids.iter().copied()))
+        .all(db)
+        .await?)
+}
