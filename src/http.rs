@@ -72,7 +72,23 @@ async fn execute(state: AppState, headers: HeaderMap, request: GraphQLBatchReque
         Err(e) => return error_response(e),
     };
     let batch = request.into_inner().data(principal);
-    GraphQLResponse::from(state.schema.execute_batch(batch).await).into_response()
+    let mut response = state.schema.execute_batch(batch).await;
+    match &mut response {
+        async_graphql::BatchResponse::Single(r) => with_codes(r),
+        async_graphql::BatchResponse::Batch(rs) => rs.iter_mut().for_each(with_codes),
+    }
+    GraphQLResponse::from(response).into_response()
+}
+
+/// Errors raised by the GraphQL engine itself (syntax, validation, variable
+/// coercion, limits) carry no code; they are all the client's input.
+fn with_codes(response: &mut async_graphql::Response) {
+    for error in &mut response.errors {
+        let extensions = error.extensions.get_or_insert_with(Default::default);
+        if extensions.get("code").is_none() {
+            extensions.set("code", "BAD_USER_INPUT");
+        }
+    }
 }
 
 async fn graphql_post(State(state): State<AppState>, headers: HeaderMap, request: GraphQLBatchRequest) -> Response {

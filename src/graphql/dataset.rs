@@ -11,7 +11,7 @@ use super::file::File;
 use super::folder::Folder;
 use super::project::Project;
 use super::user::User;
-use super::{connection, enum_value, global_id, page_args, parse_id, parse_ids, scope, Conn};
+use super::{connection, enum_value, global_id, or_null, page_args, parse_id, parse_ids, scope, Conn};
 use crate::error::{AppError, AppResult};
 use crate::policy::{Action, Kind};
 use crate::service::access::{self, Access};
@@ -208,9 +208,12 @@ impl DatasetQuery {
 
     /// One dataset; null with NOT_FOUND when missing or not visible.
     async fn dataset(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Dataset>> {
-        let (svc, caller) = scope(ctx)?;
-        let id = parse_id(&id, "Dataset", "id")?;
-        Ok(Some(Dataset::load(svc, caller, id).await?))
+        let result = async {
+            let (svc, caller) = scope(ctx)?;
+            let id = parse_id(&id, "Dataset", "id")?;
+            Dataset::load(svc, caller, id).await
+        };
+        or_null(ctx, result.await)
     }
 }
 

@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::collaborators::{self, Collaborator};
 use super::file::{File, FileKind};
-use super::{connection, enum_name, enum_value, global_id, page_args, parse_id, scope, Conn};
+use super::{connection, enum_name, enum_value, global_id, or_null, page_args, parse_id, scope, Conn};
 use crate::auth::Caller;
 use crate::error::{AppError, AppResult};
 use crate::policy::{Action, Kind};
@@ -160,16 +160,22 @@ impl FolderQuery {
 
     /// One folder; null with NOT_FOUND when missing or not visible.
     async fn folder(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Folder>> {
-        let (svc, caller) = scope(ctx)?;
-        let id = parse_id(&id, "Folder", "id")?;
-        Ok(Some(Folder::load(svc, caller, id).await?))
+        let result = async {
+            let (svc, caller) = scope(ctx)?;
+            let id = parse_id(&id, "Folder", "id")?;
+            Folder::load(svc, caller, id).await
+        };
+        or_null(ctx, result.await)
     }
 
     /// One file; null with NOT_FOUND when missing or not visible.
     async fn file(&self, ctx: &Context<'_>, id: ID) -> Result<Option<File>> {
-        let (svc, caller) = scope(ctx)?;
-        let id = parse_id(&id, "File", "id")?;
-        Ok(Some(File(files::get(svc, caller, id).await?)))
+        let result = async {
+            let (svc, caller) = scope(ctx)?;
+            let id = parse_id(&id, "File", "id")?;
+            files::get(svc, caller, id).await.map(File)
+        };
+        or_null(ctx, result.await)
     }
 }
 

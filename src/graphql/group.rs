@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use entity::group;
 
 use super::user::User;
-use super::{connection, enum_name, enum_value, global_id, page_args, parse_id, parse_ids, scope, Conn};
+use super::{connection, enum_name, enum_value, global_id, or_null, page_args, parse_id, parse_ids, scope, Conn};
 use crate::policy::{Action, Kind};
 use crate::service::{groups, users};
 
@@ -110,9 +110,12 @@ impl GroupQuery {
 
     /// One group by ID.
     async fn group(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Group>> {
-        let (svc, caller) = scope(ctx)?;
-        let id = parse_id(&id, "Group", "id")?;
-        Ok(Some(Group(groups::get(svc, caller, id).await?)))
+        let result = async {
+            let (svc, caller) = scope(ctx)?;
+            let id = parse_id(&id, "Group", "id")?;
+            groups::get(svc, caller, id).await.map(Group)
+        };
+        or_null(ctx, result.await)
     }
 }
 

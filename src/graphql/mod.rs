@@ -113,3 +113,17 @@ pub fn enum_name<E: EnumType + PartialEq + Copy>(value: E) -> &'static str {
 pub fn enum_value<E: EnumType + Copy>(name: &str) -> Option<E> {
     E::items().iter().find(|item| item.name == name).map(|item| item.value)
 }
+
+/// The answer of a nullable field that failed: `null` in `data` and the
+/// error in `errors`, as the GraphQL spec asks (async-graphql would drop the
+/// field from `data` instead).
+pub fn or_null<T>(ctx: &Context<'_>, result: AppResult<T>) -> async_graphql::Result<Option<T>> {
+    match result {
+        Ok(value) => Ok(Some(value)),
+        Err(err) => {
+            let err: async_graphql::Error = err.into();
+            ctx.add_error(ctx.set_error_path(err.into_server_error(ctx.item.pos)));
+            Ok(None)
+        }
+    }
+}

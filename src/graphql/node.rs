@@ -9,7 +9,7 @@ use super::group::Group;
 use super::ontology::Ontology;
 use super::project::Project;
 use super::user::User;
-use super::scope;
+use super::{or_null, scope};
 use crate::error::AppError;
 use crate::ids;
 use crate::service::{files, groups, users};
@@ -34,18 +34,20 @@ pub struct NodeQuery;
 impl NodeQuery {
     /// Any object by its global ID; null with NOT_FOUND when missing or not visible.
     async fn node(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Node>> {
-        let (svc, caller) = scope(ctx)?;
-        let (ty, id) = ids::decode(id.as_str()).ok_or_else(|| AppError::bad_input("id is not a valid global ID"))?;
-        let node = match ty {
-            "User" => Node::User(User(users::get(svc, caller, id).await?)),
-            "Group" => Node::Group(Group(groups::get(svc, caller, id).await?)),
-            "Folder" => Node::Folder(Folder::load(svc, caller, id).await?),
-            "File" => Node::File(File(files::get(svc, caller, id).await?)),
-            "Dataset" => Node::Dataset(Dataset::load(svc, caller, id).await?),
-            "Ontology" => Node::Ontology(Ontology::load(svc, caller, id).await?),
-            "Project" => Node::Project(Project::load(svc, caller, id).await?),
-            _ => return Err(AppError::not_found("node").into()),
+        let result = async {
+            let (svc, caller) = scope(ctx)?;
+            let (ty, id) = ids::decode(id.as_str()).ok_or_else(|| AppError::bad_input("id is not a valid global ID"))?;
+            Ok(match ty {
+                "User" => Node::User(User(users::get(svc, caller, id).await?)),
+                "Group" => Node::Group(Group(groups::get(svc, caller, id).await?)),
+                "Folder" => Node::Folder(Folder::load(svc, caller, id).await?),
+                "File" => Node::File(File(files::get(svc, caller, id).await?)),
+                "Dataset" => Node::Dataset(Dataset::load(svc, caller, id).await?),
+                "Ontology" => Node::Ontology(Ontology::load(svc, caller, id).await?),
+                "Project" => Node::Project(Project::load(svc, caller, id).await?),
+                _ => return Err(AppError::not_found("node")),
+            })
         };
-        Ok(Some(node))
+        or_null(ctx, result.await)
     }
 }

@@ -9,7 +9,7 @@ use uuid::Uuid;
 use super::collaborators::{self, Collaborator};
 use super::project::Project;
 use super::user::User;
-use super::{connection, enum_value, global_id, page_args, parse_id, scope, Conn};
+use super::{connection, enum_value, global_id, or_null, page_args, parse_id, scope, Conn};
 use crate::auth::Caller;
 use crate::error::{AppError, AppResult};
 use crate::policy::{Action, Kind};
@@ -166,9 +166,12 @@ impl OntologyQuery {
 
     /// One ontology; null with NOT_FOUND when missing or not visible.
     async fn ontology(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Ontology>> {
-        let (svc, caller) = scope(ctx)?;
-        let id = parse_id(&id, "Ontology", "id")?;
-        Ok(Some(Ontology::load(svc, caller, id).await?))
+        let result = async {
+            let (svc, caller) = scope(ctx)?;
+            let id = parse_id(&id, "Ontology", "id")?;
+            Ontology::load(svc, caller, id).await
+        };
+        or_null(ctx, result.await)
     }
 }
 

@@ -10,7 +10,7 @@ use super::collaborators::{self, Collaborator};
 use super::dataset::Dataset;
 use super::ontology::Ontology;
 use super::user::User;
-use super::{connection, enum_value, global_id, page_args, parse_id, parse_ids, scope, Conn};
+use super::{connection, enum_value, global_id, or_null, page_args, parse_id, parse_ids, scope, Conn};
 use crate::auth::Caller;
 use crate::error::{AppError, AppResult};
 use crate::policy::{Action, Kind};
@@ -186,9 +186,12 @@ impl ProjectQuery {
 
     /// One project; null with NOT_FOUND when missing or not visible.
     async fn project(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Project>> {
-        let (svc, caller) = scope(ctx)?;
-        let id = parse_id(&id, "Project", "id")?;
-        Ok(Some(Project::load(svc, caller, id).await?))
+        let result = async {
+            let (svc, caller) = scope(ctx)?;
+            let id = parse_id(&id, "Project", "id")?;
+            Project::load(svc, caller, id).await
+        };
+        or_null(ctx, result.await)
     }
 }
 

@@ -4,7 +4,7 @@ use async_graphql::{Context, Enum, Object, Result, ID};
 use chrono::{DateTime, Utc};
 use entity::user;
 
-use super::{connection, enum_value, global_id, page_args, parse_id, scope, Conn};
+use super::{connection, enum_value, global_id, or_null, page_args, parse_id, scope, Conn};
 use crate::service::users;
 
 /// A person of the workspace.
@@ -69,8 +69,11 @@ impl UserQuery {
 
     /// One user by ID.
     async fn user(&self, ctx: &Context<'_>, id: ID) -> Result<Option<User>> {
-        let (svc, caller) = scope(ctx)?;
-        let id = parse_id(&id, "User", "id")?;
-        Ok(Some(User(users::get(svc, caller, id).await?)))
+        let result = async {
+            let (svc, caller) = scope(ctx)?;
+            let id = parse_id(&id, "User", "id")?;
+            users::get(svc, caller, id).await.map(User)
+        };
+        or_null(ctx, result.await)
     }
 }
