@@ -17,7 +17,10 @@ use crate::policy::Policy;
 use crate::service::Services;
 
 /// Opens the database pool (statement logging off: it would log every query).
-pub async fn connect(database_url: &str, max_connections: u32) -> anyhow::Result<DatabaseConnection> {
+pub async fn connect(
+    database_url: &str,
+    max_connections: u32,
+) -> anyhow::Result<DatabaseConnection> {
     let mut options = ConnectOptions::new(database_url.to_owned());
     options
         .max_connections(max_connections)
@@ -31,7 +34,9 @@ pub async fn connect(database_url: &str, max_connections: u32) -> anyhow::Result
 
 /// Applies pending migrations.
 pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
-    Migrator::up(db, None).await.context("migrating the database")
+    Migrator::up(db, None)
+        .await
+        .context("migrating the database")
 }
 
 /// A URL with any password replaced, for messages.
@@ -58,7 +63,9 @@ pub struct App {
 pub async fn build(config: &Config) -> anyhow::Result<App> {
     let db = connect(&config.database_url, config.db_max_connections).await?;
     migrate(&db).await?;
-    let policy = Policy::load(config.policy_dir.as_deref()).await.context("loading the policy")?;
+    let policy = Policy::load(config.policy_dir.as_deref())
+        .await
+        .context("loading the policy")?;
     let auth = Authenticator::new(&config.auth).context("configuring authentication")?;
     let services = Services::new(db, policy);
     let state = AppState {
@@ -89,7 +96,10 @@ pub async fn spawn(config: &Config) -> anyhow::Result<RunningServer> {
             tracing::error!(error = %e, "server stopped");
         }
     });
-    Ok(RunningServer { addr, state: app.state })
+    Ok(RunningServer {
+        addr,
+        state: app.state,
+    })
 }
 
 /// Serves until Ctrl-C / SIGTERM.

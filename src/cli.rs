@@ -13,7 +13,11 @@ use crate::config::{AuthArgs, AuthConfig, Config, DatabaseArgs, LogFormat, DEFAU
 use crate::policy::{Kind, Policy};
 
 #[derive(Parser, Debug)]
-#[command(name = "annograph", version, about = "GraphQL data and permission back end for annotation platforms")]
+#[command(
+    name = "annograph",
+    version,
+    about = "GraphQL data and permission back end for annotation platforms"
+)]
 pub struct Cli {
     /// Log format.
     #[arg(long, env = "ANNOGRAPH_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
@@ -106,7 +110,9 @@ pub fn init_tracing(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("ANNOGRAPH_LOG")
         .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,sea_orm=warn,sea_orm_migration=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
@@ -120,7 +126,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Migrate(db) => {
             let conn = crate::app::connect(&db.database_url, 1).await?;
             crate::app::migrate(&conn).await?;
-            println!("migrations applied to {}", crate::app::redact(&db.database_url));
+            println!(
+                "migrations applied to {}",
+                crate::app::redact(&db.database_url)
+            );
             Ok(())
         }
         Command::ExportSchema => {
@@ -140,9 +149,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }) => {
             let conn = crate::app::connect(&database.database_url, 1).await?;
             crate::app::migrate(&conn).await?;
-            let user = crate::service::users::upsert(&conn, &email, name.as_deref(), workspace_admin)
-                .await
-                .map_err(|e| anyhow::anyhow!("{}", e.public_message()))?;
+            let user =
+                crate::service::users::upsert(&conn, &email, name.as_deref(), workspace_admin)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{}", e.public_message()))?;
             println!(
                 "{} <{}> workspace role {} id {}",
                 user.name,
@@ -161,7 +171,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             for kind in kinds {
                 println!("{}", kind.as_str());
                 for action in kind.actions() {
-                    println!("  {:<22} {}", action.as_str(), policy.roles_allowing(kind, *action).join(", "));
+                    println!(
+                        "  {:<22} {}",
+                        action.as_str(),
+                        policy.roles_allowing(kind, *action).join(", ")
+                    );
                 }
             }
             Ok(())
@@ -181,10 +195,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let app = crate::app::build(&config).await?;
     if config.demo {
         let demo = crate::demo::seed(&app.state.services).await?;
-        let token = app
-            .state
-            .auth
-            .mint(&demo.admin_email, Some("Alice Admin"), Duration::from_secs(7 * 24 * 3600))?;
+        let token = app.state.auth.mint(
+            &demo.admin_email,
+            Some("Alice Admin"),
+            Duration::from_secs(7 * 24 * 3600),
+        )?;
         println!("annograph demo workspace is ready.");
         println!("  Playground:    http://{}/graphql", config.listen);
         println!("  Signed in as:  {} (workspace ADMIN)", demo.admin_email);

@@ -7,7 +7,9 @@ use serde_json::json;
 use crate::auth::Caller;
 use crate::error::AppError;
 use crate::service::files::NewFile;
-use crate::service::{datasets, files, folders, grants, groups, ontologies, projects, users, Services};
+use crate::service::{
+    datasets, files, folders, grants, groups, ontologies, projects, users, Services,
+};
 
 pub struct DemoWorkspace {
     pub admin_email: String,
@@ -34,14 +36,26 @@ pub async fn seed(svc: &Services) -> anyhow::Result<DemoWorkspace> {
     if already > 0 {
         return Ok(info);
     }
-    let alice = users::upsert(&svc.db, ADMIN, Some("Alice Admin"), true).await.map_err(fail)?;
-    let bob = users::upsert(&svc.db, OTHERS[0], Some("Bob Annotator"), false).await.map_err(fail)?;
-    let carol = users::upsert(&svc.db, OTHERS[1], Some("Carol Reviewer"), false).await.map_err(fail)?;
-    let dave = users::upsert(&svc.db, OTHERS[2], Some("Dave Manager"), false).await.map_err(fail)?;
+    let alice = users::upsert(&svc.db, ADMIN, Some("Alice Admin"), true)
+        .await
+        .map_err(fail)?;
+    let bob = users::upsert(&svc.db, OTHERS[0], Some("Bob Annotator"), false)
+        .await
+        .map_err(fail)?;
+    let carol = users::upsert(&svc.db, OTHERS[1], Some("Carol Reviewer"), false)
+        .await
+        .map_err(fail)?;
+    let dave = users::upsert(&svc.db, OTHERS[2], Some("Dave Manager"), false)
+        .await
+        .map_err(fail)?;
     let alice = Caller::from(&alice);
 
-    let animals = folders::create(svc, &alice, "Animals", None).await.map_err(fail)?;
-    let chickens = folders::create(svc, &alice, "Chickens", None).await.map_err(fail)?;
+    let animals = folders::create(svc, &alice, "Animals", None)
+        .await
+        .map_err(fail)?;
+    let chickens = folders::create(svc, &alice, "Chickens", None)
+        .await
+        .map_err(fail)?;
     let file = |url: &str, kind: &str| NewFile {
         object_url: url.to_owned(),
         title: None,
@@ -60,16 +74,33 @@ pub async fn seed(svc: &Services) -> anyhow::Result<DemoWorkspace> {
     )
     .await
     .map_err(fail)?;
-    files::register(svc, &alice, chickens.id, vec![file("s3://demo-bucket/chickens/hen.mp4", "VIDEO")])
-        .await
-        .map_err(fail)?;
+    files::register(
+        svc,
+        &alice,
+        chickens.id,
+        vec![file("s3://demo-bucket/chickens/hen.mp4", "VIDEO")],
+    )
+    .await
+    .map_err(fail)?;
 
-    let animal_videos = datasets::create(svc, &alice, "Animal videos", Some("Mirrors the Animals folder"), Some(animals.id))
-        .await
-        .map_err(fail)?;
-    let chicken_videos = datasets::create(svc, &alice, "Chicken videos", Some("Mirrors the Chickens folder"), Some(chickens.id))
-        .await
-        .map_err(fail)?;
+    let animal_videos = datasets::create(
+        svc,
+        &alice,
+        "Animal videos",
+        Some("Mirrors the Animals folder"),
+        Some(animals.id),
+    )
+    .await
+    .map_err(fail)?;
+    let chicken_videos = datasets::create(
+        svc,
+        &alice,
+        "Chicken videos",
+        Some("Mirrors the Chickens folder"),
+        Some(chickens.id),
+    )
+    .await
+    .map_err(fail)?;
     let ontology = ontologies::create(
         svc,
         &alice,
@@ -87,27 +118,76 @@ pub async fn seed(svc: &Services) -> anyhow::Result<DemoWorkspace> {
     )
     .await
     .map_err(fail)?;
-    let project = projects::create(svc, &alice, "Farm labelling", Some("Label the farm animals"), ontology.id, &[animal_videos.id])
+    let project = projects::create(
+        svc,
+        &alice,
+        "Farm labelling",
+        Some("Label the farm animals"),
+        ontology.id,
+        &[animal_videos.id],
+    )
+    .await
+    .map_err(fail)?;
+    let annotators = groups::create(svc, &alice, "Annotators", Some("The labelling team"))
         .await
         .map_err(fail)?;
-    let annotators = groups::create(svc, &alice, "Annotators", Some("The labelling team")).await.map_err(fail)?;
-    groups::add_members(svc, &alice, annotators.id, &[bob.id], "MEMBER").await.map_err(fail)?;
-    groups::add_members(svc, &alice, annotators.id, &[dave.id], "MANAGER").await.map_err(fail)?;
-    let project_access = grants::visible_access(svc, &alice, crate::policy::Kind::Project, project.id, "project")
+    groups::add_members(svc, &alice, annotators.id, &[bob.id], "MEMBER")
         .await
         .map_err(fail)?;
-    grants::add(svc, &alice, &project_access, project.id, &[], &[annotators.id], "ANNOTATOR")
+    groups::add_members(svc, &alice, annotators.id, &[dave.id], "MANAGER")
         .await
         .map_err(fail)?;
-    grants::add(svc, &alice, &project_access, project.id, &[carol.id], &[], "REVIEWER")
-        .await
-        .map_err(fail)?;
-    let dataset_access = grants::visible_access(svc, &alice, crate::policy::Kind::Dataset, chicken_videos.id, "dataset")
-        .await
-        .map_err(fail)?;
-    grants::add(svc, &alice, &dataset_access, chicken_videos.id, &[dave.id], &[], "USER")
-        .await
-        .map_err(fail)?;
+    let project_access = grants::visible_access(
+        svc,
+        &alice,
+        crate::policy::Kind::Project,
+        project.id,
+        "project",
+    )
+    .await
+    .map_err(fail)?;
+    grants::add(
+        svc,
+        &alice,
+        &project_access,
+        project.id,
+        &[],
+        &[annotators.id],
+        "ANNOTATOR",
+    )
+    .await
+    .map_err(fail)?;
+    grants::add(
+        svc,
+        &alice,
+        &project_access,
+        project.id,
+        &[carol.id],
+        &[],
+        "REVIEWER",
+    )
+    .await
+    .map_err(fail)?;
+    let dataset_access = grants::visible_access(
+        svc,
+        &alice,
+        crate::policy::Kind::Dataset,
+        chicken_videos.id,
+        "dataset",
+    )
+    .await
+    .map_err(fail)?;
+    grants::add(
+        svc,
+        &alice,
+        &dataset_access,
+        chicken_videos.id,
+        &[dave.id],
+        &[],
+        "USER",
+    )
+    .await
+    .map_err(fail)?;
     tracing::info!("demo workspace seeded");
     Ok(info)
 }

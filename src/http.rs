@@ -39,9 +39,9 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Princ
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Ok(Principal::Anonymous);
     };
-    let value = value
-        .to_str()
-        .map_err(|_| AppError::Unauthenticated("the Authorization header is not valid text".into()))?;
+    let value = value.to_str().map_err(|_| {
+        AppError::Unauthenticated("the Authorization header is not valid text".into())
+    })?;
     let claims = state.auth.verify_header(value)?;
     let user = users::provision(&state.services.db, &claims).await?;
     Ok(Principal::User(Caller::from(&user)))
@@ -55,7 +55,8 @@ pub fn error_response(err: AppError) -> Response {
         _ => StatusCode::BAD_REQUEST,
     };
     let gql: async_graphql::Error = err.clone().into();
-    let body = json!({ "errors": [{ "message": gql.message, "extensions": { "code": err.code() } }] });
+    let body =
+        json!({ "errors": [{ "message": gql.message, "extensions": { "code": err.code() } }] });
     let mut response = (status, Json(body)).into_response();
     if status == StatusCode::UNAUTHORIZED {
         response.headers_mut().insert(
@@ -91,7 +92,11 @@ fn with_codes(response: &mut async_graphql::Response) {
     }
 }
 
-async fn graphql_post(State(state): State<AppState>, headers: HeaderMap, request: GraphQLBatchRequest) -> Response {
+async fn graphql_post(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    request: GraphQLBatchRequest,
+) -> Response {
     execute(state, headers, request).await
 }
 

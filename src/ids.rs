@@ -6,7 +6,14 @@ use uuid::Uuid;
 
 /// The GraphQL type names that carry global IDs.
 pub const TYPES: [&str; 8] = [
-    "User", "Group", "Folder", "File", "Dataset", "Ontology", "Project", "AuditEvent",
+    "User",
+    "Group",
+    "Folder",
+    "File",
+    "Dataset",
+    "Ontology",
+    "Project",
+    "AuditEvent",
 ];
 
 pub fn encode(type_name: &str, id: Uuid) -> String {
@@ -41,7 +48,10 @@ mod tests {
         let id = Uuid::now_v7();
         assert_eq!(decode(&encode("Dataset", id)), Some(("Dataset", id)));
         assert_eq!(decode("not an id"), None);
-        assert_eq!(decode(&URL_SAFE_NO_PAD.encode(format!("Spaceship:{id}"))), None);
+        assert_eq!(
+            decode(&URL_SAFE_NO_PAD.encode(format!("Spaceship:{id}"))),
+            None
+        );
         assert_eq!(decode_cursor(&encode_cursor(id)), Some(id));
         assert_eq!(decode_cursor(&encode("Dataset", id)), None);
     }

@@ -1,7 +1,7 @@
 //! Runs the migrations up, down and up again, and exercises every entity
 //! plus the schema constraints against the migrated database.
 //!
-//! SQLite (in memory) always runs. PostgreSQL runs when `DATABASE_URL`
+//! SQLite (in memory) always runs. PostgreSQL runs when `TEST_DATABASE_URL`
 //! starts with `postgres`: a fresh `migtest_<random>` database is created on
 //! that server (via its `postgres` database) and dropped afterwards.
 
@@ -483,10 +483,10 @@ async fn migrate_sqlite() {
 
 #[tokio::test]
 async fn migrate_postgres() {
-    let url = match std::env::var("DATABASE_URL") {
+    let url = match std::env::var("TEST_DATABASE_URL") {
         Ok(url) if url.starts_with("postgres") => url,
         _ => {
-            eprintln!("DATABASE_URL is not a PostgreSQL URL; skipping");
+            eprintln!("TEST_DATABASE_URL is not a PostgreSQL URL; skipping");
             return;
         }
     };

@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use jsonwebtoken::{decode, decode_header, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use jsonwebtoken::{
+    decode, decode_header, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{AuthConfig, ConfigError};
@@ -61,11 +63,15 @@ pub struct Authenticator {
 
 impl Authenticator {
     pub fn new(config: &AuthConfig) -> Result<Authenticator, ConfigError> {
-        let invalid = |what: &str, e: jsonwebtoken::errors::Error| ConfigError::Invalid(format!("{what}: {e}"));
+        let invalid = |what: &str, e: jsonwebtoken::errors::Error| {
+            ConfigError::Invalid(format!("{what}: {e}"))
+        };
         let hmac = match &config.secret {
             Some(secret) => Some((
-                EncodingKey::from_secret(secret.expose().as_bytes()).map_err(|e| invalid("ANNOGRAPH_JWT_SECRET", e))?,
-                DecodingKey::from_secret(secret.expose().as_bytes()).map_err(|e| invalid("ANNOGRAPH_JWT_SECRET", e))?,
+                EncodingKey::from_secret(secret.expose().as_bytes())
+                    .map_err(|e| invalid("ANNOGRAPH_JWT_SECRET", e))?,
+                DecodingKey::from_secret(secret.expose().as_bytes())
+                    .map_err(|e| invalid("ANNOGRAPH_JWT_SECRET", e))?,
             )),
             None => None,
         };
@@ -74,7 +80,12 @@ impl Authenticator {
                 Ok(key) => (Algorithm::RS256, key),
                 Err(_) => (
                     Algorithm::ES256,
-                    DecodingKey::from_ec_pem(pem).map_err(|e| invalid("ANNOGRAPH_JWT_PUBLIC_KEY_FILE is neither an RSA nor an EC public key", e))?,
+                    DecodingKey::from_ec_pem(pem).map_err(|e| {
+                        invalid(
+                            "ANNOGRAPH_JWT_PUBLIC_KEY_FILE is neither an RSA nor an EC public key",
+                            e,
+                        )
+                    })?,
                 ),
             }),
             None => None,
@@ -110,7 +121,9 @@ impl Authenticator {
             (Algorithm::HS256, Some((_, key)), _) => key,
             (alg, _, Some((expected, key))) if alg == *expected => key,
             (alg, _, _) => {
-                return Err(TokenError::Invalid(format!("algorithm {alg:?} is not accepted")))
+                return Err(TokenError::Invalid(format!(
+                    "algorithm {alg:?} is not accepted"
+                )))
             }
         };
         let mut validation = Validation::new(header.alg);
@@ -130,7 +143,12 @@ impl Authenticator {
     }
 
     /// Mints an HS256 token for `email`, valid for `ttl`.
-    pub fn mint(&self, email: &str, name: Option<&str>, ttl: Duration) -> Result<String, TokenError> {
+    pub fn mint(
+        &self,
+        email: &str,
+        name: Option<&str>,
+        ttl: Duration,
+    ) -> Result<String, TokenError> {
         let (key, _) = self.hmac.as_ref().ok_or(TokenError::NoSigningKey)?;
         let now = jsonwebtoken::get_current_timestamp();
         let claims = Claims {

@@ -35,7 +35,11 @@ pub struct Collaborator<R: OutputType> {
 }
 
 /// The collaborators of one resource.
-pub async fn list<R: EnumType + OutputType + Copy>(svc: &Services, kind: Kind, resource_id: Uuid) -> AppResult<Vec<Collaborator<R>>> {
+pub async fn list<R: EnumType + OutputType + Copy>(
+    svc: &Services,
+    kind: Kind,
+    resource_id: Uuid,
+) -> AppResult<Vec<Collaborator<R>>> {
     let grants = grants::list(&svc.db, kind, resource_id).await?;
     let user_ids: Vec<Uuid> = grants.iter().filter_map(|g| g.user_id).collect();
     let group_ids: Vec<Uuid> = grants.iter().filter_map(|g| g.group_id).collect();
@@ -53,8 +57,14 @@ pub async fn list<R: EnumType + OutputType + Copy>(svc: &Services, kind: Kind, r
         .into_iter()
         .filter_map(|g| {
             let role = enum_value::<R>(&g.role)?;
-            let user = g.user_id.and_then(|id| users.iter().find(|u| u.id == id).cloned()).map(User);
-            let group = g.group_id.and_then(|id| groups.iter().find(|x| x.id == id).cloned()).map(Group);
+            let user = g
+                .user_id
+                .and_then(|id| users.iter().find(|u| u.id == id).cloned())
+                .map(User);
+            let group = g
+                .group_id
+                .and_then(|id| groups.iter().find(|x| x.id == id).cloned())
+                .map(Group);
             Some(Collaborator { role, user, group })
         })
         .collect())
@@ -65,7 +75,9 @@ pub fn grantee(user_id: Option<&ID>, group_id: Option<&ID>) -> AppResult<Grantee
     match (user_id, group_id) {
         (Some(u), None) => Ok(Grantee::User(parse_id(u, "User", "userId")?)),
         (None, Some(g)) => Ok(Grantee::Group(parse_id(g, "Group", "groupId")?)),
-        _ => Err(AppError::bad_input("give exactly one of userId and groupId")),
+        _ => Err(AppError::bad_input(
+            "give exactly one of userId and groupId",
+        )),
     }
 }
 
@@ -130,32 +142,70 @@ macro_rules! collaborator_mutations {
         #[async_graphql::Object]
         impl $Mutation {
             #[doc = concat!("Grants a role on ", $a_noun, " to users and groups (all or nothing).")]
-            async fn $add(&self, ctx: &async_graphql::Context<'_>, input: $Add) -> async_graphql::Result<$Resource> {
+            async fn $add(
+                &self,
+                ctx: &async_graphql::Context<'_>,
+                input: $Add,
+            ) -> async_graphql::Result<$Resource> {
                 let (svc, caller) = $crate::graphql::scope(ctx)?;
                 let id = $crate::graphql::parse_id(&input.$id_field, $type_name, $id_label)?;
-                let access = $crate::service::grants::visible_access(svc, caller, $kind, id, $noun).await?;
+                let access =
+                    $crate::service::grants::visible_access(svc, caller, $kind, id, $noun).await?;
                 let users = $crate::graphql::parse_ids(&input.user_ids, "User", "userIds")?;
                 let groups = $crate::graphql::parse_ids(&input.group_ids, "Group", "groupIds")?;
-                $crate::service::grants::add(svc, caller, &access, id, &users, &groups, $crate::graphql::enum_name(input.role)).await?;
+                $crate::service::grants::add(
+                    svc,
+                    caller,
+                    &access,
+                    id,
+                    &users,
+                    &groups,
+                    $crate::graphql::enum_name(input.role),
+                )
+                .await?;
                 Ok($Resource::reload(svc, id).await?)
             }
 
             #[doc = concat!("Changes the role of a collaborator on ", $a_noun, ".")]
-            async fn $set(&self, ctx: &async_graphql::Context<'_>, input: $Set) -> async_graphql::Result<$Resource> {
+            async fn $set(
+                &self,
+                ctx: &async_graphql::Context<'_>,
+                input: $Set,
+            ) -> async_graphql::Result<$Resource> {
                 let (svc, caller) = $crate::graphql::scope(ctx)?;
                 let id = $crate::graphql::parse_id(&input.$id_field, $type_name, $id_label)?;
-                let grantee = $crate::graphql::collaborators::grantee(input.user_id.as_ref(), input.group_id.as_ref())?;
-                let access = $crate::service::grants::visible_access(svc, caller, $kind, id, $noun).await?;
-                $crate::service::grants::set_role(svc, caller, &access, id, grantee, $crate::graphql::enum_name(input.role)).await?;
+                let grantee = $crate::graphql::collaborators::grantee(
+                    input.user_id.as_ref(),
+                    input.group_id.as_ref(),
+                )?;
+                let access =
+                    $crate::service::grants::visible_access(svc, caller, $kind, id, $noun).await?;
+                $crate::service::grants::set_role(
+                    svc,
+                    caller,
+                    &access,
+                    id,
+                    grantee,
+                    $crate::graphql::enum_name(input.role),
+                )
+                .await?;
                 Ok($Resource::reload(svc, id).await?)
             }
 
             #[doc = concat!("Revokes a collaborator's role on ", $a_noun, ".")]
-            async fn $remove(&self, ctx: &async_graphql::Context<'_>, input: $Remove) -> async_graphql::Result<$Resource> {
+            async fn $remove(
+                &self,
+                ctx: &async_graphql::Context<'_>,
+                input: $Remove,
+            ) -> async_graphql::Result<$Resource> {
                 let (svc, caller) = $crate::graphql::scope(ctx)?;
                 let id = $crate::graphql::parse_id(&input.$id_field, $type_name, $id_label)?;
-                let grantee = $crate::graphql::collaborators::grantee(input.user_id.as_ref(), input.group_id.as_ref())?;
-                let access = $crate::service::grants::visible_access(svc, caller, $kind, id, $noun).await?;
+                let grantee = $crate::graphql::collaborators::grantee(
+                    input.user_id.as_ref(),
+                    input.group_id.as_ref(),
+                )?;
+                let access =
+                    $crate::service::grants::visible_access(svc, caller, $kind, id, $noun).await?;
                 $crate::service::grants::remove(svc, caller, &access, id, grantee).await?;
                 Ok($Resource::reload(svc, id).await?)
             }

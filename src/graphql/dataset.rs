@@ -11,7 +11,9 @@ use super::file::File;
 use super::folder::Folder;
 use super::project::Project;
 use super::user::User;
-use super::{connection, enum_value, global_id, or_null, page_args, parse_id, parse_ids, scope, Conn};
+use super::{
+    connection, enum_value, global_id, or_null, page_args, parse_id, parse_ids, scope, Conn,
+};
 use crate::error::{AppError, AppResult};
 use crate::policy::{Action, Kind};
 use crate::service::access::{self, Access};
@@ -63,7 +65,11 @@ impl Dataset {
     }
 
     /// The dataset as the caller sees it (NOT_FOUND when they cannot).
-    pub async fn load(svc: &Services, caller: &crate::auth::Caller, id: Uuid) -> AppResult<Dataset> {
+    pub async fn load(
+        svc: &Services,
+        caller: &crate::auth::Caller,
+        id: Uuid,
+    ) -> AppResult<Dataset> {
         let (model, access) = datasets::get(svc, caller, id).await?;
         Ok(Dataset::with_access(model, access))
     }
@@ -82,7 +88,14 @@ impl Dataset {
         self.access
             .get_or_try_init(|| async {
                 let (svc, caller) = scope(ctx)?;
-                access::access(&svc.db, &svc.policy, Kind::Dataset, self.model.id, caller.id).await
+                access::access(
+                    &svc.db,
+                    &svc.policy,
+                    Kind::Dataset,
+                    self.model.id,
+                    caller.id,
+                )
+                .await
             })
             .await
     }
@@ -108,7 +121,9 @@ impl Dataset {
     }
     /// The folder a mirrored dataset is backed by, when the caller may see it.
     async fn folder(&self, ctx: &Context<'_>) -> Result<Option<Folder>> {
-        let Some(folder_id) = self.model.folder_id else { return Ok(None) };
+        let Some(folder_id) = self.model.folder_id else {
+            return Ok(None);
+        };
         let (svc, caller) = scope(ctx)?;
         match folders::get(svc, caller, folder_id).await {
             Ok((model, _)) => Ok(Some(Folder::new(model))),
@@ -126,9 +141,15 @@ impl Dataset {
     }
     /// Who created the dataset.
     async fn created_by(&self, ctx: &Context<'_>) -> Result<Option<User>> {
-        let Some(id) = self.model.created_by else { return Ok(None) };
+        let Some(id) = self.model.created_by else {
+            return Ok(None);
+        };
         let (svc, _) = scope(ctx)?;
-        Ok(users::by_ids(&svc.db, &[id]).await?.into_iter().next().map(User))
+        Ok(users::by_ids(&svc.db, &[id])
+            .await?
+            .into_iter()
+            .next()
+            .map(User))
     }
     /// The dataset's files, oldest first.
     async fn files(
@@ -184,7 +205,9 @@ impl DatasetQuery {
     async fn datasets(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "Case-insensitive text to find in title or description.")] search: Option<String>,
+        #[graphql(desc = "Case-insensitive text to find in title or description.")] search: Option<
+            String,
+        >,
         #[graphql(desc = "Page size (default 20, at most 100).")] first: Option<i32>,
         #[graphql(desc = "Cursor of the last item of the previous page.")] after: Option<String>,
     ) -> Result<Conn<Dataset>> {
@@ -197,12 +220,16 @@ impl DatasetQuery {
     async fn workspace_datasets(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "Case-insensitive text to find in title or description.")] search: Option<String>,
+        #[graphql(desc = "Case-insensitive text to find in title or description.")] search: Option<
+            String,
+        >,
         #[graphql(desc = "Page size (default 20, at most 100).")] first: Option<i32>,
         #[graphql(desc = "Cursor of the last item of the previous page.")] after: Option<String>,
     ) -> Result<Conn<Dataset>> {
         let (svc, caller) = scope(ctx)?;
-        let page = datasets::list_workspace(svc, caller, search.as_deref(), page_args(first, after)?).await?;
+        let page =
+            datasets::list_workspace(svc, caller, search.as_deref(), page_args(first, after)?)
+                .await?;
         Ok(connection(page, |d| d.id, Dataset::new))
     }
 
@@ -292,18 +319,44 @@ pub struct DatasetMutation;
 #[Object]
 impl DatasetMutation {
     /// Creates a dataset; the caller becomes its ADMIN.
-    async fn create_dataset(&self, ctx: &Context<'_>, input: CreateDatasetInput) -> Result<Dataset> {
+    async fn create_dataset(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateDatasetInput,
+    ) -> Result<Dataset> {
         let (svc, caller) = scope(ctx)?;
-        let folder = input.folder_id.as_ref().map(|f| parse_id(f, "Folder", "folderId")).transpose()?;
-        let model = datasets::create(svc, caller, &input.title, input.description.as_deref(), folder).await?;
+        let folder = input
+            .folder_id
+            .as_ref()
+            .map(|f| parse_id(f, "Folder", "folderId"))
+            .transpose()?;
+        let model = datasets::create(
+            svc,
+            caller,
+            &input.title,
+            input.description.as_deref(),
+            folder,
+        )
+        .await?;
         Ok(Dataset::new(model))
     }
 
     /// Changes a dataset's title or description (dataset ADMIN).
-    async fn update_dataset(&self, ctx: &Context<'_>, input: UpdateDatasetInput) -> Result<Dataset> {
+    async fn update_dataset(
+        &self,
+        ctx: &Context<'_>,
+        input: UpdateDatasetInput,
+    ) -> Result<Dataset> {
         let (svc, caller) = scope(ctx)?;
         let id = parse_id(&input.id, "Dataset", "id")?;
-        let model = datasets::update(svc, caller, id, input.title.as_deref(), input.description.as_deref()).await?;
+        let model = datasets::update(
+            svc,
+            caller,
+            id,
+            input.title.as_deref(),
+            input.description.as_deref(),
+        )
+        .await?;
         Ok(Dataset::new(model))
     }
 
@@ -311,24 +364,39 @@ impl DatasetMutation {
     async fn delete_dataset(&self, ctx: &Context<'_>, input: DeleteDatasetInput) -> Result<ID> {
         let (svc, caller) = scope(ctx)?;
         let id = parse_id(&input.id, "Dataset", "id")?;
-        Ok(global_id("Dataset", datasets::delete(svc, caller, id, &input.confirm).await?))
+        Ok(global_id(
+            "Dataset",
+            datasets::delete(svc, caller, id, &input.confirm).await?,
+        ))
     }
 
     /// Attaches files, or all files of folders, to a dataset (dataset ADMIN).
-    async fn attach_files_to_dataset(&self, ctx: &Context<'_>, input: AttachFilesToDatasetInput) -> Result<Dataset> {
+    async fn attach_files_to_dataset(
+        &self,
+        ctx: &Context<'_>,
+        input: AttachFilesToDatasetInput,
+    ) -> Result<Dataset> {
         let (svc, caller) = scope(ctx)?;
         let id = parse_id(&input.dataset_id, "Dataset", "datasetId")?;
         let files = parse_ids(&input.file_ids, "File", "fileIds")?;
         let folders = parse_ids(&input.folder_ids, "Folder", "folderIds")?;
-        Ok(Dataset::new(datasets::attach_files(svc, caller, id, &files, &folders).await?))
+        Ok(Dataset::new(
+            datasets::attach_files(svc, caller, id, &files, &folders).await?,
+        ))
     }
 
     /// Detaches files from a dataset (dataset ADMIN).
-    async fn detach_files_from_dataset(&self, ctx: &Context<'_>, input: DetachFilesFromDatasetInput) -> Result<Dataset> {
+    async fn detach_files_from_dataset(
+        &self,
+        ctx: &Context<'_>,
+        input: DetachFilesFromDatasetInput,
+    ) -> Result<Dataset> {
         let (svc, caller) = scope(ctx)?;
         let id = parse_id(&input.dataset_id, "Dataset", "datasetId")?;
         let files = parse_ids(&input.file_ids, "File", "fileIds")?;
-        Ok(Dataset::new(datasets::detach_files(svc, caller, id, &files).await?))
+        Ok(Dataset::new(
+            datasets::detach_files(svc, caller, id, &files).await?,
+        ))
     }
 
     /// Moves files into a mirrored dataset; projects of the destination see
@@ -337,7 +405,11 @@ impl DatasetMutation {
         let (svc, caller) = scope(ctx)?;
         let files = parse_ids(&input.file_ids, "File", "fileIds")?;
         let to = parse_id(&input.to_dataset_id, "Dataset", "toDatasetId")?;
-        Ok(datasets::move_files(svc, caller, &files, to).await?.into_iter().map(File).collect())
+        Ok(datasets::move_files(svc, caller, &files, to)
+            .await?
+            .into_iter()
+            .map(File)
+            .collect())
     }
 
     /// Joins a dataset as a workspace ADMIN, receiving the dataset ADMIN role (audited).

@@ -8,7 +8,9 @@ use uuid::Uuid;
 
 use super::collaborators::{self, Collaborator};
 use super::file::{File, FileKind};
-use super::{connection, enum_name, enum_value, global_id, or_null, page_args, parse_id, scope, Conn};
+use super::{
+    connection, enum_name, enum_value, global_id, or_null, page_args, parse_id, scope, Conn,
+};
 use crate::auth::Caller;
 use crate::error::{AppError, AppResult};
 use crate::policy::{Action, Kind};
@@ -93,7 +95,9 @@ impl Folder {
     }
     /// The parent folder, when there is one and the caller may see it.
     async fn parent(&self, ctx: &Context<'_>) -> Result<Option<Folder>> {
-        let Some(parent) = self.model.parent_id else { return Ok(None) };
+        let Some(parent) = self.model.parent_id else {
+            return Ok(None);
+        };
         let (svc, caller) = scope(ctx)?;
         match Folder::load(svc, caller, parent).await {
             Ok(f) => Ok(Some(f)),
@@ -234,15 +238,23 @@ impl FolderMutation {
     /// Creates a folder; the caller becomes its ADMIN.
     async fn create_folder(&self, ctx: &Context<'_>, input: CreateFolderInput) -> Result<Folder> {
         let (svc, caller) = scope(ctx)?;
-        let parent = input.parent_id.as_ref().map(|p| parse_id(p, "Folder", "parentId")).transpose()?;
-        Ok(Folder::new(folders::create(svc, caller, &input.name, parent).await?))
+        let parent = input
+            .parent_id
+            .as_ref()
+            .map(|p| parse_id(p, "Folder", "parentId"))
+            .transpose()?;
+        Ok(Folder::new(
+            folders::create(svc, caller, &input.name, parent).await?,
+        ))
     }
 
     /// Renames a folder (folder ADMIN).
     async fn update_folder(&self, ctx: &Context<'_>, input: UpdateFolderInput) -> Result<Folder> {
         let (svc, caller) = scope(ctx)?;
         let id = parse_id(&input.id, "Folder", "id")?;
-        Ok(Folder::new(folders::rename(svc, caller, id, &input.name).await?))
+        Ok(Folder::new(
+            folders::rename(svc, caller, id, &input.name).await?,
+        ))
     }
 
     /// Deletes an empty folder (folder ADMIN; CONFLICT while it holds anything).
@@ -253,7 +265,11 @@ impl FolderMutation {
     }
 
     /// Registers known objects as files of a folder (folder ADMIN), synchronously.
-    async fn register_files(&self, ctx: &Context<'_>, input: RegisterFilesInput) -> Result<Vec<File>> {
+    async fn register_files(
+        &self,
+        ctx: &Context<'_>,
+        input: RegisterFilesInput,
+    ) -> Result<Vec<File>> {
         let (svc, caller) = scope(ctx)?;
         let folder = parse_id(&input.folder_id, "Folder", "folderId")?;
         let new_files = input
@@ -266,7 +282,11 @@ impl FolderMutation {
                 client_metadata: f.client_metadata.map(|m| m.0),
             })
             .collect();
-        Ok(files::register(svc, caller, folder, new_files).await?.into_iter().map(File).collect())
+        Ok(files::register(svc, caller, folder, new_files)
+            .await?
+            .into_iter()
+            .map(File)
+            .collect())
     }
 }
 

@@ -5,7 +5,10 @@ use chrono::{DateTime, Utc};
 use entity::group;
 
 use super::user::User;
-use super::{connection, enum_name, enum_value, global_id, or_null, page_args, parse_id, parse_ids, scope, Conn};
+use super::{
+    connection, enum_name, enum_value, global_id, or_null, page_args, parse_id, parse_ids, scope,
+    Conn,
+};
 use crate::policy::{Action, Kind};
 use crate::service::{groups, users};
 
@@ -78,11 +81,17 @@ impl Group {
     /// What the caller may do with this group.
     async fn viewer_can(&self, ctx: &Context<'_>) -> Result<GroupPermissions> {
         let (svc, caller) = scope(ctx)?;
-        let admin = svc.policy.allows(Kind::Workspace, &caller.workspace_role, Action::ManageGroups);
-        let manager = groups::members(svc, self.0.id)
-            .await?
-            .into_iter()
-            .any(|m| m.user_id == caller.id && svc.policy.allows(Kind::Group, &m.role, Action::ManageMembers));
+        let admin = svc.policy.allows(
+            Kind::Workspace,
+            &caller.workspace_role,
+            Action::ManageGroups,
+        );
+        let manager = groups::members(svc, self.0.id).await?.into_iter().any(|m| {
+            m.user_id == caller.id
+                && svc
+                    .policy
+                    .allows(Kind::Group, &m.role, Action::ManageMembers)
+        });
         Ok(GroupPermissions {
             manage_members: admin || manager,
             manage_group: admin,
@@ -175,14 +184,25 @@ impl GroupMutation {
     /// Creates a group (workspace ADMINs).
     async fn create_group(&self, ctx: &Context<'_>, input: CreateGroupInput) -> Result<Group> {
         let (svc, caller) = scope(ctx)?;
-        Ok(Group(groups::create(svc, caller, &input.name, input.description.as_deref()).await?))
+        Ok(Group(
+            groups::create(svc, caller, &input.name, input.description.as_deref()).await?,
+        ))
     }
 
     /// Renames or describes a group (workspace ADMINs).
     async fn update_group(&self, ctx: &Context<'_>, input: UpdateGroupInput) -> Result<Group> {
         let (svc, caller) = scope(ctx)?;
         let id = parse_id(&input.id, "Group", "id")?;
-        Ok(Group(groups::update(svc, caller, id, input.name.as_deref(), input.description.as_deref()).await?))
+        Ok(Group(
+            groups::update(
+                svc,
+                caller,
+                id,
+                input.name.as_deref(),
+                input.description.as_deref(),
+            )
+            .await?,
+        ))
     }
 
     /// Deletes a group; every role granted to it is revoked.
@@ -193,18 +213,30 @@ impl GroupMutation {
     }
 
     /// Adds users to a group (workspace ADMINs and the group's MANAGERs).
-    async fn add_group_members(&self, ctx: &Context<'_>, input: AddGroupMembersInput) -> Result<Group> {
+    async fn add_group_members(
+        &self,
+        ctx: &Context<'_>,
+        input: AddGroupMembersInput,
+    ) -> Result<Group> {
         let (svc, caller) = scope(ctx)?;
         let id = parse_id(&input.group_id, "Group", "groupId")?;
         let user_ids = parse_ids(&input.user_ids, "User", "userIds")?;
-        Ok(Group(groups::add_members(svc, caller, id, &user_ids, enum_name(input.role)).await?))
+        Ok(Group(
+            groups::add_members(svc, caller, id, &user_ids, enum_name(input.role)).await?,
+        ))
     }
 
     /// Removes a user from a group (workspace ADMINs and the group's MANAGERs).
-    async fn remove_group_member(&self, ctx: &Context<'_>, input: RemoveGroupMemberInput) -> Result<Group> {
+    async fn remove_group_member(
+        &self,
+        ctx: &Context<'_>,
+        input: RemoveGroupMemberInput,
+    ) -> Result<Group> {
         let (svc, caller) = scope(ctx)?;
         let id = parse_id(&input.group_id, "Group", "groupId")?;
         let user_id = parse_id(&input.user_id, "User", "userId")?;
-        Ok(Group(groups::remove_member(svc, caller, id, user_id).await?))
+        Ok(Group(
+            groups::remove_member(svc, caller, id, user_id).await?,
+        ))
     }
 }

@@ -11,6 +11,7 @@ use crate::ids;
 use crate::service::page::{Page, PageArgs, TotalCount};
 use crate::service::Services;
 
+pub mod audit;
 pub mod collaborators;
 pub mod dataset;
 pub mod file;
@@ -46,12 +47,16 @@ pub fn scope<'a>(ctx: &Context<'a>) -> AppResult<(&'a Services, &'a Caller)> {
 pub fn parse_id(id: &ID, type_name: &str, field: &str) -> AppResult<Uuid> {
     match ids::decode(id.as_str()) {
         Some((ty, uuid)) if ty == type_name => Ok(uuid),
-        _ => Err(AppError::bad_input(format!("{field} is not a valid {type_name} ID"))),
+        _ => Err(AppError::bad_input(format!(
+            "{field} is not a valid {type_name} ID"
+        ))),
     }
 }
 
 pub fn parse_ids(ids: &[ID], type_name: &str, field: &str) -> AppResult<Vec<Uuid>> {
-    ids.iter().map(|id| parse_id(id, type_name, field)).collect()
+    ids.iter()
+        .map(|id| parse_id(id, type_name, field))
+        .collect()
 }
 
 pub fn global_id(type_name: &str, id: Uuid) -> ID {
@@ -62,7 +67,8 @@ pub fn global_id(type_name: &str, id: Uuid) -> ID {
 pub fn page_args(first: Option<i32>, after: Option<String>) -> AppResult<PageArgs> {
     let after = match after {
         Some(cursor) => Some(
-            ids::decode_cursor(&cursor).ok_or_else(|| AppError::bad_input("after is not a valid cursor"))?,
+            ids::decode_cursor(&cursor)
+                .ok_or_else(|| AppError::bad_input("after is not a valid cursor"))?,
         ),
         None => None,
     };
@@ -86,7 +92,11 @@ impl ConnectionFields {
 pub type Conn<T> = Connection<String, T, ConnectionFields>;
 
 /// Turns a page of models into a connection of GraphQL nodes.
-pub fn connection<M, T: OutputType>(page: Page<M>, id: impl Fn(&M) -> Uuid, wrap: impl Fn(M) -> T) -> Conn<T> {
+pub fn connection<M, T: OutputType>(
+    page: Page<M>,
+    id: impl Fn(&M) -> Uuid,
+    wrap: impl Fn(M) -> T,
+) -> Conn<T> {
     let mut conn = Connection::with_additional_fields(
         page.has_previous,
         page.has_next,
@@ -111,7 +121,10 @@ pub fn enum_name<E: EnumType + PartialEq + Copy>(value: E) -> &'static str {
 
 /// The enum value stored as `name`, if it is one.
 pub fn enum_value<E: EnumType + Copy>(name: &str) -> Option<E> {
-    E::items().iter().find(|item| item.name == name).map(|item| item.value)
+    E::items()
+        .iter()
+        .find(|item| item.name == name)
+        .map(|item| item.value)
 }
 
 /// The answer of a nullable field that failed: `null` in `data` and the

@@ -2,6 +2,7 @@
 
 use async_graphql::{Context, Interface, Object, Result, ID};
 
+use super::audit::AuditEvent;
 use super::dataset::Dataset;
 use super::file::File;
 use super::folder::Folder;
@@ -18,6 +19,7 @@ use crate::service::{files, groups, users};
 #[derive(Interface)]
 #[graphql(field(name = "id", ty = "ID", desc = "Global ID."))]
 pub enum Node {
+    AuditEvent(AuditEvent),
     User(User),
     Group(Group),
     Folder(Folder),
@@ -36,7 +38,8 @@ impl NodeQuery {
     async fn node(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Node>> {
         let result = async {
             let (svc, caller) = scope(ctx)?;
-            let (ty, id) = ids::decode(id.as_str()).ok_or_else(|| AppError::bad_input("id is not a valid global ID"))?;
+            let (ty, id) = ids::decode(id.as_str())
+                .ok_or_else(|| AppError::bad_input("id is not a valid global ID"))?;
             Ok(match ty {
                 "User" => Node::User(User(users::get(svc, caller, id).await?)),
                 "Group" => Node::Group(Group(groups::get(svc, caller, id).await?)),
@@ -45,6 +48,9 @@ impl NodeQuery {
                 "Dataset" => Node::Dataset(Dataset::load(svc, caller, id).await?),
                 "Ontology" => Node::Ontology(Ontology::load(svc, caller, id).await?),
                 "Project" => Node::Project(Project::load(svc, caller, id).await?),
+                "AuditEvent" => Node::AuditEvent(AuditEvent(
+                    crate::service::audit::get(svc, caller, id).await?,
+                )),
                 _ => return Err(AppError::not_found("node")),
             })
         };

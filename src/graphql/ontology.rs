@@ -75,7 +75,14 @@ impl Ontology {
         self.access
             .get_or_try_init(|| async {
                 let (svc, caller) = scope(ctx)?;
-                access::access(&svc.db, &svc.policy, Kind::Ontology, self.model.id, caller.id).await
+                access::access(
+                    &svc.db,
+                    &svc.policy,
+                    Kind::Ontology,
+                    self.model.id,
+                    caller.id,
+                )
+                .await
             })
             .await
     }
@@ -109,9 +116,15 @@ impl Ontology {
     }
     /// Who created the ontology.
     async fn created_by(&self, ctx: &Context<'_>) -> Result<Option<User>> {
-        let Some(id) = self.model.created_by else { return Ok(None) };
+        let Some(id) = self.model.created_by else {
+            return Ok(None);
+        };
         let (svc, _) = scope(ctx)?;
-        Ok(users::by_ids(&svc.db, &[id]).await?.into_iter().next().map(User))
+        Ok(users::by_ids(&svc.db, &[id])
+            .await?
+            .into_iter()
+            .next()
+            .map(User))
     }
     /// Projects using the ontology that the caller may see.
     async fn projects(&self, ctx: &Context<'_>) -> Result<Vec<Project>> {
@@ -160,7 +173,8 @@ impl OntologyQuery {
         #[graphql(desc = "Cursor of the last item of the previous page.")] after: Option<String>,
     ) -> Result<Conn<Ontology>> {
         let (svc, caller) = scope(ctx)?;
-        let page = ontologies::list(svc, caller, search.as_deref(), page_args(first, after)?).await?;
+        let page =
+            ontologies::list(svc, caller, search.as_deref(), page_args(first, after)?).await?;
         Ok(connection(page, |o| o.id, Ontology::new))
     }
 
@@ -214,18 +228,41 @@ pub struct OntologyMutation;
 #[Object]
 impl OntologyMutation {
     /// Creates an ontology; the caller becomes its ADMIN.
-    async fn create_ontology(&self, ctx: &Context<'_>, input: CreateOntologyInput) -> Result<Ontology> {
+    async fn create_ontology(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateOntologyInput,
+    ) -> Result<Ontology> {
         let (svc, caller) = scope(ctx)?;
-        let model = ontologies::create(svc, caller, &input.title, input.description.as_deref(), &input.structure.0).await?;
+        let model = ontologies::create(
+            svc,
+            caller,
+            &input.title,
+            input.description.as_deref(),
+            &input.structure.0,
+        )
+        .await?;
         Ok(Ontology::new(model))
     }
 
     /// Changes an ontology (ontology ADMIN).
-    async fn update_ontology(&self, ctx: &Context<'_>, input: UpdateOntologyInput) -> Result<Ontology> {
+    async fn update_ontology(
+        &self,
+        ctx: &Context<'_>,
+        input: UpdateOntologyInput,
+    ) -> Result<Ontology> {
         let (svc, caller) = scope(ctx)?;
         let id = parse_id(&input.id, "Ontology", "id")?;
         let structure = input.structure.as_ref().map(|s| &s.0);
-        let model = ontologies::update(svc, caller, id, input.title.as_deref(), input.description.as_deref(), structure).await?;
+        let model = ontologies::update(
+            svc,
+            caller,
+            id,
+            input.title.as_deref(),
+            input.description.as_deref(),
+            structure,
+        )
+        .await?;
         Ok(Ontology::new(model))
     }
 
@@ -233,7 +270,10 @@ impl OntologyMutation {
     async fn delete_ontology(&self, ctx: &Context<'_>, input: DeleteOntologyInput) -> Result<ID> {
         let (svc, caller) = scope(ctx)?;
         let id = parse_id(&input.id, "Ontology", "id")?;
-        Ok(global_id("Ontology", ontologies::delete(svc, caller, id).await?))
+        Ok(global_id(
+            "Ontology",
+            ontologies::delete(svc, caller, id).await?,
+        ))
     }
 }
 

@@ -10,7 +10,9 @@ use super::collaborators::{self, Collaborator};
 use super::dataset::Dataset;
 use super::ontology::Ontology;
 use super::user::User;
-use super::{connection, enum_value, global_id, or_null, page_args, parse_id, parse_ids, scope, Conn};
+use super::{
+    connection, enum_value, global_id, or_null, page_args, parse_id, parse_ids, scope, Conn,
+};
 use crate::auth::Caller;
 use crate::error::{AppError, AppResult};
 use crate::policy::{Action, Kind};
@@ -90,7 +92,14 @@ impl Project {
         self.access
             .get_or_try_init(|| async {
                 let (svc, caller) = scope(ctx)?;
-                access::access(&svc.db, &svc.policy, Kind::Project, self.model.id, caller.id).await
+                access::access(
+                    &svc.db,
+                    &svc.policy,
+                    Kind::Project,
+                    self.model.id,
+                    caller.id,
+                )
+                .await
             })
             .await
     }
@@ -120,9 +129,15 @@ impl Project {
     }
     /// Who created the project.
     async fn owner(&self, ctx: &Context<'_>) -> Result<Option<User>> {
-        let Some(id) = self.model.owner_id else { return Ok(None) };
+        let Some(id) = self.model.owner_id else {
+            return Ok(None);
+        };
         let (svc, _) = scope(ctx)?;
-        Ok(users::by_ids(&svc.db, &[id]).await?.into_iter().next().map(User))
+        Ok(users::by_ids(&svc.db, &[id])
+            .await?
+            .into_iter()
+            .next()
+            .map(User))
     }
     /// The project's one ontology (every collaborator may view it).
     async fn ontology(&self, ctx: &Context<'_>) -> Result<Ontology> {
@@ -251,50 +266,96 @@ pub struct ProjectMutation;
 #[Object]
 impl ProjectMutation {
     /// Creates a project with one ontology and any datasets.
-    async fn create_project(&self, ctx: &Context<'_>, input: CreateProjectInput) -> Result<Project> {
+    async fn create_project(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateProjectInput,
+    ) -> Result<Project> {
         let (svc, caller) = scope(ctx)?;
         let ontology = parse_id(&input.ontology_id, "Ontology", "ontologyId")?;
         let datasets = parse_ids(&input.dataset_ids, "Dataset", "datasetIds")?;
-        let model = projects::create(svc, caller, &input.title, input.description.as_deref(), ontology, &datasets).await?;
+        let model = projects::create(
+            svc,
+            caller,
+            &input.title,
+            input.description.as_deref(),
+            ontology,
+            &datasets,
+        )
+        .await?;
         Ok(Project::new(model))
     }
 
     /// Changes a project's title or description (project ADMIN).
-    async fn update_project(&self, ctx: &Context<'_>, input: UpdateProjectInput) -> Result<Project> {
+    async fn update_project(
+        &self,
+        ctx: &Context<'_>,
+        input: UpdateProjectInput,
+    ) -> Result<Project> {
         let (svc, caller) = scope(ctx)?;
         let id = parse_id(&input.id, "Project", "id")?;
-        Ok(Project::new(projects::update(svc, caller, id, input.title.as_deref(), input.description.as_deref()).await?))
+        Ok(Project::new(
+            projects::update(
+                svc,
+                caller,
+                id,
+                input.title.as_deref(),
+                input.description.as_deref(),
+            )
+            .await?,
+        ))
     }
 
     /// Replaces a project's ontology (project ADMIN with a role on the ontology).
-    async fn set_project_ontology(&self, ctx: &Context<'_>, input: SetProjectOntologyInput) -> Result<Project> {
+    async fn set_project_ontology(
+        &self,
+        ctx: &Context<'_>,
+        input: SetProjectOntologyInput,
+    ) -> Result<Project> {
         let (svc, caller) = scope(ctx)?;
         let id = parse_id(&input.project_id, "Project", "projectId")?;
         let ontology = parse_id(&input.ontology_id, "Ontology", "ontologyId")?;
-        Ok(Project::new(projects::set_ontology(svc, caller, id, ontology).await?))
+        Ok(Project::new(
+            projects::set_ontology(svc, caller, id, ontology).await?,
+        ))
     }
 
     /// Attaches a dataset (empty ones too) to a project.
-    async fn attach_dataset_to_project(&self, ctx: &Context<'_>, input: ProjectDatasetInput) -> Result<Project> {
+    async fn attach_dataset_to_project(
+        &self,
+        ctx: &Context<'_>,
+        input: ProjectDatasetInput,
+    ) -> Result<Project> {
         let (svc, caller) = scope(ctx)?;
         let id = parse_id(&input.project_id, "Project", "projectId")?;
         let dataset = parse_id(&input.dataset_id, "Dataset", "datasetId")?;
-        Ok(Project::new(projects::attach_dataset(svc, caller, id, dataset).await?))
+        Ok(Project::new(
+            projects::attach_dataset(svc, caller, id, dataset).await?,
+        ))
     }
 
     /// Detaches a dataset from a project.
-    async fn detach_dataset_from_project(&self, ctx: &Context<'_>, input: ProjectDatasetInput) -> Result<Project> {
+    async fn detach_dataset_from_project(
+        &self,
+        ctx: &Context<'_>,
+        input: ProjectDatasetInput,
+    ) -> Result<Project> {
         let (svc, caller) = scope(ctx)?;
         let id = parse_id(&input.project_id, "Project", "projectId")?;
         let dataset = parse_id(&input.dataset_id, "Dataset", "datasetId")?;
-        Ok(Project::new(projects::detach_dataset(svc, caller, id, dataset).await?))
+        Ok(Project::new(
+            projects::detach_dataset(svc, caller, id, dataset).await?,
+        ))
     }
 
     /// Deletes a project (project ADMIN).
     async fn delete_project(&self, ctx: &Context<'_>, input: DeleteProjectInput) -> Result<ID> {
         let (svc, caller) = scope(ctx)?;
         let id = parse_id(&input.id, "Project", "id")?;
-        Ok(global_id("Project", projects::delete(svc, caller, id).await?))
+        Ok(global_id(
+            "Project",
+            projects::delete(svc, caller, id).await?,
+        ))
     }
 }
 

@@ -2,17 +2,27 @@
 
 use async_graphql::{EmptySubscription, MergedObject, Schema};
 
+use super::audit::AuditQuery;
 use super::dataset::{DatasetCollaboratorMutation, DatasetMutation, DatasetQuery};
 use super::folder::{FolderCollaboratorMutation, FolderMutation, FolderQuery};
 use super::group::{GroupMutation, GroupQuery};
 use super::node::NodeQuery;
 use super::ontology::{OntologyCollaboratorMutation, OntologyMutation, OntologyQuery};
 use super::project::{ProjectCollaboratorMutation, ProjectMutation, ProjectQuery};
-use super::user::UserQuery;
+use super::user::{UserMutation, UserQuery};
 use crate::service::Services;
 
 #[derive(MergedObject, Default)]
-pub struct Query(UserQuery, DatasetQuery, ProjectQuery, OntologyQuery, GroupQuery, FolderQuery, NodeQuery);
+pub struct Query(
+    UserQuery,
+    DatasetQuery,
+    ProjectQuery,
+    OntologyQuery,
+    GroupQuery,
+    FolderQuery,
+    AuditQuery,
+    NodeQuery,
+);
 
 #[derive(MergedObject, Default)]
 pub struct Mutation(
@@ -25,6 +35,7 @@ pub struct Mutation(
     ProjectMutation,
     ProjectCollaboratorMutation,
     GroupMutation,
+    UserMutation,
 );
 
 pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;

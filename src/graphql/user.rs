@@ -1,10 +1,12 @@
 //! Users and the caller (`me`).
 
-use async_graphql::{Context, Enum, Object, Result, ID};
+use async_graphql::{Context, Enum, InputObject, Object, Result, ID};
 use chrono::{DateTime, Utc};
 use entity::user;
 
-use super::{connection, enum_value, global_id, or_null, page_args, parse_id, scope, Conn};
+use super::{
+    connection, enum_name, enum_value, global_id, or_null, page_args, parse_id, scope, Conn,
+};
 use crate::service::users;
 
 /// A person of the workspace.
@@ -75,5 +77,33 @@ impl UserQuery {
             users::get(svc, caller, id).await.map(User)
         };
         or_null(ctx, result.await)
+    }
+}
+
+/// Changes a user's role in the workspace.
+#[derive(InputObject)]
+pub struct SetWorkspaceRoleInput {
+    /// The user.
+    pub user_id: ID,
+    /// The new workspace role.
+    pub role: WorkspaceRole,
+}
+
+#[derive(Default)]
+pub struct UserMutation;
+
+#[Object]
+impl UserMutation {
+    /// Makes a user a workspace ADMIN or MEMBER (workspace ADMINs; one ADMIN always remains).
+    async fn set_workspace_role(
+        &self,
+        ctx: &Context<'_>,
+        input: SetWorkspaceRoleInput,
+    ) -> Result<User> {
+        let (svc, caller) = scope(ctx)?;
+        let id = parse_id(&input.user_id, "User", "userId")?;
+        Ok(User(
+            users::set_workspace_role(svc, caller, id, enum_name(input.role)).await?,
+        ))
     }
 }

@@ -63,14 +63,20 @@ fn viewable_projects(policy: &Policy, user: Uuid) -> SelectStatement {
 /// project they collaborate on.
 pub fn visible_datasets(policy: &Policy, user: Uuid) -> Condition {
     Condition::any()
-        .add(dataset::Column::Id.in_subquery(granted_ids(policy, Kind::Dataset, Action::View, user)))
+        .add(dataset::Column::Id.in_subquery(granted_ids(
+            policy,
+            Kind::Dataset,
+            Action::View,
+            user,
+        )))
         .add(
             dataset::Column::Id.in_subquery(
                 Query::select()
                     .column(project_dataset::Column::DatasetId)
                     .from(project_dataset::Entity)
                     .and_where(
-                        project_dataset::Column::ProjectId.in_subquery(viewable_projects(policy, user)),
+                        project_dataset::Column::ProjectId
+                            .in_subquery(viewable_projects(policy, user)),
                     )
                     .to_owned(),
             ),
@@ -80,7 +86,12 @@ pub fn visible_datasets(policy: &Policy, user: Uuid) -> Condition {
 /// Ontologies `user` may view: through an ontology role or a project using it.
 pub fn visible_ontologies(policy: &Policy, user: Uuid) -> Condition {
     Condition::any()
-        .add(ontology::Column::Id.in_subquery(granted_ids(policy, Kind::Ontology, Action::View, user)))
+        .add(ontology::Column::Id.in_subquery(granted_ids(
+            policy,
+            Kind::Ontology,
+            Action::View,
+            user,
+        )))
         .add(
             ontology::Column::Id.in_subquery(
                 Query::select()
@@ -111,9 +122,12 @@ pub enum FileRoute {
 pub fn visible_files(policy: &Policy, user: Uuid, route: FileRoute) -> Condition {
     let datasets = match route {
         FileRoute::Any => visible_datasets(policy, user),
-        FileRoute::OwnRoles => Condition::all().add(
-            dataset::Column::Id.in_subquery(granted_ids(policy, Kind::Dataset, Action::View, user)),
-        ),
+        FileRoute::OwnRoles => Condition::all().add(dataset::Column::Id.in_subquery(granted_ids(
+            policy,
+            Kind::Dataset,
+            Action::View,
+            user,
+        ))),
     };
     let dataset_ids = Query::select()
         .column(dataset::Column::Id)
@@ -121,7 +135,12 @@ pub fn visible_files(policy: &Policy, user: Uuid, route: FileRoute) -> Condition
         .cond_where(datasets.clone())
         .to_owned();
     Condition::any()
-        .add(file::Column::FolderId.in_subquery(granted_ids(policy, Kind::Folder, Action::View, user)))
+        .add(file::Column::FolderId.in_subquery(granted_ids(
+            policy,
+            Kind::Folder,
+            Action::View,
+            user,
+        )))
         .add(
             file::Column::Id.in_subquery(
                 Query::select()
@@ -202,7 +221,8 @@ pub struct Access {
 
 impl Access {
     pub fn can(&self, policy: &Policy, action: Action) -> bool {
-        policy.any_allows(self.kind, &self.roles, action) || (action == Action::View && self.via_project)
+        policy.any_allows(self.kind, &self.roles, action)
+            || (action == Action::View && self.via_project)
     }
 
     /// The caller's strongest role of their own, if any.

@@ -30,3 +30,34 @@ pub async fn record<C: ConnectionTrait>(
     .await?;
     Ok(())
 }
+
+/// The audit log, newest last, optionally for one resource (workspace ADMINs).
+pub async fn list(
+    svc: &crate::service::Services,
+    caller: &crate::auth::Caller,
+    resource_id: Option<Uuid>,
+    page: crate::service::page::PageArgs,
+) -> AppResult<crate::service::page::Page<audit_event::Model>> {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    crate::service::users::require_workspace(svc, caller, crate::policy::Action::ViewAuditLog)?;
+    let mut query = audit_event::Entity::find();
+    if let Some(id) = resource_id {
+        query = query.filter(audit_event::Column::ResourceId.eq(id));
+    }
+    crate::service::page::paginate(&svc.db, query, audit_event::Column::Id, page).await
+}
+
+/// One audit event (workspace ADMINs).
+pub async fn get(
+    svc: &crate::service::Services,
+    caller: &crate::auth::Caller,
+    id: Uuid,
+) -> AppResult<audit_event::Model> {
+    use sea_orm::EntityTrait;
+    crate::service::users::require_workspace(svc, caller, crate::policy::Action::ViewAuditLog)
+        .map_err(|_| crate::error::AppError::not_found("audit event"))?;
+    audit_event::Entity::find_by_id(id)
+        .one(&svc.db)
+        .await?
+        .ok_or_else(|| crate::error::AppError::not_found("audit event"))
+}

@@ -4,8 +4,8 @@
 use chrono::Utc;
 use entity::{dataset, dataset_file, file, project, project_dataset};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, IntoActiveModel, QueryFilter, QuerySelect, Set,
-    TransactionTrait,
+    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, IntoActiveModel, QueryFilter,
+    QuerySelect, Set, TransactionTrait,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -15,7 +15,9 @@ use crate::error::{AppError, AppResult};
 use crate::policy::{Action, Kind};
 use crate::service::access::{self, visible_datasets, visible_projects, Access, FileRoute};
 use crate::service::grants::{self, Grantee};
-use crate::service::input::{contains_ci, optional_text, required_text, search_term, DESCRIPTION_MAX, TITLE_MAX};
+use crate::service::input::{
+    contains_ci, optional_text, required_text, search_term, DESCRIPTION_MAX, TITLE_MAX,
+};
 use crate::service::page::{paginate, Page, PageArgs};
 use crate::service::users::require_workspace;
 use crate::service::{audit, files, folders, Services};
@@ -34,25 +36,52 @@ pub async fn get(svc: &Services, caller: &Caller, id: Uuid) -> AppResult<(datase
 }
 
 /// Like `get`, and FORBIDDEN unless the caller may do `action`.
-pub async fn get_for(svc: &Services, caller: &Caller, id: Uuid, action: Action) -> AppResult<(dataset::Model, Access)> {
+pub async fn get_for(
+    svc: &Services,
+    caller: &Caller,
+    id: Uuid,
+    action: Action,
+) -> AppResult<(dataset::Model, Access)> {
     let (model, access) = get(svc, caller, id).await?;
     access.require(&svc.policy, action)?;
     Ok((model, access))
 }
 
 /// Datasets the caller may see.
-pub async fn list(svc: &Services, caller: &Caller, search: Option<&str>, page: PageArgs) -> AppResult<Page<dataset::Model>> {
-    let query = with_search(dataset::Entity::find().filter(visible_datasets(&svc.policy, caller.id)), search);
+pub async fn list(
+    svc: &Services,
+    caller: &Caller,
+    search: Option<&str>,
+    page: PageArgs,
+) -> AppResult<Page<dataset::Model>> {
+    let query = with_search(
+        dataset::Entity::find().filter(visible_datasets(&svc.policy, caller.id)),
+        search,
+    );
     paginate(&svc.db, query, dataset::Column::Id, page).await
 }
 
 /// Every dataset of the workspace (workspace ADMINs only).
-pub async fn list_workspace(svc: &Services, caller: &Caller, search: Option<&str>, page: PageArgs) -> AppResult<Page<dataset::Model>> {
+pub async fn list_workspace(
+    svc: &Services,
+    caller: &Caller,
+    search: Option<&str>,
+    page: PageArgs,
+) -> AppResult<Page<dataset::Model>> {
     require_workspace(svc, caller, Action::ListAllDatasets)?;
-    paginate(&svc.db, with_search(dataset::Entity::find(), search), dataset::Column::Id, page).await
+    paginate(
+        &svc.db,
+        with_search(dataset::Entity::find(), search),
+        dataset::Column::Id,
+        page,
+    )
+    .await
 }
 
-fn with_search(query: sea_orm::Select<dataset::Entity>, search: Option<&str>) -> sea_orm::Select<dataset::Entity> {
+fn with_search(
+    query: sea_orm::Select<dataset::Entity>,
+    search: Option<&str>,
+) -> sea_orm::Select<dataset::Entity> {
     match search_term(search) {
         Some(term) => query.filter(
             Condition::any()
@@ -65,7 +94,13 @@ fn with_search(query: sea_orm::Select<dataset::Entity>, search: Option<&str>) ->
 
 /// Creates a dataset; with a folder it is mirrored (needs folder ADMIN).
 #[tracing::instrument(skip(svc, caller))]
-pub async fn create(svc: &Services, caller: &Caller, title: &str, description: Option<&str>, folder_id: Option<Uuid>) -> AppResult<dataset::Model> {
+pub async fn create(
+    svc: &Services,
+    caller: &Caller,
+    title: &str,
+    description: Option<&str>,
+    folder_id: Option<Uuid>,
+) -> AppResult<dataset::Model> {
     require_workspace(svc, caller, Action::CreateResources)?;
     let title = required_text("title", title, TITLE_MAX)?;
     let description = optional_text("description", description, DESCRIPTION_MAX)?;
@@ -85,13 +120,27 @@ pub async fn create(svc: &Services, caller: &Caller, title: &str, description: O
     }
     .insert(&txn)
     .await?;
-    grants::insert(&txn, Kind::Dataset, created.id, Grantee::User(caller.id), "ADMIN", caller.id).await?;
+    grants::insert(
+        &txn,
+        Kind::Dataset,
+        created.id,
+        Grantee::User(caller.id),
+        "ADMIN",
+        caller.id,
+    )
+    .await?;
     txn.commit().await?;
     Ok(created)
 }
 
 #[tracing::instrument(skip(svc, caller))]
-pub async fn update(svc: &Services, caller: &Caller, id: Uuid, title: Option<&str>, description: Option<&str>) -> AppResult<dataset::Model> {
+pub async fn update(
+    svc: &Services,
+    caller: &Caller,
+    id: Uuid,
+    title: Option<&str>,
+    description: Option<&str>,
+) -> AppResult<dataset::Model> {
     let (existing, _) = get_for(svc, caller, id, Action::AdjustSettings).await?;
     let mut active = existing.into_active_model();
     if let Some(title) = title {
@@ -116,7 +165,15 @@ pub async fn delete(svc: &Services, caller: &Caller, id: Uuid, confirm: &str) ->
     let txn = svc.db.begin().await?;
     grants::delete_all(&txn, Kind::Dataset, id).await?;
     dataset::Entity::delete_by_id(id).exec(&txn).await?;
-    audit::record(&txn, caller.id, "dataset.delete", Kind::Dataset, id, json!({ "title": existing.title })).await?;
+    audit::record(
+        &txn,
+        caller.id,
+        "dataset.delete",
+        Kind::Dataset,
+        id,
+        json!({ "title": existing.title }),
+    )
+    .await?;
     txn.commit().await?;
     Ok(id)
 }
@@ -134,7 +191,13 @@ fn require_not_mirrored(d: &dataset::Model) -> AppResult<()> {
 /// caller needs add-data on the dataset and a role of their own that reaches
 /// each file (a folder or dataset role, not view through a project).
 #[tracing::instrument(skip(svc, caller))]
-pub async fn attach_files(svc: &Services, caller: &Caller, id: Uuid, file_ids: &[Uuid], folder_ids: &[Uuid]) -> AppResult<dataset::Model> {
+pub async fn attach_files(
+    svc: &Services,
+    caller: &Caller,
+    id: Uuid,
+    file_ids: &[Uuid],
+    folder_ids: &[Uuid],
+) -> AppResult<dataset::Model> {
     let (model, _) = get_for(svc, caller, id, Action::AddData).await?;
     require_not_mirrored(&model)?;
     if file_ids.is_empty() && folder_ids.is_empty() {
@@ -168,7 +231,12 @@ pub async fn attach_files(svc: &Services, caller: &Caller, id: Uuid, file_ids: &
 }
 
 #[tracing::instrument(skip(svc, caller))]
-pub async fn detach_files(svc: &Services, caller: &Caller, id: Uuid, file_ids: &[Uuid]) -> AppResult<dataset::Model> {
+pub async fn detach_files(
+    svc: &Services,
+    caller: &Caller,
+    id: Uuid,
+    file_ids: &[Uuid],
+) -> AppResult<dataset::Model> {
     let (model, _) = get_for(svc, caller, id, Action::AddData).await?;
     require_not_mirrored(&model)?;
     if file_ids.is_empty() {
@@ -187,11 +255,18 @@ pub async fn detach_files(svc: &Services, caller: &Caller, id: Uuid, file_ids: &
 /// The caller needs add-data on the destination and, for each file, add-data
 /// on a mirrored dataset backed by its folder (or ADMIN on that folder).
 #[tracing::instrument(skip(svc, caller))]
-pub async fn move_files(svc: &Services, caller: &Caller, file_ids: &[Uuid], to_dataset: Uuid) -> AppResult<Vec<file::Model>> {
+pub async fn move_files(
+    svc: &Services,
+    caller: &Caller,
+    file_ids: &[Uuid],
+    to_dataset: Uuid,
+) -> AppResult<Vec<file::Model>> {
     let (dest, _) = get_for(svc, caller, to_dataset, Action::AddData).await?;
-    let dest_folder = dest
-        .folder_id
-        .ok_or_else(|| AppError::bad_input("moveFiles needs a mirrored destination dataset (one backed by a folder)"))?;
+    let dest_folder = dest.folder_id.ok_or_else(|| {
+        AppError::bad_input(
+            "moveFiles needs a mirrored destination dataset (one backed by a folder)",
+        )
+    })?;
     if file_ids.is_empty() {
         return Err(AppError::bad_input("name at least one file"));
     }
@@ -216,17 +291,32 @@ pub async fn move_files(svc: &Services, caller: &Caller, file_ids: &[Uuid], to_d
         active.folder_id = Set(dest_folder);
         active.updated_at = Set(Utc::now());
         moved.push(active.update(&txn).await.map_err(|e| {
-            AppError::on_unique(e, "the destination already holds a file with the same objectUrl")
+            AppError::on_unique(
+                e,
+                "the destination already holds a file with the same objectUrl",
+            )
         })?);
     }
-    audit::record(&txn, caller.id, "files.move", Kind::Dataset, to_dataset, json!({ "fileIds": file_ids })).await?;
+    audit::record(
+        &txn,
+        caller.id,
+        "files.move",
+        Kind::Dataset,
+        to_dataset,
+        json!({ "fileIds": file_ids }),
+    )
+    .await?;
     txn.commit().await?;
     Ok(moved)
 }
 
 async fn may_take_from_folder(svc: &Services, caller: &Caller, folder: Uuid) -> AppResult<bool> {
-    let folder_roles = access::roles_on(&svc.db, &svc.policy, Kind::Folder, folder, caller.id).await?;
-    if svc.policy.any_allows(Kind::Folder, &folder_roles, Action::AddFiles) {
+    let folder_roles =
+        access::roles_on(&svc.db, &svc.policy, Kind::Folder, folder, caller.id).await?;
+    if svc
+        .policy
+        .any_allows(Kind::Folder, &folder_roles, Action::AddFiles)
+    {
         return Ok(true);
     }
     let sources: Vec<Uuid> = dataset::Entity::find()
@@ -236,8 +326,11 @@ async fn may_take_from_folder(svc: &Services, caller: &Caller, folder: Uuid) -> 
         .into_tuple()
         .all(&svc.db)
         .await?;
-    let roles = access::roles_on_many(&svc.db, &svc.policy, Kind::Dataset, &sources, caller.id).await?;
-    Ok(roles.values().any(|r| svc.policy.any_allows(Kind::Dataset, r, Action::AddData)))
+    let roles =
+        access::roles_on_many(&svc.db, &svc.policy, Kind::Dataset, &sources, caller.id).await?;
+    Ok(roles
+        .values()
+        .any(|r| svc.policy.any_allows(Kind::Dataset, r, Action::AddData)))
 }
 
 /// A workspace ADMIN joins a dataset and receives the policy's join role.
@@ -254,14 +347,26 @@ pub async fn join(svc: &Services, caller: &Caller, id: Uuid) -> AppResult<datase
         .ok_or_else(|| AppError::not_found("dataset"))?;
     let txn = svc.db.begin().await?;
     grants::upsert_user_role(&txn, Kind::Dataset, id, caller.id, role).await?;
-    audit::record(&txn, caller.id, "dataset.join", Kind::Dataset, id, json!({ "role": role })).await?;
+    audit::record(
+        &txn,
+        caller.id,
+        "dataset.join",
+        Kind::Dataset,
+        id,
+        json!({ "role": role }),
+    )
+    .await?;
     txn.commit().await?;
     Ok(model)
 }
 
 /// The files of a dataset: its folder's files when mirrored, else the
 /// attached ones.
-pub async fn files(svc: &Services, d: &dataset::Model, page: PageArgs) -> AppResult<Page<file::Model>> {
+pub async fn files(
+    svc: &Services,
+    d: &dataset::Model,
+    page: PageArgs,
+) -> AppResult<Page<file::Model>> {
     let query = match d.folder_id {
         Some(folder) => file::Entity::find().filter(file::Column::FolderId.eq(folder)),
         None => file::Entity::find().filter(
@@ -278,7 +383,11 @@ pub async fn files(svc: &Services, d: &dataset::Model, page: PageArgs) -> AppRes
 }
 
 /// The projects using a dataset that the caller may see.
-pub async fn projects(svc: &Services, caller: &Caller, dataset_id: Uuid) -> AppResult<Vec<project::Model>> {
+pub async fn projects(
+    svc: &Services,
+    caller: &Caller,
+    dataset_id: Uuid,
+) -> AppResult<Vec<project::Model>> {
     Ok(project::Entity::find()
         .filter(
             project::Column::Id.in_subquery(

@@ -5,7 +5,9 @@ use std::collections::HashSet;
 
 use chrono::Utc;
 use entity::{dataset, dataset_file, file};
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QuerySelect, Set, TransactionTrait};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QuerySelect, Set, TransactionTrait,
+};
 use uuid::Uuid;
 
 use crate::auth::Caller;
@@ -46,12 +48,17 @@ pub struct NewFile {
 pub fn validate_object_url(url: &str) -> AppResult<String> {
     let url = url.trim();
     if url.len() > MAX_URL_LENGTH {
-        return Err(AppError::bad_input(format!("objectUrl is longer than {MAX_URL_LENGTH} characters")));
+        return Err(AppError::bad_input(format!(
+            "objectUrl is longer than {MAX_URL_LENGTH} characters"
+        )));
     }
     let (scheme, rest) = url
         .split_once("://")
         .ok_or_else(|| AppError::bad_input(format!("objectUrl {url:?} is not a URL")))?;
-    if !URL_SCHEMES.contains(&scheme.to_ascii_lowercase().as_str()) || rest.is_empty() || url.chars().any(char::is_whitespace) {
+    if !URL_SCHEMES.contains(&scheme.to_ascii_lowercase().as_str())
+        || rest.is_empty()
+        || url.chars().any(char::is_whitespace)
+    {
         return Err(AppError::bad_input(format!(
             "objectUrl {url:?} must be a URL with one of the schemes {}",
             URL_SCHEMES.join(", ")
@@ -74,13 +81,20 @@ pub fn title_from_url(url: &str) -> String {
 
 /// Registers known objects into a folder, all or nothing. Needs folder ADMIN.
 #[tracing::instrument(skip(svc, caller, files), fields(count = files.len()))]
-pub async fn register(svc: &Services, caller: &Caller, folder_id: Uuid, files: Vec<NewFile>) -> AppResult<Vec<file::Model>> {
+pub async fn register(
+    svc: &Services,
+    caller: &Caller,
+    folder_id: Uuid,
+    files: Vec<NewFile>,
+) -> AppResult<Vec<file::Model>> {
     folders::get_for(svc, caller, folder_id, Action::AddFiles).await?;
     if files.is_empty() {
         return Err(AppError::bad_input("files must name at least one file"));
     }
     if files.len() > MAX_FILES_PER_REQUEST {
-        return Err(AppError::bad_input(format!("at most {MAX_FILES_PER_REQUEST} files per request")));
+        return Err(AppError::bad_input(format!(
+            "at most {MAX_FILES_PER_REQUEST} files per request"
+        )));
     }
     let mut seen = HashSet::new();
     let mut rows = Vec::with_capacity(files.len());
@@ -92,22 +106,30 @@ pub async fn register(svc: &Services, caller: &Caller, folder_id: Uuid, files: V
         };
         let url = validate_object_url(&f.object_url).map_err(at)?;
         if !seen.insert(url.clone()) {
-            return Err(AppError::bad_input(format!("files[{index}]: objectUrl {url:?} is listed twice")));
+            return Err(AppError::bad_input(format!(
+                "files[{index}]: objectUrl {url:?} is listed twice"
+            )));
         }
         let kind = f.kind.as_str();
         if !KINDS.contains(&kind) {
-            return Err(AppError::bad_input(format!("files[{index}]: unknown kind {kind}")));
+            return Err(AppError::bad_input(format!(
+                "files[{index}]: unknown kind {kind}"
+            )));
         }
         let title = match f.title.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
             Some(t) if t.chars().count() > TITLE_MAX => {
-                return Err(AppError::bad_input(format!("files[{index}]: title must be at most {TITLE_MAX} characters")))
+                return Err(AppError::bad_input(format!(
+                    "files[{index}]: title must be at most {TITLE_MAX} characters"
+                )))
             }
             Some(t) => t.to_owned(),
             None => title_from_url(&url),
         };
         if let Some(meta) = &f.client_metadata {
             if !meta.is_object() {
-                return Err(AppError::bad_input(format!("files[{index}]: clientMetadata must be a JSON object")));
+                return Err(AppError::bad_input(format!(
+                    "files[{index}]: clientMetadata must be a JSON object"
+                )));
             }
         }
         rows.push(file::ActiveModel {
@@ -134,11 +156,12 @@ pub async fn register(svc: &Services, caller: &Caller, folder_id: Uuid, files: V
     let txn = svc.db.begin().await?;
     let mut created = Vec::with_capacity(rows.len());
     for row in rows {
-        created.push(
-            row.insert(&txn)
-                .await
-                .map_err(|e| AppError::on_unique(e, "a file with this objectUrl is already registered in the folder"))?,
-        );
+        created.push(row.insert(&txn).await.map_err(|e| {
+            AppError::on_unique(
+                e,
+                "a file with this objectUrl is already registered in the folder",
+            )
+        })?);
     }
     txn.commit().await?;
     Ok(created)
@@ -154,7 +177,12 @@ pub async fn get(svc: &Services, caller: &Caller, id: Uuid) -> AppResult<file::M
 }
 
 /// Every one of `ids` must be a file the caller may reach by `route`.
-pub async fn require_visible(svc: &Services, caller: &Caller, ids: &[Uuid], route: FileRoute) -> AppResult<Vec<file::Model>> {
+pub async fn require_visible(
+    svc: &Services,
+    caller: &Caller,
+    ids: &[Uuid],
+    route: FileRoute,
+) -> AppResult<Vec<file::Model>> {
     let found = file::Entity::find()
         .filter(file::Column::Id.is_in(ids.iter().copied()))
         .filter(visible_files(&svc.policy, caller.id, route))
@@ -162,18 +190,20 @@ pub async fn require_visible(svc: &Services, caller: &Caller, ids: &[Uuid], rout
         .await?;
     ids.iter()
         .map(|id| {
-            found
-                .iter()
-                .find(|f| f.id == *id)
-                .cloned()
-                .ok_or_else(|| AppError::NotFound(format!("file {} not found", ids::encode("File", *id))))
+            found.iter().find(|f| f.id == *id).cloned().ok_or_else(|| {
+                AppError::NotFound(format!("file {} not found", ids::encode("File", *id)))
+            })
         })
         .collect()
 }
 
 /// The datasets holding a file (attached, or mirrored from its folder) that
 /// the caller may see.
-pub async fn datasets_of(svc: &Services, caller: &Caller, f: &file::Model) -> AppResult<Vec<dataset::Model>> {
+pub async fn datasets_of(
+    svc: &Services,
+    caller: &Caller,
+    f: &file::Model,
+) -> AppResult<Vec<dataset::Model>> {
     let attached: Vec<Uuid> = dataset_file::Entity::find()
         .select_only()
         .column(dataset_file::Column::DatasetId)
@@ -208,7 +238,10 @@ mod tests {
 
     #[test]
     fn titles_default_to_the_url_path() {
-        assert_eq!(title_from_url("s3://bucket/animals/chicken.mp4"), "animals/chicken.mp4");
+        assert_eq!(
+            title_from_url("s3://bucket/animals/chicken.mp4"),
+            "animals/chicken.mp4"
+        );
         assert_eq!(title_from_url("https://host/a.jpg?sig=1"), "a.jpg");
     }
 }

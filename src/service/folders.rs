@@ -31,14 +31,29 @@ pub async fn get(svc: &Services, caller: &Caller, id: Uuid) -> AppResult<(folder
 }
 
 /// Like `get`, and FORBIDDEN unless the caller may do `action`.
-pub async fn get_for(svc: &Services, caller: &Caller, id: Uuid, action: Action) -> AppResult<(folder::Model, Access)> {
+pub async fn get_for(
+    svc: &Services,
+    caller: &Caller,
+    id: Uuid,
+    action: Action,
+) -> AppResult<(folder::Model, Access)> {
     let (model, access) = get(svc, caller, id).await?;
     access.require(&svc.policy, action)?;
     Ok((model, access))
 }
 
-pub async fn list(svc: &Services, caller: &Caller, search: Option<&str>, page: PageArgs) -> AppResult<Page<folder::Model>> {
-    let mut query = folder::Entity::find().filter(folder::Column::Id.in_subquery(granted_ids(&svc.policy, Kind::Folder, Action::View, caller.id)));
+pub async fn list(
+    svc: &Services,
+    caller: &Caller,
+    search: Option<&str>,
+    page: PageArgs,
+) -> AppResult<Page<folder::Model>> {
+    let mut query = folder::Entity::find().filter(folder::Column::Id.in_subquery(granted_ids(
+        &svc.policy,
+        Kind::Folder,
+        Action::View,
+        caller.id,
+    )));
     if let Some(term) = search_term(search) {
         query = query.filter(contains_ci(folder::Column::Name, term));
     }
@@ -46,7 +61,12 @@ pub async fn list(svc: &Services, caller: &Caller, search: Option<&str>, page: P
 }
 
 #[tracing::instrument(skip(svc, caller))]
-pub async fn create(svc: &Services, caller: &Caller, name: &str, parent_id: Option<Uuid>) -> AppResult<folder::Model> {
+pub async fn create(
+    svc: &Services,
+    caller: &Caller,
+    name: &str,
+    parent_id: Option<Uuid>,
+) -> AppResult<folder::Model> {
     require_workspace(svc, caller, Action::CreateResources)?;
     let name = folder_name(name)?;
     if let Some(parent) = parent_id {
@@ -65,13 +85,26 @@ pub async fn create(svc: &Services, caller: &Caller, name: &str, parent_id: Opti
     }
     .insert(&txn)
     .await?;
-    grants::insert(&txn, Kind::Folder, created.id, Grantee::User(caller.id), "ADMIN", caller.id).await?;
+    grants::insert(
+        &txn,
+        Kind::Folder,
+        created.id,
+        Grantee::User(caller.id),
+        "ADMIN",
+        caller.id,
+    )
+    .await?;
     txn.commit().await?;
     Ok(created)
 }
 
 #[tracing::instrument(skip(svc, caller))]
-pub async fn rename(svc: &Services, caller: &Caller, id: Uuid, name: &str) -> AppResult<folder::Model> {
+pub async fn rename(
+    svc: &Services,
+    caller: &Caller,
+    id: Uuid,
+    name: &str,
+) -> AppResult<folder::Model> {
     let (existing, _) = get_for(svc, caller, id, Action::Edit).await?;
     let name = folder_name(name)?;
     let txn = svc.db.begin().await?;
@@ -90,24 +123,51 @@ pub async fn rename(svc: &Services, caller: &Caller, id: Uuid, name: &str) -> Ap
 pub async fn delete(svc: &Services, caller: &Caller, id: Uuid) -> AppResult<Uuid> {
     let (existing, _) = get_for(svc, caller, id, Action::Delete).await?;
     let txn = svc.db.begin().await?;
-    if file::Entity::find().filter(file::Column::FolderId.eq(id)).count(&txn).await? > 0 {
+    if file::Entity::find()
+        .filter(file::Column::FolderId.eq(id))
+        .count(&txn)
+        .await?
+        > 0
+    {
         return Err(AppError::conflict("the folder still holds files"));
     }
-    if folder::Entity::find().filter(folder::Column::ParentId.eq(id)).count(&txn).await? > 0 {
+    if folder::Entity::find()
+        .filter(folder::Column::ParentId.eq(id))
+        .count(&txn)
+        .await?
+        > 0
+    {
         return Err(AppError::conflict("the folder still holds folders"));
     }
-    if dataset::Entity::find().filter(dataset::Column::FolderId.eq(id)).count(&txn).await? > 0 {
+    if dataset::Entity::find()
+        .filter(dataset::Column::FolderId.eq(id))
+        .count(&txn)
+        .await?
+        > 0
+    {
         return Err(AppError::conflict("the folder backs a mirrored dataset"));
     }
     grants::delete_all(&txn, Kind::Folder, id).await?;
     folder::Entity::delete_by_id(id).exec(&txn).await?;
-    audit::record(&txn, caller.id, "folder.delete", Kind::Folder, id, json!({ "name": existing.name })).await?;
+    audit::record(
+        &txn,
+        caller.id,
+        "folder.delete",
+        Kind::Folder,
+        id,
+        json!({ "name": existing.name }),
+    )
+    .await?;
     txn.commit().await?;
     Ok(id)
 }
 
 /// The files of a folder the caller can see.
-pub async fn files(svc: &Services, folder_id: Uuid, page: PageArgs) -> AppResult<Page<file::Model>> {
+pub async fn files(
+    svc: &Services,
+    folder_id: Uuid,
+    page: PageArgs,
+) -> AppResult<Page<file::Model>> {
     let query = file::Entity::find().filter(file::Column::FolderId.eq(folder_id));
     paginate(&svc.db, query, file::Column::Id, page).await
 }
@@ -120,7 +180,12 @@ fn folder_name(name: &str) -> AppResult<String> {
     Ok(name)
 }
 
-async fn ensure_unique_name<C: sea_orm::ConnectionTrait>(db: &C, parent: Option<Uuid>, name: &str, except: Option<Uuid>) -> AppResult<()> {
+async fn ensure_unique_name<C: sea_orm::ConnectionTrait>(
+    db: &C,
+    parent: Option<Uuid>,
+    name: &str,
+    except: Option<Uuid>,
+) -> AppResult<()> {
     let mut query = folder::Entity::find().filter(folder::Column::Name.eq(name));
     query = match parent {
         Some(p) => query.filter(folder::Column::ParentId.eq(p)),
@@ -130,7 +195,9 @@ async fn ensure_unique_name<C: sea_orm::ConnectionTrait>(db: &C, parent: Option<
         query = query.filter(folder::Column::Id.ne(id));
     }
     if query.count(db).await? > 0 {
-        return Err(AppError::conflict(format!("a folder named {name:?} already exists here")));
+        return Err(AppError::conflict(format!(
+            "a folder named {name:?} already exists here"
+        )));
     }
     Ok(())
 }

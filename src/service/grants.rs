@@ -5,8 +5,8 @@
 use chrono::Utc;
 use entity::{group, role_grant};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait,
-    IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, PaginatorTrait,
+    QueryFilter, QueryOrder, Set, TransactionTrait,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -103,13 +103,20 @@ pub async fn insert<C: ConnectionTrait>(
     .map_err(|e| {
         AppError::on_unique(
             e,
-            &format!("{} is already a collaborator; change their role instead", grantee.describe()),
+            &format!(
+                "{} is already a collaborator; change their role instead",
+                grantee.describe()
+            ),
         )
     })
 }
 
 /// The grants on one resource, oldest first.
-pub async fn list<C: ConnectionTrait>(db: &C, kind: Kind, resource_id: Uuid) -> AppResult<Vec<role_grant::Model>> {
+pub async fn list<C: ConnectionTrait>(
+    db: &C,
+    kind: Kind,
+    resource_id: Uuid,
+) -> AppResult<Vec<role_grant::Model>> {
     Ok(role_grant::Entity::find()
         .filter(role_grant::Column::ResourceType.eq(kind.as_str()))
         .filter(role_grant::Column::ResourceId.eq(resource_id))
@@ -119,7 +126,11 @@ pub async fn list<C: ConnectionTrait>(db: &C, kind: Kind, resource_id: Uuid) -> 
 }
 
 /// Removes every grant on a deleted resource.
-pub async fn delete_all<C: ConnectionTrait>(db: &C, kind: Kind, resource_id: Uuid) -> AppResult<()> {
+pub async fn delete_all<C: ConnectionTrait>(
+    db: &C,
+    kind: Kind,
+    resource_id: Uuid,
+) -> AppResult<()> {
     role_grant::Entity::delete_many()
         .filter(role_grant::Column::ResourceType.eq(kind.as_str()))
         .filter(role_grant::Column::ResourceId.eq(resource_id))
@@ -128,7 +139,12 @@ pub async fn delete_all<C: ConnectionTrait>(db: &C, kind: Kind, resource_id: Uui
     Ok(())
 }
 
-async fn find<C: ConnectionTrait>(db: &C, kind: Kind, resource_id: Uuid, grantee: Grantee) -> AppResult<Option<role_grant::Model>> {
+async fn find<C: ConnectionTrait>(
+    db: &C,
+    kind: Kind,
+    resource_id: Uuid,
+    grantee: Grantee,
+) -> AppResult<Option<role_grant::Model>> {
     Ok(role_grant::Entity::find()
         .filter(role_grant::Column::ResourceType.eq(kind.as_str()))
         .filter(role_grant::Column::ResourceId.eq(resource_id))
@@ -139,7 +155,11 @@ async fn find<C: ConnectionTrait>(db: &C, kind: Kind, resource_id: Uuid, grantee
 
 /// A resource keeps at least one user holding ADMIN directly, so that it can
 /// always be managed.
-async fn ensure_admin_remains<C: ConnectionTrait>(db: &C, kind: Kind, resource_id: Uuid) -> AppResult<()> {
+async fn ensure_admin_remains<C: ConnectionTrait>(
+    db: &C,
+    kind: Kind,
+    resource_id: Uuid,
+) -> AppResult<()> {
     let admins = role_grant::Entity::find()
         .filter(role_grant::Column::ResourceType.eq(kind.as_str()))
         .filter(role_grant::Column::ResourceId.eq(resource_id))
@@ -184,7 +204,15 @@ pub async fn add(
         .chain(group_ids.iter().map(|id| Grantee::Group(*id)));
     for grantee in grantees {
         insert(&txn, kind, resource_id, grantee, role, caller.id).await?;
-        audit::record(&txn, caller.id, "grant.add", kind, resource_id, details(grantee, Some(role))).await?;
+        audit::record(
+            &txn,
+            caller.id,
+            "grant.add",
+            kind,
+            resource_id,
+            details(grantee, Some(role)),
+        )
+        .await?;
     }
     txn.commit().await?;
     Ok(())
@@ -192,13 +220,22 @@ pub async fn add(
 
 /// Changes the role of an existing collaborator.
 #[tracing::instrument(skip(svc, caller, access))]
-pub async fn set_role(svc: &Services, caller: &Caller, access: &Access, resource_id: Uuid, grantee: Grantee, role: &str) -> AppResult<()> {
+pub async fn set_role(
+    svc: &Services,
+    caller: &Caller,
+    access: &Access,
+    resource_id: Uuid,
+    grantee: Grantee,
+    role: &str,
+) -> AppResult<()> {
     let kind = access.kind;
     let role = validate_role(kind, role)?;
     let txn = svc.db.begin().await?;
     let grant = find(&txn, kind, resource_id, grantee)
         .await?
-        .ok_or_else(|| AppError::NotFound(format!("{} is not a collaborator", grantee.describe())))?;
+        .ok_or_else(|| {
+            AppError::NotFound(format!("{} is not a collaborator", grantee.describe()))
+        })?;
     require_manage(svc, access, &[role, grant.role.as_str()])?;
     let previous = grant.role.clone();
     let mut active = grant.into_active_model();
@@ -214,23 +251,47 @@ pub async fn set_role(svc: &Services, caller: &Caller, access: &Access, resource
 
 /// Revokes a collaborator's grant.
 #[tracing::instrument(skip(svc, caller, access))]
-pub async fn remove(svc: &Services, caller: &Caller, access: &Access, resource_id: Uuid, grantee: Grantee) -> AppResult<()> {
+pub async fn remove(
+    svc: &Services,
+    caller: &Caller,
+    access: &Access,
+    resource_id: Uuid,
+    grantee: Grantee,
+) -> AppResult<()> {
     let kind = access.kind;
     let txn = svc.db.begin().await?;
     let grant = find(&txn, kind, resource_id, grantee)
         .await?
-        .ok_or_else(|| AppError::NotFound(format!("{} is not a collaborator", grantee.describe())))?;
+        .ok_or_else(|| {
+            AppError::NotFound(format!("{} is not a collaborator", grantee.describe()))
+        })?;
     require_manage(svc, access, &[grant.role.as_str()])?;
     let role = grant.role.clone();
-    role_grant::Entity::delete_by_id(grant.id).exec(&txn).await?;
+    role_grant::Entity::delete_by_id(grant.id)
+        .exec(&txn)
+        .await?;
     ensure_admin_remains(&txn, kind, resource_id).await?;
-    audit::record(&txn, caller.id, "grant.remove", kind, resource_id, details(grantee, Some(&role))).await?;
+    audit::record(
+        &txn,
+        caller.id,
+        "grant.remove",
+        kind,
+        resource_id,
+        details(grantee, Some(&role)),
+    )
+    .await?;
     txn.commit().await?;
     Ok(())
 }
 
 /// Grants `role` to `user` or raises an existing grant to it (joining).
-pub async fn upsert_user_role<C: ConnectionTrait>(db: &C, kind: Kind, resource_id: Uuid, user: Uuid, role: &str) -> AppResult<()> {
+pub async fn upsert_user_role<C: ConnectionTrait>(
+    db: &C,
+    kind: Kind,
+    resource_id: Uuid,
+    user: Uuid,
+    role: &str,
+) -> AppResult<()> {
     match find(db, kind, resource_id, Grantee::User(user)).await? {
         Some(grant) => {
             let mut active = grant.into_active_model();
@@ -265,7 +326,10 @@ async fn require_groups<C: ConnectionTrait>(db: &C, ids: &[Uuid]) -> AppResult<(
     if found as usize != ids.len() {
         for id in ids {
             if group::Entity::find_by_id(*id).one(db).await?.is_none() {
-                return Err(AppError::NotFound(format!("group {} not found", ids::encode("Group", *id))));
+                return Err(AppError::NotFound(format!(
+                    "group {} not found",
+                    ids::encode("Group", *id)
+                )));
             }
         }
     }
@@ -273,7 +337,13 @@ async fn require_groups<C: ConnectionTrait>(db: &C, ids: &[Uuid]) -> AppResult<(
 }
 
 /// The caller's access to a resource they must be able to see.
-pub async fn visible_access(svc: &Services, caller: &Caller, kind: Kind, resource_id: Uuid, what: &str) -> AppResult<Access> {
+pub async fn visible_access(
+    svc: &Services,
+    caller: &Caller,
+    kind: Kind,
+    resource_id: Uuid,
+    what: &str,
+) -> AppResult<Access> {
     let access = access::access(&svc.db, &svc.policy, kind, resource_id, caller.id).await?;
     if !access.visible(&svc.policy) {
         return Err(AppError::not_found(what));

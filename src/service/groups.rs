@@ -15,7 +15,9 @@ use crate::auth::Caller;
 use crate::error::{AppError, AppResult};
 use crate::policy::{Action, Kind};
 use crate::service::grants::dedup;
-use crate::service::input::{contains_ci, optional_text, required_text, search_term, DESCRIPTION_MAX, TITLE_MAX};
+use crate::service::input::{
+    contains_ci, optional_text, required_text, search_term, DESCRIPTION_MAX, TITLE_MAX,
+};
 use crate::service::page::{paginate, Page, PageArgs};
 use crate::service::users::{require_all, require_directory, require_workspace};
 use crate::service::{audit, Services};
@@ -28,7 +30,12 @@ pub async fn get(svc: &Services, caller: &Caller, id: Uuid) -> AppResult<group::
         .ok_or_else(|| AppError::not_found("group"))
 }
 
-pub async fn list(svc: &Services, caller: &Caller, search: Option<&str>, page: PageArgs) -> AppResult<Page<group::Model>> {
+pub async fn list(
+    svc: &Services,
+    caller: &Caller,
+    search: Option<&str>,
+    page: PageArgs,
+) -> AppResult<Page<group::Model>> {
     require_directory(svc, caller)?;
     let mut query = group::Entity::find();
     if let Some(term) = search_term(search) {
@@ -38,7 +45,12 @@ pub async fn list(svc: &Services, caller: &Caller, search: Option<&str>, page: P
 }
 
 #[tracing::instrument(skip(svc, caller))]
-pub async fn create(svc: &Services, caller: &Caller, name: &str, description: Option<&str>) -> AppResult<group::Model> {
+pub async fn create(
+    svc: &Services,
+    caller: &Caller,
+    name: &str,
+    description: Option<&str>,
+) -> AppResult<group::Model> {
     require_workspace(svc, caller, Action::ManageGroups)?;
     let name = required_text("name", name, TITLE_MAX)?;
     let description = optional_text("description", description, DESCRIPTION_MAX)?;
@@ -55,13 +67,27 @@ pub async fn create(svc: &Services, caller: &Caller, name: &str, description: Op
     .insert(&txn)
     .await
     .map_err(|e| AppError::on_unique(e, "a group with this name already exists"))?;
-    audit::record(&txn, caller.id, "group.create", Kind::Group, created.id, json!({ "name": created.name })).await?;
+    audit::record(
+        &txn,
+        caller.id,
+        "group.create",
+        Kind::Group,
+        created.id,
+        json!({ "name": created.name }),
+    )
+    .await?;
     txn.commit().await?;
     Ok(created)
 }
 
 #[tracing::instrument(skip(svc, caller))]
-pub async fn update(svc: &Services, caller: &Caller, id: Uuid, name: Option<&str>, description: Option<&str>) -> AppResult<group::Model> {
+pub async fn update(
+    svc: &Services,
+    caller: &Caller,
+    id: Uuid,
+    name: Option<&str>,
+    description: Option<&str>,
+) -> AppResult<group::Model> {
     let existing = get(svc, caller, id).await?;
     require_workspace(svc, caller, Action::ManageGroups)?;
     let mut active = existing.into_active_model();
@@ -85,28 +111,52 @@ pub async fn delete(svc: &Services, caller: &Caller, id: Uuid) -> AppResult<Uuid
     let txn = svc.db.begin().await?;
     // Memberships and the group's grants go with it (foreign keys cascade).
     group::Entity::delete_by_id(id).exec(&txn).await?;
-    audit::record(&txn, caller.id, "group.delete", Kind::Group, id, json!({ "name": existing.name })).await?;
+    audit::record(
+        &txn,
+        caller.id,
+        "group.delete",
+        Kind::Group,
+        id,
+        json!({ "name": existing.name }),
+    )
+    .await?;
     txn.commit().await?;
     Ok(id)
 }
 
 /// Workspace ADMINs, and MANAGERs of the group, manage its memberships.
 async fn require_manage_members(svc: &Services, caller: &Caller, group_id: Uuid) -> AppResult<()> {
-    if svc.policy.allows(Kind::Workspace, &caller.workspace_role, Action::ManageGroups) {
+    if svc.policy.allows(
+        Kind::Workspace,
+        &caller.workspace_role,
+        Action::ManageGroups,
+    ) {
         return Ok(());
     }
     let membership = group_membership::Entity::find_by_id((group_id, caller.id))
         .one(&svc.db)
         .await?;
     match membership {
-        Some(m) if svc.policy.allows(Kind::Group, &m.role, Action::ManageMembers) => Ok(()),
+        Some(m)
+            if svc
+                .policy
+                .allows(Kind::Group, &m.role, Action::ManageMembers) =>
+        {
+            Ok(())
+        }
         _ => Err(AppError::forbidden(Action::ManageMembers.describe())),
     }
 }
 
 /// Adds users to a group with `role`, or changes the role of existing members.
 #[tracing::instrument(skip(svc, caller))]
-pub async fn add_members(svc: &Services, caller: &Caller, group_id: Uuid, user_ids: &[Uuid], role: &str) -> AppResult<group::Model> {
+pub async fn add_members(
+    svc: &Services,
+    caller: &Caller,
+    group_id: Uuid,
+    user_ids: &[Uuid],
+    role: &str,
+) -> AppResult<group::Model> {
     let group = get(svc, caller, group_id).await?;
     require_manage_members(svc, caller, group_id).await?;
     let role = crate::service::grants::validate_role(Kind::Group, role)?;
@@ -117,7 +167,10 @@ pub async fn add_members(svc: &Services, caller: &Caller, group_id: Uuid, user_i
     let txn = svc.db.begin().await?;
     require_all(&txn, &user_ids).await?;
     for user_id in user_ids {
-        match group_membership::Entity::find_by_id((group_id, user_id)).one(&txn).await? {
+        match group_membership::Entity::find_by_id((group_id, user_id))
+            .one(&txn)
+            .await?
+        {
             Some(existing) if existing.role == role => continue,
             Some(existing) => {
                 let mut active = existing.into_active_model();
@@ -135,22 +188,47 @@ pub async fn add_members(svc: &Services, caller: &Caller, group_id: Uuid, user_i
                 .await?;
             }
         }
-        audit::record(&txn, caller.id, "group.member.set", Kind::Group, group_id, json!({ "userId": user_id, "role": role })).await?;
+        audit::record(
+            &txn,
+            caller.id,
+            "group.member.set",
+            Kind::Group,
+            group_id,
+            json!({ "userId": user_id, "role": role }),
+        )
+        .await?;
     }
     txn.commit().await?;
     Ok(group)
 }
 
 #[tracing::instrument(skip(svc, caller))]
-pub async fn remove_member(svc: &Services, caller: &Caller, group_id: Uuid, user_id: Uuid) -> AppResult<group::Model> {
+pub async fn remove_member(
+    svc: &Services,
+    caller: &Caller,
+    group_id: Uuid,
+    user_id: Uuid,
+) -> AppResult<group::Model> {
     let group = get(svc, caller, group_id).await?;
     require_manage_members(svc, caller, group_id).await?;
     let txn = svc.db.begin().await?;
-    let removed = group_membership::Entity::delete_by_id((group_id, user_id)).exec(&txn).await?;
+    let removed = group_membership::Entity::delete_by_id((group_id, user_id))
+        .exec(&txn)
+        .await?;
     if removed.rows_affected == 0 {
-        return Err(AppError::NotFound("that user is not a member of this group".into()));
+        return Err(AppError::NotFound(
+            "that user is not a member of this group".into(),
+        ));
     }
-    audit::record(&txn, caller.id, "group.member.remove", Kind::Group, group_id, json!({ "userId": user_id })).await?;
+    audit::record(
+        &txn,
+        caller.id,
+        "group.member.remove",
+        Kind::Group,
+        group_id,
+        json!({ "userId": user_id }),
+    )
+    .await?;
     txn.commit().await?;
     Ok(group)
 }

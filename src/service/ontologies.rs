@@ -5,7 +5,10 @@ use std::collections::HashSet;
 
 use chrono::Utc;
 use entity::{ontology, project};
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter, Set, TransactionTrait};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter, Set,
+    TransactionTrait,
+};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -14,7 +17,9 @@ use crate::error::{AppError, AppResult};
 use crate::policy::{Action, Kind};
 use crate::service::access::{visible_ontologies, visible_projects, Access};
 use crate::service::grants::{self, Grantee};
-use crate::service::input::{contains_ci, optional_text, required_text, search_term, DESCRIPTION_MAX, TITLE_MAX};
+use crate::service::input::{
+    contains_ci, optional_text, required_text, search_term, DESCRIPTION_MAX, TITLE_MAX,
+};
 use crate::service::page::{paginate, Page, PageArgs};
 use crate::service::users::require_workspace;
 use crate::service::{audit, Services};
@@ -35,10 +40,13 @@ const MAX_ENTRIES: usize = 1000;
 /// present).
 pub fn validate_structure(structure: &Value) -> AppResult<Value> {
     let bad = |m: String| AppError::bad_input(format!("structure: {m}"));
-    let map = structure
-        .as_object()
-        .ok_or_else(|| bad("must be an object with `objects` and `classifications` arrays".into()))?;
-    if let Some(key) = map.keys().find(|k| *k != "objects" && *k != "classifications") {
+    let map = structure.as_object().ok_or_else(|| {
+        bad("must be an object with `objects` and `classifications` arrays".into())
+    })?;
+    if let Some(key) = map
+        .keys()
+        .find(|k| *k != "objects" && *k != "classifications")
+    {
         return Err(bad(format!("unknown key {key:?}")));
     }
     let list = |key: &str| -> AppResult<Vec<Value>> {
@@ -53,45 +61,70 @@ pub fn validate_structure(structure: &Value) -> AppResult<Value> {
     let classifications = list("classifications")?;
     let mut names = HashSet::new();
     for (i, object) in objects.iter().enumerate() {
-        let name = text_field(object, "name").ok_or_else(|| bad(format!("objects[{i}].name must be a non-empty string")))?;
+        let name = text_field(object, "name")
+            .ok_or_else(|| bad(format!("objects[{i}].name must be a non-empty string")))?;
         if !names.insert(name.to_lowercase()) {
             return Err(bad(format!("objects[{i}].name {name:?} is used twice")));
         }
         let shape = text_field(object, "shape").unwrap_or("");
         if !SHAPES.contains(&shape) {
-            return Err(bad(format!("objects[{i}].shape must be one of {}", SHAPES.join(", "))));
+            return Err(bad(format!(
+                "objects[{i}].shape must be one of {}",
+                SHAPES.join(", ")
+            )));
         }
     }
     let mut names = HashSet::new();
     for (i, c) in classifications.iter().enumerate() {
-        let name = text_field(c, "name").ok_or_else(|| bad(format!("classifications[{i}].name must be a non-empty string")))?;
+        let name = text_field(c, "name").ok_or_else(|| {
+            bad(format!(
+                "classifications[{i}].name must be a non-empty string"
+            ))
+        })?;
         if !names.insert(name.to_lowercase()) {
-            return Err(bad(format!("classifications[{i}].name {name:?} is used twice")));
+            return Err(bad(format!(
+                "classifications[{i}].name {name:?} is used twice"
+            )));
         }
         let kind = text_field(c, "type").unwrap_or("");
         if !CLASSIFICATION_TYPES.contains(&kind) {
-            return Err(bad(format!("classifications[{i}].type must be one of {}", CLASSIFICATION_TYPES.join(", "))));
+            return Err(bad(format!(
+                "classifications[{i}].type must be one of {}",
+                CLASSIFICATION_TYPES.join(", ")
+            )));
         }
         let options = c.get("options");
         if kind == "text" {
             if options.is_some_and(|o| !o.is_null()) {
-                return Err(bad(format!("classifications[{i}] is free text and takes no options")));
+                return Err(bad(format!(
+                    "classifications[{i}] is free text and takes no options"
+                )));
             }
             continue;
         }
         let options = options
             .and_then(Value::as_array)
             .filter(|o| !o.is_empty())
-            .ok_or_else(|| bad(format!("classifications[{i}].options must be a non-empty array")))?;
+            .ok_or_else(|| {
+                bad(format!(
+                    "classifications[{i}].options must be a non-empty array"
+                ))
+            })?;
         let mut seen = HashSet::new();
         for (j, o) in options.iter().enumerate() {
             let label = o
                 .as_str()
                 .map(str::trim)
                 .filter(|s| !s.is_empty())
-                .ok_or_else(|| bad(format!("classifications[{i}].options[{j}] must be a non-empty string")))?;
+                .ok_or_else(|| {
+                    bad(format!(
+                        "classifications[{i}].options[{j}] must be a non-empty string"
+                    ))
+                })?;
             if !seen.insert(label.to_lowercase()) {
-                return Err(bad(format!("classifications[{i}].options[{j}] {label:?} is listed twice")));
+                return Err(bad(format!(
+                    "classifications[{i}].options[{j}] {label:?} is listed twice"
+                )));
             }
         }
     }
@@ -99,10 +132,17 @@ pub fn validate_structure(structure: &Value) -> AppResult<Value> {
 }
 
 fn text_field<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
-    v.get(key).and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty())
+    v.get(key)
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
 }
 
-pub async fn get(svc: &Services, caller: &Caller, id: Uuid) -> AppResult<(ontology::Model, Access)> {
+pub async fn get(
+    svc: &Services,
+    caller: &Caller,
+    id: Uuid,
+) -> AppResult<(ontology::Model, Access)> {
     let access = grants::visible_access(svc, caller, Kind::Ontology, id, "ontology").await?;
     let model = ontology::Entity::find_by_id(id)
         .one(&svc.db)
@@ -111,13 +151,23 @@ pub async fn get(svc: &Services, caller: &Caller, id: Uuid) -> AppResult<(ontolo
     Ok((model, access))
 }
 
-pub async fn get_for(svc: &Services, caller: &Caller, id: Uuid, action: Action) -> AppResult<(ontology::Model, Access)> {
+pub async fn get_for(
+    svc: &Services,
+    caller: &Caller,
+    id: Uuid,
+    action: Action,
+) -> AppResult<(ontology::Model, Access)> {
     let (model, access) = get(svc, caller, id).await?;
     access.require(&svc.policy, action)?;
     Ok((model, access))
 }
 
-pub async fn list(svc: &Services, caller: &Caller, search: Option<&str>, page: PageArgs) -> AppResult<Page<ontology::Model>> {
+pub async fn list(
+    svc: &Services,
+    caller: &Caller,
+    search: Option<&str>,
+    page: PageArgs,
+) -> AppResult<Page<ontology::Model>> {
     let mut query = ontology::Entity::find().filter(visible_ontologies(&svc.policy, caller.id));
     if let Some(term) = search_term(search) {
         query = query.filter(contains_ci(ontology::Column::Title, term));
@@ -126,7 +176,13 @@ pub async fn list(svc: &Services, caller: &Caller, search: Option<&str>, page: P
 }
 
 #[tracing::instrument(skip(svc, caller, structure))]
-pub async fn create(svc: &Services, caller: &Caller, title: &str, description: Option<&str>, structure: &Value) -> AppResult<ontology::Model> {
+pub async fn create(
+    svc: &Services,
+    caller: &Caller,
+    title: &str,
+    description: Option<&str>,
+    structure: &Value,
+) -> AppResult<ontology::Model> {
     require_workspace(svc, caller, Action::CreateResources)?;
     let title = required_text("title", title, TITLE_MAX)?;
     let description = optional_text("description", description, DESCRIPTION_MAX)?;
@@ -144,7 +200,15 @@ pub async fn create(svc: &Services, caller: &Caller, title: &str, description: O
     }
     .insert(&txn)
     .await?;
-    grants::insert(&txn, Kind::Ontology, created.id, Grantee::User(caller.id), "ADMIN", caller.id).await?;
+    grants::insert(
+        &txn,
+        Kind::Ontology,
+        created.id,
+        Grantee::User(caller.id),
+        "ADMIN",
+        caller.id,
+    )
+    .await?;
     txn.commit().await?;
     Ok(created)
 }
@@ -183,17 +247,31 @@ pub async fn delete(svc: &Services, caller: &Caller, id: Uuid) -> AppResult<Uuid
         .count(&txn)
         .await?;
     if used > 0 {
-        return Err(AppError::conflict(format!("the ontology is used by {used} project(s)")));
+        return Err(AppError::conflict(format!(
+            "the ontology is used by {used} project(s)"
+        )));
     }
     grants::delete_all(&txn, Kind::Ontology, id).await?;
     ontology::Entity::delete_by_id(id).exec(&txn).await?;
-    audit::record(&txn, caller.id, "ontology.delete", Kind::Ontology, id, json!({ "title": existing.title })).await?;
+    audit::record(
+        &txn,
+        caller.id,
+        "ontology.delete",
+        Kind::Ontology,
+        id,
+        json!({ "title": existing.title }),
+    )
+    .await?;
     txn.commit().await?;
     Ok(id)
 }
 
 /// The projects using an ontology that the caller may see.
-pub async fn projects(svc: &Services, caller: &Caller, ontology_id: Uuid) -> AppResult<Vec<project::Model>> {
+pub async fn projects(
+    svc: &Services,
+    caller: &Caller,
+    ontology_id: Uuid,
+) -> AppResult<Vec<project::Model>> {
     Ok(project::Entity::find()
         .filter(project::Column::OntologyId.eq(ontology_id))
         .filter(visible_projects(&svc.policy, caller.id))
@@ -210,7 +288,10 @@ mod tests {
         let ok = json!({"objects": [{"name": "Chicken", "shape": "bounding_box"}],
                         "classifications": [{"name": "Weather", "type": "radio", "options": ["sun", "rain"]}]});
         assert!(validate_structure(&ok).is_ok());
-        assert_eq!(validate_structure(&json!({})).unwrap(), json!({"objects": [], "classifications": []}));
+        assert_eq!(
+            validate_structure(&json!({})).unwrap(),
+            json!({"objects": [], "classifications": []})
+        );
         for bad in [
             json!([]),
             json!({"objects": [{"name": "A", "shape": "blob"}]}),

@@ -3,7 +3,9 @@
 
 use chrono::Utc;
 use entity::{dataset, ontology, project, project_dataset};
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, Set, TransactionTrait};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, Set, TransactionTrait,
+};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -12,7 +14,9 @@ use crate::error::{AppError, AppResult};
 use crate::policy::{Action, Kind};
 use crate::service::access::{visible_datasets, visible_projects, Access};
 use crate::service::grants::{self, Grantee};
-use crate::service::input::{contains_ci, optional_text, required_text, search_term, DESCRIPTION_MAX, TITLE_MAX};
+use crate::service::input::{
+    contains_ci, optional_text, required_text, search_term, DESCRIPTION_MAX, TITLE_MAX,
+};
 use crate::service::page::{paginate, Page, PageArgs};
 use crate::service::users::require_workspace;
 use crate::service::{audit, datasets, ontologies, Services};
@@ -26,13 +30,23 @@ pub async fn get(svc: &Services, caller: &Caller, id: Uuid) -> AppResult<(projec
     Ok((model, access))
 }
 
-pub async fn get_for(svc: &Services, caller: &Caller, id: Uuid, action: Action) -> AppResult<(project::Model, Access)> {
+pub async fn get_for(
+    svc: &Services,
+    caller: &Caller,
+    id: Uuid,
+    action: Action,
+) -> AppResult<(project::Model, Access)> {
     let (model, access) = get(svc, caller, id).await?;
     access.require(&svc.policy, action)?;
     Ok((model, access))
 }
 
-pub async fn list(svc: &Services, caller: &Caller, search: Option<&str>, page: PageArgs) -> AppResult<Page<project::Model>> {
+pub async fn list(
+    svc: &Services,
+    caller: &Caller,
+    search: Option<&str>,
+    page: PageArgs,
+) -> AppResult<Page<project::Model>> {
     let mut query = project::Entity::find().filter(visible_projects(&svc.policy, caller.id));
     if let Some(term) = search_term(search) {
         query = query.filter(contains_ci(project::Column::Title, term));
@@ -43,7 +57,10 @@ pub async fn list(svc: &Services, caller: &Caller, search: Option<&str>, page: P
 /// The ontology must be one the caller holds a role on that allows using it.
 async fn usable_ontology(svc: &Services, caller: &Caller, id: Uuid) -> AppResult<ontology::Model> {
     let (model, access) = ontologies::get(svc, caller, id).await?;
-    if !svc.policy.any_allows(Kind::Ontology, &access.roles, Action::Use) {
+    if !svc
+        .policy
+        .any_allows(Kind::Ontology, &access.roles, Action::Use)
+    {
         return Err(AppError::forbidden(Action::Use.describe()));
     }
     Ok(model)
@@ -51,9 +68,16 @@ async fn usable_ontology(svc: &Services, caller: &Caller, id: Uuid) -> AppResult
 
 /// The dataset must be one the caller holds a dataset role on that allows
 /// attaching it; view through a project is not enough.
-async fn attachable_dataset(svc: &Services, caller: &Caller, id: Uuid) -> AppResult<dataset::Model> {
+async fn attachable_dataset(
+    svc: &Services,
+    caller: &Caller,
+    id: Uuid,
+) -> AppResult<dataset::Model> {
     let (model, access) = datasets::get(svc, caller, id).await?;
-    if !svc.policy.any_allows(Kind::Dataset, &access.roles, Action::AttachToProject) {
+    if !svc
+        .policy
+        .any_allows(Kind::Dataset, &access.roles, Action::AttachToProject)
+    {
         return Err(AppError::forbidden(Action::AttachToProject.describe()));
     }
     Ok(model)
@@ -89,7 +113,15 @@ pub async fn create(
     }
     .insert(&txn)
     .await?;
-    grants::insert(&txn, Kind::Project, created.id, Grantee::User(caller.id), "ADMIN", caller.id).await?;
+    grants::insert(
+        &txn,
+        Kind::Project,
+        created.id,
+        Grantee::User(caller.id),
+        "ADMIN",
+        caller.id,
+    )
+    .await?;
     for dataset_id in dataset_ids {
         link(&txn, created.id, dataset_id).await?;
     }
@@ -97,7 +129,11 @@ pub async fn create(
     Ok(created)
 }
 
-async fn link<C: sea_orm::ConnectionTrait>(db: &C, project_id: Uuid, dataset_id: Uuid) -> AppResult<()> {
+async fn link<C: sea_orm::ConnectionTrait>(
+    db: &C,
+    project_id: Uuid,
+    dataset_id: Uuid,
+) -> AppResult<()> {
     project_dataset::Entity::insert(project_dataset::ActiveModel {
         project_id: Set(project_id),
         dataset_id: Set(dataset_id),
@@ -110,7 +146,13 @@ async fn link<C: sea_orm::ConnectionTrait>(db: &C, project_id: Uuid, dataset_id:
 }
 
 #[tracing::instrument(skip(svc, caller))]
-pub async fn update(svc: &Services, caller: &Caller, id: Uuid, title: Option<&str>, description: Option<&str>) -> AppResult<project::Model> {
+pub async fn update(
+    svc: &Services,
+    caller: &Caller,
+    id: Uuid,
+    title: Option<&str>,
+    description: Option<&str>,
+) -> AppResult<project::Model> {
     let (existing, _) = get_for(svc, caller, id, Action::AdjustSettings).await?;
     let mut active = existing.into_active_model();
     if let Some(title) = title {
@@ -124,7 +166,12 @@ pub async fn update(svc: &Services, caller: &Caller, id: Uuid, title: Option<&st
 }
 
 #[tracing::instrument(skip(svc, caller))]
-pub async fn set_ontology(svc: &Services, caller: &Caller, id: Uuid, ontology_id: Uuid) -> AppResult<project::Model> {
+pub async fn set_ontology(
+    svc: &Services,
+    caller: &Caller,
+    id: Uuid,
+    ontology_id: Uuid,
+) -> AppResult<project::Model> {
     let (existing, _) = get_for(svc, caller, id, Action::SetOntology).await?;
     usable_ontology(svc, caller, ontology_id).await?;
     let mut active = existing.into_active_model();
@@ -134,7 +181,12 @@ pub async fn set_ontology(svc: &Services, caller: &Caller, id: Uuid, ontology_id
 }
 
 #[tracing::instrument(skip(svc, caller))]
-pub async fn attach_dataset(svc: &Services, caller: &Caller, id: Uuid, dataset_id: Uuid) -> AppResult<project::Model> {
+pub async fn attach_dataset(
+    svc: &Services,
+    caller: &Caller,
+    id: Uuid,
+    dataset_id: Uuid,
+) -> AppResult<project::Model> {
     let (model, _) = get_for(svc, caller, id, Action::AttachDataset).await?;
     attachable_dataset(svc, caller, dataset_id).await?;
     link(&svc.db, id, dataset_id).await?;
@@ -142,12 +194,21 @@ pub async fn attach_dataset(svc: &Services, caller: &Caller, id: Uuid, dataset_i
 }
 
 #[tracing::instrument(skip(svc, caller))]
-pub async fn detach_dataset(svc: &Services, caller: &Caller, id: Uuid, dataset_id: Uuid) -> AppResult<project::Model> {
+pub async fn detach_dataset(
+    svc: &Services,
+    caller: &Caller,
+    id: Uuid,
+    dataset_id: Uuid,
+) -> AppResult<project::Model> {
     let (model, _) = get_for(svc, caller, id, Action::AttachDataset).await?;
     attachable_dataset(svc, caller, dataset_id).await?;
-    let removed = project_dataset::Entity::delete_by_id((id, dataset_id)).exec(&svc.db).await?;
+    let removed = project_dataset::Entity::delete_by_id((id, dataset_id))
+        .exec(&svc.db)
+        .await?;
     if removed.rows_affected == 0 {
-        return Err(AppError::bad_input("the dataset is not attached to this project"));
+        return Err(AppError::bad_input(
+            "the dataset is not attached to this project",
+        ));
     }
     Ok(model)
 }
@@ -158,14 +219,26 @@ pub async fn delete(svc: &Services, caller: &Caller, id: Uuid) -> AppResult<Uuid
     let txn = svc.db.begin().await?;
     grants::delete_all(&txn, Kind::Project, id).await?;
     project::Entity::delete_by_id(id).exec(&txn).await?;
-    audit::record(&txn, caller.id, "project.delete", Kind::Project, id, json!({ "title": existing.title })).await?;
+    audit::record(
+        &txn,
+        caller.id,
+        "project.delete",
+        Kind::Project,
+        id,
+        json!({ "title": existing.title }),
+    )
+    .await?;
     txn.commit().await?;
     Ok(id)
 }
 
 /// The datasets of a project. Every collaborator sees all of them (read-only
 /// through the project), so no further filter applies beyond the link.
-pub async fn datasets(svc: &Services, caller: &Caller, project_id: Uuid) -> AppResult<Vec<dataset::Model>> {
+pub async fn datasets(
+    svc: &Services,
+    caller: &Caller,
+    project_id: Uuid,
+) -> AppResult<Vec<dataset::Model>> {
     Ok(dataset::Entity::find()
         .filter(
             dataset::Column::Id.in_subquery(

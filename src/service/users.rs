@@ -31,7 +31,9 @@ impl From<&user::Model> for Caller {
 fn normalize_email(raw: &str) -> AppResult<String> {
     let email = raw.trim().to_lowercase();
     if email.is_empty() || email.len() > 320 {
-        return Err(AppError::bad_input("a user needs an email (or subject) of 1 to 320 characters"));
+        return Err(AppError::bad_input(
+            "a user needs an email (or subject) of 1 to 320 characters",
+        ));
     }
     Ok(email)
 }
@@ -45,7 +47,11 @@ fn default_name(email: &str) -> String {
 pub async fn provision(db: &DatabaseConnection, claims: &Claims) -> AppResult<user::Model> {
     let email = normalize_email(claims.identity())
         .map_err(|_| AppError::Unauthenticated("the token names no user".into()))?;
-    let name = claims.name.as_deref().map(str::trim).filter(|n| !n.is_empty());
+    let name = claims
+        .name
+        .as_deref()
+        .map(str::trim)
+        .filter(|n| !n.is_empty());
     if let Some(existing) = user::Entity::find()
         .filter(user::Column::Email.eq(&email))
         .one(db)
@@ -61,7 +67,9 @@ pub async fn provision(db: &DatabaseConnection, claims: &Claims) -> AppResult<us
             _ => Ok(existing),
         };
     }
-    let name = name.map(str::to_owned).unwrap_or_else(|| default_name(&email));
+    let name = name
+        .map(str::to_owned)
+        .unwrap_or_else(|| default_name(&email));
     match insert(db, &email, &name, WORKSPACE_MEMBER).await {
         Ok(u) => Ok(u),
         // Two first requests of the same user raced; the other one won.
@@ -74,7 +82,12 @@ pub async fn provision(db: &DatabaseConnection, claims: &Claims) -> AppResult<us
     }
 }
 
-async fn insert(db: &DatabaseConnection, email: &str, name: &str, role: &str) -> AppResult<user::Model> {
+async fn insert(
+    db: &DatabaseConnection,
+    email: &str,
+    name: &str,
+    role: &str,
+) -> AppResult<user::Model> {
     let now = Utc::now();
     user::ActiveModel {
         id: Set(Uuid::now_v7()),
@@ -91,10 +104,23 @@ async fn insert(db: &DatabaseConnection, email: &str, name: &str, role: &str) ->
 
 /// Creates a user, or updates the name and workspace role of an existing one
 /// (operator command `annograph user add`).
-pub async fn upsert(db: &DatabaseConnection, email: &str, name: Option<&str>, workspace_admin: bool) -> AppResult<user::Model> {
+pub async fn upsert(
+    db: &DatabaseConnection,
+    email: &str,
+    name: Option<&str>,
+    workspace_admin: bool,
+) -> AppResult<user::Model> {
     let email = normalize_email(email)?;
-    let role = if workspace_admin { WORKSPACE_ADMIN } else { WORKSPACE_MEMBER };
-    match user::Entity::find().filter(user::Column::Email.eq(&email)).one(db).await? {
+    let role = if workspace_admin {
+        WORKSPACE_ADMIN
+    } else {
+        WORKSPACE_MEMBER
+    };
+    match user::Entity::find()
+        .filter(user::Column::Email.eq(&email))
+        .one(db)
+        .await?
+    {
         Some(existing) => {
             let mut active = existing.into_active_model();
             if let Some(name) = name {
@@ -105,7 +131,9 @@ pub async fn upsert(db: &DatabaseConnection, email: &str, name: Option<&str>, wo
             Ok(active.update(db).await?)
         }
         None => {
-            let name = name.map(str::to_owned).unwrap_or_else(|| default_name(&email));
+            let name = name
+                .map(str::to_owned)
+                .unwrap_or_else(|| default_name(&email));
             insert(db, &email, &name, role).await
         }
     }
@@ -118,7 +146,10 @@ pub fn require_directory(svc: &Services, caller: &Caller) -> AppResult<()> {
 
 /// FORBIDDEN unless the caller's workspace role allows `action`.
 pub fn require_workspace(svc: &Services, caller: &Caller, action: Action) -> AppResult<()> {
-    if svc.policy.allows(Kind::Workspace, &caller.workspace_role, action) {
+    if svc
+        .policy
+        .allows(Kind::Workspace, &caller.workspace_role, action)
+    {
         Ok(())
     } else {
         Err(AppError::forbidden(action.describe()))
@@ -133,7 +164,12 @@ pub async fn get(svc: &Services, caller: &Caller, id: Uuid) -> AppResult<user::M
         .ok_or_else(|| AppError::not_found("user"))
 }
 
-pub async fn list(svc: &Services, caller: &Caller, search: Option<&str>, page: PageArgs) -> AppResult<Page<user::Model>> {
+pub async fn list(
+    svc: &Services,
+    caller: &Caller,
+    search: Option<&str>,
+    page: PageArgs,
+) -> AppResult<Page<user::Model>> {
     require_directory(svc, caller)?;
     let mut query = user::Entity::find();
     if let Some(term) = search_term(search) {
@@ -147,7 +183,10 @@ pub async fn list(svc: &Services, caller: &Caller, search: Option<&str>, page: P
 }
 
 /// Every one of `ids` must name an existing user; returns them in order.
-pub async fn require_all<C: sea_orm::ConnectionTrait>(db: &C, ids: &[Uuid]) -> AppResult<Vec<user::Model>> {
+pub async fn require_all<C: sea_orm::ConnectionTrait>(
+    db: &C,
+    ids: &[Uuid],
+) -> AppResult<Vec<user::Model>> {
     let found = user::Entity::find()
         .filter(user::Column::Id.is_in(ids.iter().copied()))
         .all(db)
@@ -168,4 +207,46 @@ pub async fn by_ids(db: &DatabaseConnection, ids: &[Uuid]) -> AppResult<Vec<user
         .filter(user::Column::Id.is_in(ids.iter().copied()))
         .all(db)
         .await?)
+}
+
+/// Changes a user's workspace role (workspace ADMINs); the workspace keeps at
+/// least one ADMIN.
+#[tracing::instrument(skip(svc, caller))]
+pub async fn set_workspace_role(
+    svc: &Services,
+    caller: &Caller,
+    id: Uuid,
+    role: &str,
+) -> AppResult<user::Model> {
+    use sea_orm::{PaginatorTrait, TransactionTrait};
+    require_workspace(svc, caller, Action::ManageUsers)?;
+    let role = crate::service::grants::validate_role(Kind::Workspace, role)?;
+    let txn = svc.db.begin().await?;
+    let existing = user::Entity::find_by_id(id)
+        .one(&txn)
+        .await?
+        .ok_or_else(|| AppError::not_found("user"))?;
+    let previous = existing.workspace_role.clone();
+    let mut active = existing.into_active_model();
+    active.workspace_role = Set(role.to_owned());
+    active.updated_at = Set(Utc::now());
+    let updated = active.update(&txn).await?;
+    let admins = user::Entity::find()
+        .filter(user::Column::WorkspaceRole.eq(WORKSPACE_ADMIN))
+        .count(&txn)
+        .await?;
+    if admins == 0 {
+        return Err(AppError::conflict("the workspace would have no ADMIN left"));
+    }
+    crate::service::audit::record(
+        &txn,
+        caller.id,
+        "user.workspace_role",
+        Kind::Workspace,
+        id,
+        serde_json::json!({ "role": role, "previousRole": previous }),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(updated)
 }

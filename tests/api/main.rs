@@ -5,9 +5,10 @@ mod helpers;
 
 mod auth;
 mod datasets;
-mod matrix;
-mod projects;
-mod schema;
 mod folders;
 mod groups;
+mod matrix;
 mod ontologies;
+mod projects;
+mod schema;
+mod workspace;

@@ -1,0 +1,90 @@
+//! The audit log: permission changes, joins and deletes.
+
+use async_graphql::{Context, Json, Object, Result, ID};
+use chrono::{DateTime, Utc};
+use entity::audit_event;
+
+use super::user::User;
+use super::{connection, global_id, page_args, scope, Conn};
+use crate::service::{audit, users};
+
+/// Who did what to which resource, and when.
+pub struct AuditEvent(pub audit_event::Model);
+
+#[Object]
+impl AuditEvent {
+    /// Global ID.
+    pub async fn id(&self) -> ID {
+        global_id("AuditEvent", self.0.id)
+    }
+    /// What happened, e.g. `grant.add`, `dataset.join`, `dataset.delete`.
+    async fn action(&self) -> &str {
+        &self.0.action
+    }
+    /// The kind of resource: dataset, project, ontology, folder, group, workspace.
+    async fn resource_type(&self) -> &str {
+        &self.0.resource_type
+    }
+    /// The resource's global ID (it may no longer exist).
+    async fn resource_id(&self) -> Option<ID> {
+        let type_name = match self.0.resource_type.as_str() {
+            "dataset" => "Dataset",
+            "project" => "Project",
+            "ontology" => "Ontology",
+            "folder" => "Folder",
+            "group" => "Group",
+            "workspace" => "User",
+            _ => return None,
+        };
+        self.0.resource_id.map(|id| global_id(type_name, id))
+    }
+    /// Who did it.
+    async fn actor(&self, ctx: &Context<'_>) -> Result<Option<User>> {
+        let Some(id) = self.0.actor_id else {
+            return Ok(None);
+        };
+        let (svc, _) = scope(ctx)?;
+        Ok(users::by_ids(&svc.db, &[id])
+            .await?
+            .into_iter()
+            .next()
+            .map(User))
+    }
+    /// Details of the change (roles, grantees, titles).
+    async fn details(&self) -> Option<Json<&serde_json::Value>> {
+        self.0.details.as_ref().map(Json)
+    }
+    /// When it happened.
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+}
+
+#[derive(Default)]
+pub struct AuditQuery;
+
+#[Object]
+impl AuditQuery {
+    /// The audit log, oldest first (workspace ADMINs only).
+    async fn audit_events(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Only events about this resource.")] resource_id: Option<ID>,
+        #[graphql(desc = "Page size (default 20, at most 100).")] first: Option<i32>,
+        #[graphql(desc = "Cursor of the last item of the previous page.")] after: Option<String>,
+    ) -> Result<Conn<AuditEvent>> {
+        let (svc, caller) = scope(ctx)?;
+        let resource = match &resource_id {
+            Some(id) => Some(
+                crate::ids::decode(id.as_str())
+                    .map(|(_, uuid)| uuid)
+                    .ok_or_else(|| {
+                        crate::error::AppError::bad_input("resourceId is not a valid global ID")
+                    })?,
+            ),
+            None => None,
+        };
+        let page = audit::list(svc, caller, resource, page_args(first, after)?).await?;
+        Ok(connection(page, |e| e.id, AuditEvent))
+    }
+}
