@@ -19,7 +19,10 @@ async fn the_creator_of_a_dataset_is_its_admin() {
         d["viewerCan"],
         json!({ "view": true, "addData": true, "adjustSettings": true, "delete": true, "attachToProject": true })
     );
-    assert_eq!(d["collaborators"], json!([{ "role": "ADMIN", "user": { "email": "alice@example.com" }, "group": null }]));
+    assert_eq!(
+        d["collaborators"],
+        json!([{ "role": "ADMIN", "user": { "email": "alice@example.com" }, "group": null }])
+    );
 }
 
 #[tokio::test]
@@ -28,7 +31,9 @@ async fn a_dataset_user_views_and_attaches_to_own_projects_but_cannot_change_it(
     let alice = app.user("alice@example.com").await;
     let bob = app.user("bob@example.com").await;
     let folder = app.folder(&alice, "Photos").await;
-    let files = app.files(&alice, &folder, &["s3://b/1.jpg", "s3://b/2.jpg"]).await;
+    let files = app
+        .files(&alice, &folder, &["s3://b/1.jpg", "s3://b/2.jpg"])
+        .await;
     let ds = app.dataset(&alice, "Birds", None).await;
     app.attach(&alice, &ds, &files[..1]).await;
     app.share(&alice, "Dataset", &ds, &[&bob], "USER").await;
@@ -64,7 +69,10 @@ async fn a_dataset_user_views_and_attaches_to_own_projects_but_cannot_change_it(
             json!({ "p": project, "d": ds }),
         )
         .await;
-    assert_eq!(data["attachDatasetToProject"]["datasets"], json!([{ "title": "Birds" }]));
+    assert_eq!(
+        data["attachDatasetToProject"]["datasets"],
+        json!([{ "title": "Birds" }])
+    );
 }
 
 #[tokio::test]
@@ -74,24 +82,62 @@ async fn an_outsider_gets_not_found_exactly_as_for_a_missing_dataset() {
     let eve = app.user("eve@example.com").await;
     let ds = app.dataset(&alice, "Secret", None).await;
     let alice_ds = app.dataset(&alice, "Deleted soon", None).await;
-    app.ok(&alice, "mutation($d: ID!) { deleteDataset(input: {id: $d, confirm: \"delete\"}) }", json!({ "d": alice_ds })).await;
+    app.ok(
+        &alice,
+        "mutation($d: ID!) { deleteDataset(input: {id: $d, confirm: \"delete\"}) }",
+        json!({ "d": alice_ds }),
+    )
+    .await;
 
-    let (_, hidden) = app.post(Some(&eve.token), "query($id: ID!) { dataset(id: $id) { title } }", json!({ "id": ds })).await;
-    let (_, missing) = app.post(Some(&eve.token), "query($id: ID!) { dataset(id: $id) { title } }", json!({ "id": alice_ds })).await;
+    let (_, hidden) = app
+        .post(
+            Some(&eve.token),
+            "query($id: ID!) { dataset(id: $id) { title } }",
+            json!({ "id": ds }),
+        )
+        .await;
+    let (_, missing) = app
+        .post(
+            Some(&eve.token),
+            "query($id: ID!) { dataset(id: $id) { title } }",
+            json!({ "id": alice_ds }),
+        )
+        .await;
     assert_eq!(hidden["data"], json!({ "dataset": null }));
     assert_eq!(hidden["errors"][0]["extensions"]["code"], "NOT_FOUND");
-    assert_eq!(hidden, missing, "a hidden dataset must look exactly like a missing one");
+    assert_eq!(
+        hidden, missing,
+        "a hidden dataset must look exactly like a missing one"
+    );
 
     for (query, vars) in [
-        ("mutation($d: ID!) { updateDataset(input: {id: $d, title: \"x\"}) { id } }", json!({ "d": ds })),
-        ("mutation($d: ID!) { deleteDataset(input: {id: $d, confirm: \"delete\"}) }", json!({ "d": ds })),
-        ("mutation($d: ID!) { joinDataset(input: {datasetId: $d}) { id } }", json!({ "d": ds })),
+        (
+            "mutation($d: ID!) { updateDataset(input: {id: $d, title: \"x\"}) { id } }",
+            json!({ "d": ds }),
+        ),
+        (
+            "mutation($d: ID!) { deleteDataset(input: {id: $d, confirm: \"delete\"}) }",
+            json!({ "d": ds }),
+        ),
+        (
+            "mutation($d: ID!) { joinDataset(input: {datasetId: $d}) { id } }",
+            json!({ "d": ds }),
+        ),
         ("query($d: ID!) { node(id: $d) { id } }", json!({ "d": ds })),
     ] {
         let code = app.code(&eve, query, vars).await;
-        assert!(code == "NOT_FOUND" || (query.contains("joinDataset") && code == "FORBIDDEN"), "{query}: {code}");
+        assert!(
+            code == "NOT_FOUND" || (query.contains("joinDataset") && code == "FORBIDDEN"),
+            "{query}: {code}"
+        );
     }
-    let data = app.ok(&eve, "{ datasets { totalCount nodes { title } } }", json!({})).await;
+    let data = app
+        .ok(
+            &eve,
+            "{ datasets { totalCount nodes { title } } }",
+            json!({}),
+        )
+        .await;
     assert_eq!(data["datasets"]["totalCount"], 0);
 }
 
@@ -104,15 +150,22 @@ async fn a_groups_members_get_its_role_and_its_managers_get_nothing() {
     let manager = app.user("manager@example.com").await;
     let group = app.group(&admin, "Labellers").await;
     app.add_members(&admin, &group, &[&member], "MEMBER").await;
-    app.add_members(&admin, &group, &[&manager], "MANAGER").await;
+    app.add_members(&admin, &group, &[&manager], "MANAGER")
+        .await;
     let ds = app.dataset(&alice, "Shared", None).await;
-    app.share_with_group(&alice, "Dataset", &ds, &group, "ADMIN").await;
+    app.share_with_group(&alice, "Dataset", &ds, &group, "ADMIN")
+        .await;
 
     let data = app.ok(&member, DATASET, json!({ "id": ds })).await;
     assert_eq!(data["dataset"]["myRole"], "ADMIN");
     assert_eq!(data["dataset"]["viewerCan"]["adjustSettings"], true);
-    assert_eq!(app.code(&manager, DATASET, json!({ "id": ds })).await, "NOT_FOUND");
-    let data = app.ok(&manager, "{ datasets { totalCount } }", json!({})).await;
+    assert_eq!(
+        app.code(&manager, DATASET, json!({ "id": ds })).await,
+        "NOT_FOUND"
+    );
+    let data = app
+        .ok(&manager, "{ datasets { totalCount } }", json!({}))
+        .await;
     assert_eq!(data["datasets"]["totalCount"], 0);
 
     // Removing the member takes the access away at once.
@@ -122,7 +175,10 @@ async fn a_groups_members_get_its_role_and_its_managers_get_nothing() {
         json!({ "g": group, "u": member.id }),
     )
     .await;
-    assert_eq!(app.code(&member, DATASET, json!({ "id": ds })).await, "NOT_FOUND");
+    assert_eq!(
+        app.code(&member, DATASET, json!({ "id": ds })).await,
+        "NOT_FOUND"
+    );
 }
 
 #[tokio::test]
@@ -133,26 +189,62 @@ async fn workspace_admins_list_every_dataset_and_join_as_admin() {
     let ds = app.dataset(&alice, "Private birds", None).await;
     app.dataset(&admin, "Admin's own", None).await;
 
-    let data = app.ok(&admin, "{ workspaceDatasets { totalCount nodes { title } } }", json!({})).await;
-    assert_eq!(titles(&data["workspaceDatasets"]["nodes"]), ["Admin's own", "Private birds"]);
-    let data = app.ok(&admin, "query($s: String) { workspaceDatasets(search: $s) { totalCount } }", json!({ "s": "BIRD" })).await;
+    let data = app
+        .ok(
+            &admin,
+            "{ workspaceDatasets { totalCount nodes { title } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        titles(&data["workspaceDatasets"]["nodes"]),
+        ["Admin's own", "Private birds"]
+    );
+    let data = app
+        .ok(
+            &admin,
+            "query($s: String) { workspaceDatasets(search: $s) { totalCount } }",
+            json!({ "s": "BIRD" }),
+        )
+        .await;
     assert_eq!(data["workspaceDatasets"]["totalCount"], 1);
-    assert_eq!(app.code(&alice, "{ workspaceDatasets { totalCount } }", json!({})).await, "FORBIDDEN");
+    assert_eq!(
+        app.code(&alice, "{ workspaceDatasets { totalCount } }", json!({}))
+            .await,
+        "FORBIDDEN"
+    );
 
     // Listing is not access: the contents stay closed until the admin joins.
-    assert_eq!(app.code(&admin, DATASET, json!({ "id": ds })).await, "NOT_FOUND");
-    let data = app.ok(&admin, "{ datasets { totalCount } }", json!({})).await;
+    assert_eq!(
+        app.code(&admin, DATASET, json!({ "id": ds })).await,
+        "NOT_FOUND"
+    );
+    let data = app
+        .ok(&admin, "{ datasets { totalCount } }", json!({}))
+        .await;
     assert_eq!(data["datasets"]["totalCount"], 1);
 
     let data = app
-        .ok(&admin, "mutation($d: ID!) { joinDataset(input: {datasetId: $d}) { myRole title } }", json!({ "d": ds }))
+        .ok(
+            &admin,
+            "mutation($d: ID!) { joinDataset(input: {datasetId: $d}) { myRole title } }",
+            json!({ "d": ds }),
+        )
         .await;
-    assert_eq!(data["joinDataset"], json!({ "myRole": "ADMIN", "title": "Private birds" }));
+    assert_eq!(
+        data["joinDataset"],
+        json!({ "myRole": "ADMIN", "title": "Private birds" })
+    );
     let data = app.ok(&admin, DATASET, json!({ "id": ds })).await;
     assert_eq!(data["dataset"]["viewerCan"]["delete"], true);
 
     assert_eq!(
-        app.code(&alice, "mutation($d: ID!) { joinDataset(input: {datasetId: $d}) { id } }", json!({ "d": ds })).await,
+        app.code(
+            &alice,
+            "mutation($d: ID!) { joinDataset(input: {datasetId: $d}) { id } }",
+            json!({ "d": ds })
+        )
+        .await,
         "FORBIDDEN"
     );
 
@@ -172,17 +264,29 @@ async fn deleting_a_dataset_needs_the_word_delete() {
     let ds = app.dataset(&alice, "Temporary", None).await;
     for word in ["", "yes", "DELETE", "delete "] {
         assert_eq!(
-            app.code(&alice, "mutation($d: ID!, $c: String!) { deleteDataset(input: {id: $d, confirm: $c}) }", json!({ "d": ds, "c": word })).await,
+            app.code(
+                &alice,
+                "mutation($d: ID!, $c: String!) { deleteDataset(input: {id: $d, confirm: $c}) }",
+                json!({ "d": ds, "c": word })
+            )
+            .await,
             "BAD_USER_INPUT",
             "{word:?}"
         );
     }
     app.ok(&alice, DATASET, json!({ "id": ds })).await;
     let data = app
-        .ok(&alice, "mutation($d: ID!) { deleteDataset(input: {id: $d, confirm: \"delete\"}) }", json!({ "d": ds }))
+        .ok(
+            &alice,
+            "mutation($d: ID!) { deleteDataset(input: {id: $d, confirm: \"delete\"}) }",
+            json!({ "d": ds }),
+        )
         .await;
     assert_eq!(data["deleteDataset"], json!(ds));
-    assert_eq!(app.code(&alice, DATASET, json!({ "id": ds })).await, "NOT_FOUND");
+    assert_eq!(
+        app.code(&alice, DATASET, json!({ "id": ds })).await,
+        "NOT_FOUND"
+    );
 }
 
 #[tokio::test]
@@ -193,20 +297,36 @@ async fn moving_a_file_between_mirrored_datasets_moves_it_between_their_projects
     let chicken_annotator = app.user("chicken@example.com").await;
     let animals = app.folder(&owner, "Animals").await;
     let chickens = app.folder(&owner, "Chickens").await;
-    let files = app.files(&owner, &animals, &["s3://b/animals/chicken.mp4", "s3://b/animals/cow.jpg"]).await;
+    let files = app
+        .files(
+            &owner,
+            &animals,
+            &["s3://b/animals/chicken.mp4", "s3://b/animals/cow.jpg"],
+        )
+        .await;
     let animal_videos = app.dataset(&owner, "Animal videos", Some(&animals)).await;
     let chicken_videos = app.dataset(&owner, "Chicken videos", Some(&chickens)).await;
     let ontology = app.ontology(&owner, "Farm").await;
-    let farm = app.project(&owner, "Farm", &ontology, &[&animal_videos]).await;
-    let coop = app.project(&owner, "Coop", &ontology, &[&chicken_videos]).await;
-    app.share(&owner, "Project", &farm, &[&farm_annotator], "ANNOTATOR").await;
-    app.share(&owner, "Project", &coop, &[&chicken_annotator], "ANNOTATOR").await;
+    let farm = app
+        .project(&owner, "Farm", &ontology, &[&animal_videos])
+        .await;
+    let coop = app
+        .project(&owner, "Coop", &ontology, &[&chicken_videos])
+        .await;
+    app.share(&owner, "Project", &farm, &[&farm_annotator], "ANNOTATOR")
+        .await;
+    app.share(&owner, "Project", &coop, &[&chicken_annotator], "ANNOTATOR")
+        .await;
 
     let seen = |who: &TestUser, project: &str| {
         let (app, who, project) = (&app, who.clone(), project.to_owned());
         async move {
             let data = app
-                .ok(&who, "query($p: ID!) { project(id: $p) { datasets { files { nodes { title } } } } }", json!({ "p": project }))
+                .ok(
+                    &who,
+                    "query($p: ID!) { project(id: $p) { datasets { files { nodes { title } } } } }",
+                    json!({ "p": project }),
+                )
                 .await;
             let mut titles: Vec<String> = data["project"]["datasets"][0]["files"]["nodes"]
                 .as_array()
@@ -218,7 +338,10 @@ async fn moving_a_file_between_mirrored_datasets_moves_it_between_their_projects
             titles
         }
     };
-    assert_eq!(seen(&farm_annotator, &farm).await, ["animals/chicken.mp4", "animals/cow.jpg"]);
+    assert_eq!(
+        seen(&farm_annotator, &farm).await,
+        ["animals/chicken.mp4", "animals/cow.jpg"]
+    );
     assert!(seen(&chicken_annotator, &coop).await.is_empty());
 
     let data = app
@@ -228,13 +351,24 @@ async fn moving_a_file_between_mirrored_datasets_moves_it_between_their_projects
             json!({ "f": [files[0]], "to": chicken_videos }),
         )
         .await;
-    assert_eq!(data["moveFiles"], json!([{ "title": "animals/chicken.mp4", "folder": { "name": "Chickens" } }]));
+    assert_eq!(
+        data["moveFiles"],
+        json!([{ "title": "animals/chicken.mp4", "folder": { "name": "Chickens" } }])
+    );
 
     assert_eq!(seen(&farm_annotator, &farm).await, ["animals/cow.jpg"]);
-    assert_eq!(seen(&chicken_annotator, &coop).await, ["animals/chicken.mp4"]);
+    assert_eq!(
+        seen(&chicken_annotator, &coop).await,
+        ["animals/chicken.mp4"]
+    );
     let file_query = "query($f: ID!) { file(id: $f) { title } }";
-    assert_eq!(app.code(&farm_annotator, file_query, json!({ "f": files[0] })).await, "NOT_FOUND");
-    app.ok(&chicken_annotator, file_query, json!({ "f": files[0] })).await;
+    assert_eq!(
+        app.code(&farm_annotator, file_query, json!({ "f": files[0] }))
+            .await,
+        "NOT_FOUND"
+    );
+    app.ok(&chicken_annotator, file_query, json!({ "f": files[0] }))
+        .await;
 }
 
 #[tokio::test]
@@ -249,12 +383,22 @@ async fn moving_files_needs_a_mirrored_destination_and_add_data_on_both_sides() 
     let dest = app.dataset(&owner, "Dest", Some(&b)).await;
     let plain = app.dataset(&owner, "Plain", None).await;
     let mv = "mutation($f: [ID!]!, $to: ID!) { moveFiles(input: {fileIds: $f, toDatasetId: $to}) { id } }";
-    assert_eq!(app.code(&owner, mv, json!({ "f": files, "to": plain })).await, "BAD_USER_INPUT");
+    assert_eq!(
+        app.code(&owner, mv, json!({ "f": files, "to": plain }))
+            .await,
+        "BAD_USER_INPUT"
+    );
 
     // ADMIN on the destination but only USER on the source: not allowed to take files out.
-    app.share(&owner, "Dataset", &dest, &[&helper], "ADMIN").await;
-    app.share(&owner, "Dataset", &source, &[&helper], "USER").await;
-    assert_eq!(app.code(&helper, mv, json!({ "f": files, "to": dest })).await, "FORBIDDEN");
+    app.share(&owner, "Dataset", &dest, &[&helper], "ADMIN")
+        .await;
+    app.share(&owner, "Dataset", &source, &[&helper], "USER")
+        .await;
+    assert_eq!(
+        app.code(&helper, mv, json!({ "f": files, "to": dest }))
+            .await,
+        "FORBIDDEN"
+    );
     let data = app.ok(&owner, DATASET, json!({ "id": source })).await;
     assert_eq!(data["dataset"]["files"]["totalCount"], 1, "nothing moved");
 }
@@ -265,8 +409,15 @@ async fn files_are_attached_one_by_one_or_by_folder_and_detached() {
     let alice = app.user("alice@example.com").await;
     let folder = app.folder(&alice, "Photos").await;
     let other = app.folder(&alice, "More").await;
-    let files = app.files(&alice, &folder, &["s3://b/1.jpg", "s3://b/2.jpg"]).await;
-    app.files(&alice, &other, &["s3://b/3.jpg", "s3://b/4.jpg", "s3://b/5.jpg"]).await;
+    let files = app
+        .files(&alice, &folder, &["s3://b/1.jpg", "s3://b/2.jpg"])
+        .await;
+    app.files(
+        &alice,
+        &other,
+        &["s3://b/3.jpg", "s3://b/4.jpg", "s3://b/5.jpg"],
+    )
+    .await;
     let ds = app.dataset(&alice, "Mixed", None).await;
     app.ok(
         &alice,
@@ -287,7 +438,13 @@ async fn files_are_attached_one_by_one_or_by_folder_and_detached() {
         )
         .await;
     assert_eq!(data["detachFilesFromDataset"]["files"]["totalCount"], 3);
-    let data = app.ok(&alice, "query($f: ID!) { file(id: $f) { title } }", json!({ "f": files[0] })).await;
+    let data = app
+        .ok(
+            &alice,
+            "query($f: ID!) { file(id: $f) { title } }",
+            json!({ "f": files[0] }),
+        )
+        .await;
     assert_eq!(data["file"]["title"], "1.jpg", "detaching keeps the file");
 
     let mirrored = app.dataset(&alice, "Mirror", Some(&folder)).await;
@@ -297,7 +454,10 @@ async fn files_are_attached_one_by_one_or_by_folder_and_detached() {
     );
     let data = app.ok(&alice, DATASET, json!({ "id": mirrored })).await;
     assert_eq!(data["dataset"]["mirrored"], true);
-    assert_eq!(data["dataset"]["files"]["totalCount"], 2, "a mirrored dataset holds its folder's files");
+    assert_eq!(
+        data["dataset"]["files"]["totalCount"], 2,
+        "a mirrored dataset holds its folder's files"
+    );
 }
 
 #[tokio::test]
@@ -308,21 +468,43 @@ async fn collaborator_roles_change_and_the_last_admin_stays() {
     let ds = app.dataset(&alice, "Birds", None).await;
     app.share(&alice, "Dataset", &ds, &[&bob], "USER").await;
     let add_again = "mutation($d: ID!, $u: [ID!]!) { addDatasetCollaborators(input: {datasetId: $d, userIds: $u, role: ADMIN}) { id } }";
-    assert_eq!(app.code(&alice, add_again, json!({ "d": ds, "u": [bob.id] })).await, "CONFLICT");
+    assert_eq!(
+        app.code(&alice, add_again, json!({ "d": ds, "u": [bob.id] }))
+            .await,
+        "CONFLICT"
+    );
 
     let set = "mutation($d: ID!, $u: ID!, $r: DatasetRole!) { setDatasetCollaboratorRole(input: {datasetId: $d, userId: $u, role: $r}) { collaborators { role user { email } } } }";
-    let data = app.ok(&alice, set, json!({ "d": ds, "u": bob.id, "r": "ADMIN" })).await;
+    let data = app
+        .ok(&alice, set, json!({ "d": ds, "u": bob.id, "r": "ADMIN" }))
+        .await;
     assert_eq!(
         data["setDatasetCollaboratorRole"]["collaborators"],
         json!([{ "role": "ADMIN", "user": { "email": "alice@example.com" } }, { "role": "ADMIN", "user": { "email": "bob@example.com" } }])
     );
     let remove = "mutation($d: ID!, $u: ID!) { removeDatasetCollaborator(input: {datasetId: $d, userId: $u}) { id } }";
-    app.ok(&bob, remove, json!({ "d": ds, "u": alice.id })).await;
-    assert_eq!(app.code(&alice, DATASET, json!({ "id": ds })).await, "NOT_FOUND");
-    assert_eq!(app.code(&bob, remove, json!({ "d": ds, "u": bob.id })).await, "CONFLICT");
-    assert_eq!(app.code(&bob, set, json!({ "d": ds, "u": bob.id, "r": "USER" })).await, "CONFLICT");
+    app.ok(&bob, remove, json!({ "d": ds, "u": alice.id }))
+        .await;
+    assert_eq!(
+        app.code(&alice, DATASET, json!({ "id": ds })).await,
+        "NOT_FOUND"
+    );
+    assert_eq!(
+        app.code(&bob, remove, json!({ "d": ds, "u": bob.id }))
+            .await,
+        "CONFLICT"
+    );
+    assert_eq!(
+        app.code(&bob, set, json!({ "d": ds, "u": bob.id, "r": "USER" }))
+            .await,
+        "CONFLICT"
+    );
     let both = "mutation($d: ID!, $u: ID!, $g: ID!) { removeDatasetCollaborator(input: {datasetId: $d, userId: $u, groupId: $g}) { id } }";
-    assert_eq!(app.code(&bob, both, json!({ "d": ds, "u": bob.id, "g": bob.id })).await, "BAD_USER_INPUT");
+    assert_eq!(
+        app.code(&bob, both, json!({ "d": ds, "u": bob.id, "g": bob.id }))
+            .await,
+        "BAD_USER_INPUT"
+    );
     let data = app.ok(&bob, DATASET, json!({ "id": ds })).await;
     assert_eq!(data["dataset"]["myRole"], "ADMIN");
 }
@@ -342,18 +524,49 @@ async fn dataset_lists_page_and_search() {
         let data = app.ok(&alice, page, json!({ "a": after })).await;
         let c = &data["datasets"];
         assert_eq!(c["totalCount"], 6);
-        seen.extend(c["nodes"].as_array().unwrap().iter().map(|n| n["title"].as_str().unwrap().to_owned()));
+        seen.extend(
+            c["nodes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|n| n["title"].as_str().unwrap().to_owned()),
+        );
         if !c["pageInfo"]["hasNextPage"].as_bool().unwrap() {
             break;
         }
         after = c["pageInfo"]["endCursor"].clone();
     }
-    assert_eq!(seen, ["Set 0", "Set 1", "Set 2", "Set 3", "Set 4", "100% cats"]);
-    let data = app.ok(&alice, "{ datasets(search: \"%\") { nodes { title } } }", json!({})).await;
+    assert_eq!(
+        seen,
+        ["Set 0", "Set 1", "Set 2", "Set 3", "Set 4", "100% cats"]
+    );
+    let data = app
+        .ok(
+            &alice,
+            "{ datasets(search: \"%\") { nodes { title } } }",
+            json!({}),
+        )
+        .await;
     assert_eq!(titles(&data["datasets"]["nodes"]), ["100% cats"]);
-    assert_eq!(app.code(&alice, "{ datasets(first: 101) { totalCount } }", json!({})).await, "BAD_USER_INPUT");
-    assert_eq!(app.code(&alice, "{ datasets(after: \"nope\") { totalCount } }", json!({})).await, "BAD_USER_INPUT");
-    assert_eq!(app.code(&alice, "{ dataset(id: \"nope\") { id } }", json!({})).await, "BAD_USER_INPUT");
+    assert_eq!(
+        app.code(&alice, "{ datasets(first: 101) { totalCount } }", json!({}))
+            .await,
+        "BAD_USER_INPUT"
+    );
+    assert_eq!(
+        app.code(
+            &alice,
+            "{ datasets(after: \"nope\") { totalCount } }",
+            json!({})
+        )
+        .await,
+        "BAD_USER_INPUT"
+    );
+    assert_eq!(
+        app.code(&alice, "{ dataset(id: \"nope\") { id } }", json!({}))
+            .await,
+        "BAD_USER_INPUT"
+    );
 }
 
 #[tokio::test]
@@ -361,15 +574,29 @@ async fn bad_dataset_input_is_refused_with_a_code_and_changes_nothing() {
     let app = spawn_app().await;
     let alice = app.user("alice@example.com").await;
     let create = "mutation($t: String!) { createDataset(input: {title: $t}) { id } }";
-    assert_eq!(app.code(&alice, create, json!({ "t": "   " })).await, "BAD_USER_INPUT");
-    assert_eq!(app.code(&alice, create, json!({ "t": "x".repeat(201) })).await, "BAD_USER_INPUT");
-    let data = app.ok(&alice, "{ datasets { totalCount } }", json!({})).await;
+    assert_eq!(
+        app.code(&alice, create, json!({ "t": "   " })).await,
+        "BAD_USER_INPUT"
+    );
+    assert_eq!(
+        app.code(&alice, create, json!({ "t": "x".repeat(201) }))
+            .await,
+        "BAD_USER_INPUT"
+    );
+    let data = app
+        .ok(&alice, "{ datasets { totalCount } }", json!({}))
+        .await;
     assert_eq!(data["datasets"]["totalCount"], 0);
     let folder = app.folder(&alice, "F").await;
     let bob = app.user("bob@example.com").await;
     // Mirroring a folder needs ADMIN on it.
     assert_eq!(
-        app.code(&bob, "mutation($f: ID!) { createDataset(input: {title: \"m\", folderId: $f}) { id } }", json!({ "f": folder })).await,
+        app.code(
+            &bob,
+            "mutation($f: ID!) { createDataset(input: {title: \"m\", folderId: $f}) { id } }",
+            json!({ "f": folder })
+        )
+        .await,
         "NOT_FOUND"
     );
 }

@@ -34,7 +34,9 @@ async fn fresh_database() -> (String, Option<tempfile::TempDir>) {
     match std::env::var("TEST_DATABASE_URL") {
         Ok(url) if url.starts_with("postgres") => {
             let name = format!("annograph_test_{}", uuid::Uuid::new_v4().simple());
-            let admin = Database::connect(&url).await.expect("TEST_DATABASE_URL must be reachable");
+            let admin = Database::connect(&url)
+                .await
+                .expect("TEST_DATABASE_URL must be reachable");
             admin
                 .execute_unprepared(&format!("CREATE DATABASE {name}"))
                 .await
@@ -113,7 +115,10 @@ impl TestApp {
 
     async fn ok_as(&self, token: &str, query: &str, variables: Value) -> Value {
         let (_, body) = self.post(Some(token), query, variables).await;
-        assert!(body.get("errors").is_none(), "unexpected errors: {body:#}\nquery: {query}");
+        assert!(
+            body.get("errors").is_none(),
+            "unexpected errors: {body:#}\nquery: {query}"
+        );
         body["data"].clone()
     }
 
@@ -127,7 +132,9 @@ impl TestApp {
         let (_, body) = self.post(Some(&user.token), query, variables).await;
         body["errors"][0]["extensions"]["code"]
             .as_str()
-            .unwrap_or_else(|| panic!("expected an error with a code, got {body:#}\nquery: {query}"))
+            .unwrap_or_else(|| {
+                panic!("expected an error with a code, got {body:#}\nquery: {query}")
+            })
             .to_owned()
     }
 
@@ -135,13 +142,20 @@ impl TestApp {
 
     pub async fn folder(&self, owner: &TestUser, name: &str) -> String {
         let data = self
-            .ok(owner, "mutation($n: String!) { createFolder(input: {name: $n}) { id } }", json!({ "n": name }))
+            .ok(
+                owner,
+                "mutation($n: String!) { createFolder(input: {name: $n}) { id } }",
+                json!({ "n": name }),
+            )
             .await;
         data["createFolder"]["id"].as_str().unwrap().to_owned()
     }
 
     pub async fn files(&self, owner: &TestUser, folder: &str, urls: &[&str]) -> Vec<String> {
-        let files: Vec<Value> = urls.iter().map(|u| json!({ "objectUrl": u, "kind": "IMAGE" })).collect();
+        let files: Vec<Value> = urls
+            .iter()
+            .map(|u| json!({ "objectUrl": u, "kind": "IMAGE" }))
+            .collect();
         let data = self
             .ok(
                 owner,
@@ -188,7 +202,13 @@ impl TestApp {
         data["createOntology"]["id"].as_str().unwrap().to_owned()
     }
 
-    pub async fn project(&self, owner: &TestUser, title: &str, ontology: &str, datasets: &[&str]) -> String {
+    pub async fn project(
+        &self,
+        owner: &TestUser,
+        title: &str,
+        ontology: &str,
+        datasets: &[&str],
+    ) -> String {
         let data = self
             .ok(
                 owner,
@@ -201,12 +221,22 @@ impl TestApp {
 
     pub async fn group(&self, admin: &TestUser, name: &str) -> String {
         let data = self
-            .ok(admin, "mutation($n: String!) { createGroup(input: {name: $n}) { id } }", json!({ "n": name }))
+            .ok(
+                admin,
+                "mutation($n: String!) { createGroup(input: {name: $n}) { id } }",
+                json!({ "n": name }),
+            )
             .await;
         data["createGroup"]["id"].as_str().unwrap().to_owned()
     }
 
-    pub async fn add_members(&self, admin: &TestUser, group: &str, users: &[&TestUser], role: &str) {
+    pub async fn add_members(
+        &self,
+        admin: &TestUser,
+        group: &str,
+        users: &[&TestUser],
+        role: &str,
+    ) {
         let ids: Vec<&str> = users.iter().map(|u| u.id.as_str()).collect();
         self.ok(
             admin,
@@ -217,22 +247,46 @@ impl TestApp {
     }
 
     /// Grants `role` on a resource ("Dataset", "Project", "Ontology", "Folder") to users.
-    pub async fn share(&self, owner: &TestUser, kind: &str, resource: &str, users: &[&TestUser], role: &str) {
+    pub async fn share(
+        &self,
+        owner: &TestUser,
+        kind: &str,
+        resource: &str,
+        users: &[&TestUser],
+        role: &str,
+    ) {
         let ids: Vec<&str> = users.iter().map(|u| u.id.as_str()).collect();
         let query = format!(
             "mutation($r: ID!, $u: [ID!]!, $role: {kind}Role!) {{ add{kind}Collaborators(input: {{{}Id: $r, userIds: $u, role: $role}}) {{ id }} }}",
             kind.to_lowercase()
         );
-        self.ok(owner, &query, json!({ "r": resource, "u": ids, "role": role })).await;
+        self.ok(
+            owner,
+            &query,
+            json!({ "r": resource, "u": ids, "role": role }),
+        )
+        .await;
     }
 
     /// Grants `role` on a resource to a group.
-    pub async fn share_with_group(&self, owner: &TestUser, kind: &str, resource: &str, group: &str, role: &str) {
+    pub async fn share_with_group(
+        &self,
+        owner: &TestUser,
+        kind: &str,
+        resource: &str,
+        group: &str,
+        role: &str,
+    ) {
         let query = format!(
             "mutation($r: ID!, $g: [ID!]!, $role: {kind}Role!) {{ add{kind}Collaborators(input: {{{}Id: $r, groupIds: $g, role: $role}}) {{ id }} }}",
             kind.to_lowercase()
         );
-        self.ok(owner, &query, json!({ "r": resource, "g": [group], "role": role })).await;
+        self.ok(
+            owner,
+            &query,
+            json!({ "r": resource, "g": [group], "role": role }),
+        )
+        .await;
     }
 }
 

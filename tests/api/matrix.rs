@@ -26,10 +26,21 @@ fn matrix() -> HashMap<(String, String, String), bool> {
         let allowed = match cells[3] {
             "yes" => true,
             "no" => false,
-            other => panic!("matrix.csv line {}: allowed must be yes or no, not {other}", n + 1),
+            other => panic!(
+                "matrix.csv line {}: allowed must be yes or no, not {other}",
+                n + 1
+            ),
         };
-        let key = (cells[0].to_owned(), cells[1].to_owned(), cells[2].to_owned());
-        assert!(rows.insert(key, allowed).is_none(), "matrix.csv line {} repeats a row", n + 1);
+        let key = (
+            cells[0].to_owned(),
+            cells[1].to_owned(),
+            cells[2].to_owned(),
+        );
+        assert!(
+            rows.insert(key, allowed).is_none(),
+            "matrix.csv line {} repeats a row",
+            n + 1
+        );
     }
     rows
 }
@@ -50,17 +61,30 @@ async fn the_casbin_files_agree_with_every_row_of_the_matrix() {
     for kind in Kind::ALL {
         for action in kind.actions() {
             for role in kind.roles() {
-                let key = (kind.as_str().to_owned(), action.as_str().to_owned(), role.to_string());
+                let key = (
+                    kind.as_str().to_owned(),
+                    action.as_str().to_owned(),
+                    role.to_string(),
+                );
                 let want = *rows
                     .get(&key)
                     .unwrap_or_else(|| panic!("matrix.csv lacks the combination {key:?}"));
-                let got = enforcer.enforce((*role, kind.as_str(), action.as_str())).unwrap();
-                assert_eq!(got, want, "casbin says {got} for {key:?}, the matrix says {want}");
+                let got = enforcer
+                    .enforce((*role, kind.as_str(), action.as_str()))
+                    .unwrap();
+                assert_eq!(
+                    got, want,
+                    "casbin says {got} for {key:?}, the matrix says {want}"
+                );
                 expected += 1;
             }
         }
     }
-    assert_eq!(rows.len(), expected, "matrix.csv has rows for combinations the product does not know");
+    assert_eq!(
+        rows.len(),
+        expected,
+        "matrix.csv has rows for combinations the product does not know"
+    );
 }
 
 #[tokio::test]
@@ -69,13 +93,23 @@ async fn the_server_compiles_the_same_policy_from_the_files_as_the_builtin_copy(
     let builtin = Policy::load(None).await.unwrap();
     for kind in Kind::ALL {
         for action in kind.actions() {
-            assert_eq!(from_files.roles_allowing(kind, *action), builtin.roles_allowing(kind, *action));
+            assert_eq!(
+                from_files.roles_allowing(kind, *action),
+                builtin.roles_allowing(kind, *action)
+            );
             for role in kind.roles() {
-                assert_eq!(from_files.allows(kind, role, *action), allowed(kind.as_str(), action.as_str(), role));
+                assert_eq!(
+                    from_files.allows(kind, role, *action),
+                    allowed(kind.as_str(), action.as_str(), role)
+                );
             }
         }
     }
-    assert_eq!(builtin.inheriting_membership_roles(), ["MEMBER"], "a group's grants reach MEMBERs only");
+    assert_eq!(
+        builtin.inheriting_membership_roles(),
+        ["MEMBER"],
+        "a group's grants reach MEMBERs only"
+    );
     assert_eq!(builtin.join_role(), Some("ADMIN"));
 }
 
@@ -83,17 +117,32 @@ async fn the_server_compiles_the_same_policy_from_the_files_as_the_builtin_copy(
 async fn changing_the_policy_files_changes_behaviour_without_code() {
     // A policy in which dataset USERs may also add data.
     let dir = tempfile::tempdir().unwrap();
-    std::fs::copy(policies_dir().join("model.conf"), dir.path().join("model.conf")).unwrap();
-    let policy = std::fs::read_to_string(policies_dir().join("policy.csv")).unwrap() + "p, USER, dataset, add_data\n";
+    std::fs::copy(
+        policies_dir().join("model.conf"),
+        dir.path().join("model.conf"),
+    )
+    .unwrap();
+    let policy = std::fs::read_to_string(policies_dir().join("policy.csv")).unwrap()
+        + "p, USER, dataset, add_data\n";
     std::fs::write(dir.path().join("policy.csv"), policy).unwrap();
     let path = dir.path().to_owned();
     let app = spawn_app_with(|c| c.policy_dir = Some(path)).await;
     let owner = app.user("owner@example.com").await;
     let user = app.user("user@example.com").await;
     let dataset = app.dataset(&owner, "D", None).await;
-    app.share(&owner, "Dataset", &dataset, &[&user], "USER").await;
-    let data = app.ok(&user, "query($d: ID!) { dataset(id: $d) { viewerCan { addData delete } } }", json!({ "d": dataset })).await;
-    assert_eq!(data["dataset"]["viewerCan"], json!({ "addData": true, "delete": false }));
+    app.share(&owner, "Dataset", &dataset, &[&user], "USER")
+        .await;
+    let data = app
+        .ok(
+            &user,
+            "query($d: ID!) { dataset(id: $d) { viewerCan { addData delete } } }",
+            json!({ "d": dataset }),
+        )
+        .await;
+    assert_eq!(
+        data["dataset"]["viewerCan"],
+        json!({ "addData": true, "delete": false })
+    );
 }
 
 /// How a test caller holds (or lacks) a role on the resource under test.
@@ -134,8 +183,12 @@ fn predicted(kind: &str, action: &str, holder: Holder) -> Option<&'static str> {
 /// Runs a request and returns `None` on success, else its error code.
 async fn outcome(app: &TestApp, who: &TestUser, query: &str, vars: Value) -> Option<String> {
     let (_, body) = app.post(Some(&who.token), query, vars).await;
-    body.get("errors")
-        .map(|e| e[0]["extensions"]["code"].as_str().unwrap_or("no code").to_owned())
+    body.get("errors").map(|e| {
+        e[0]["extensions"]["code"]
+            .as_str()
+            .unwrap_or("no code")
+            .to_owned()
+    })
 }
 
 struct Scenario {
@@ -169,20 +222,31 @@ async fn scenario(kind: &str, holder: Holder) -> Scenario {
                 Holder::GroupMember(role) => ("MEMBER", role),
                 _ => ("MANAGER", "ADMIN"),
             };
-            app.add_members(&admin, &group, &[&caller], membership).await;
-            app.share_with_group(&owner, kind, &resource, &group, role).await;
+            app.add_members(&admin, &group, &[&caller], membership)
+                .await;
+            app.share_with_group(&owner, kind, &resource, &group, role)
+                .await;
         }
         Holder::ProjectCollaborator => {
             let project = match kind {
-                "Dataset" => app.project(&owner, "Using it", &ontology, &[&resource]).await,
+                "Dataset" => {
+                    app.project(&owner, "Using it", &ontology, &[&resource])
+                        .await
+                }
                 "Ontology" => app.project(&owner, "Using it", &resource, &[]).await,
                 other => panic!("{other} is not seen through projects"),
             };
-            app.share(&owner, "Project", &project, &[&caller], "ANNOTATOR").await;
+            app.share(&owner, "Project", &project, &[&caller], "ANNOTATOR")
+                .await;
         }
         Holder::Outsider => {}
     }
-    Scenario { app, caller, third, resource }
+    Scenario {
+        app,
+        caller,
+        third,
+        resource,
+    }
 }
 
 /// Performs `action` on the scenario's resource as its caller.
@@ -270,17 +334,26 @@ async fn check_kind(kind: &str, policy_kind: Kind, holders: &[Holder]) {
             let got = act(kind, action, &s).await;
             let want = predicted(policy_kind.as_str(), action, holder);
             if got.as_deref() != want {
-                failures.push(format!("{kind} {action} as {holder:?}: got {got:?}, the matrix says {want:?}"));
+                failures.push(format!(
+                    "{kind} {action} as {holder:?}: got {got:?}, the matrix says {want:?}"
+                ));
             }
         }
         let s = scenario(kind, holder).await;
         let got = act(kind, "delete", &s).await;
         let want = predicted(policy_kind.as_str(), "delete", holder);
         if got.as_deref() != want {
-            failures.push(format!("{kind} delete as {holder:?}: got {got:?}, the matrix says {want:?}"));
+            failures.push(format!(
+                "{kind} delete as {holder:?}: got {got:?}, the matrix says {want:?}"
+            ));
         }
     }
-    assert!(failures.is_empty(), "{} mismatches:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} mismatches:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[tokio::test]
@@ -303,8 +376,16 @@ async fn the_dataset_matrix_holds_over_http_for_every_way_of_holding_a_role() {
 
 #[tokio::test]
 async fn the_project_matrix_holds_over_http_for_every_role() {
-    let mut holders: Vec<Holder> = Kind::Project.roles().iter().map(|r| Holder::Direct(r)).collect();
-    holders.extend([Holder::GroupMember("TEAM_MANAGER"), Holder::GroupManager, Holder::Outsider]);
+    let mut holders: Vec<Holder> = Kind::Project
+        .roles()
+        .iter()
+        .map(|r| Holder::Direct(r))
+        .collect();
+    holders.extend([
+        Holder::GroupMember("TEAM_MANAGER"),
+        Holder::GroupManager,
+        Holder::Outsider,
+    ]);
     check_kind("Project", Kind::Project, &holders).await;
 }
 
