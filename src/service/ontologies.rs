@@ -57,8 +57,19 @@ pub fn validate_structure(structure: &Value) -> AppResult<Value> {
             Some(_) => Err(bad(format!("{key} must be an array"))),
         }
     };
-    let objects = list("objects")?;
-    let classifications = list("classifications")?;
+    let mut objects = list("objects")?;
+    let mut classifications = list("classifications")?;
+    // Names, shapes, types and options are stored as checked: trimmed.
+    for entry in objects.iter_mut().chain(classifications.iter_mut()) {
+        trim_strings(entry, &["name", "shape", "type"]);
+        if let Some(Value::Array(options)) = entry.get_mut("options") {
+            for o in options.iter_mut() {
+                if let Value::String(s) = o {
+                    *s = s.trim().to_owned();
+                }
+            }
+        }
+    }
     let mut names = HashSet::new();
     for (i, object) in objects.iter().enumerate() {
         let name = text_field(object, "name")
@@ -129,6 +140,16 @@ pub fn validate_structure(structure: &Value) -> AppResult<Value> {
         }
     }
     Ok(json!({ "objects": objects, "classifications": classifications }))
+}
+
+fn trim_strings(entry: &mut Value, keys: &[&str]) {
+    if let Value::Object(map) = entry {
+        for key in keys {
+            if let Some(Value::String(s)) = map.get_mut(*key) {
+                *s = s.trim().to_owned();
+            }
+        }
+    }
 }
 
 fn text_field<'a>(v: &'a Value, key: &str) -> Option<&'a str> {

@@ -193,11 +193,12 @@ pub async fn require_all<C: sea_orm::ConnectionTrait>(
         .await?;
     ids.iter()
         .map(|id| {
-            found
-                .iter()
-                .find(|u| u.id == *id)
-                .cloned()
-                .ok_or_else(|| AppError::NotFound(format!("user {id} not found")))
+            found.iter().find(|u| u.id == *id).cloned().ok_or_else(|| {
+                AppError::NotFound(format!(
+                    "user {} not found",
+                    crate::ids::encode("User", *id)
+                ))
+            })
         })
         .collect()
 }
