@@ -13,6 +13,7 @@ use crate::auth::Authenticator;
 use crate::config::Config;
 use crate::graphql::build_schema;
 use crate::http::{router, AppState};
+use crate::metrics::Metrics;
 use crate::policy::Policy;
 use crate::service::Services;
 
@@ -61,17 +62,21 @@ pub struct App {
 
 /// Connects, migrates, loads the policy and builds the router.
 pub async fn build(config: &Config) -> anyhow::Result<App> {
-    let db = connect(&config.database_url, config.db_max_connections).await?;
+    let mut db = connect(&config.database_url, config.db_max_connections).await?;
+    let metrics = Arc::new(Metrics::default());
+    let counter = metrics.clone();
+    db.set_metric_callback(move |_| counter.record_statement());
     migrate(&db).await?;
     let policy = Policy::load(config.policy_dir.as_deref())
         .await
         .context("loading the policy")?;
     let auth = Authenticator::new(&config.auth).context("configuring authentication")?;
-    let services = Services::new(db, policy);
+    let services = Services::new(db, policy, metrics);
     let state = AppState {
         schema: build_schema(Some(services.clone())),
         services,
         auth: Arc::new(auth),
+        limits: crate::http::HttpLimits::from(config),
     };
     Ok(App {
         router: router(state.clone()),

@@ -9,7 +9,10 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
 use crate::auth::Authenticator;
-use crate::config::{AuthArgs, AuthConfig, Config, DatabaseArgs, LogFormat, DEFAULT_LISTEN};
+use crate::config::{
+    AuthArgs, AuthConfig, Config, DatabaseArgs, LogFormat, DEFAULT_LISTEN, DEFAULT_MAX_BATCH_SIZE,
+    DEFAULT_MAX_BODY_BYTES,
+};
 use crate::policy::{Kind, Policy};
 
 #[derive(Parser, Debug)]
@@ -59,6 +62,22 @@ pub struct ServeArgs {
     /// Seed a small sample workspace and print a ready Authorization header.
     #[arg(long)]
     pub demo: bool,
+    /// Largest accepted `/graphql` request body in bytes (413 beyond).
+    #[arg(
+        long,
+        env = "ANNOGRAPH_MAX_BODY_BYTES",
+        default_value_t = DEFAULT_MAX_BODY_BYTES,
+        value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..)
+    )]
+    pub max_body_bytes: usize,
+    /// Most operations in one batched `/graphql` request (400 beyond).
+    #[arg(
+        long,
+        env = "ANNOGRAPH_MAX_BATCH_SIZE",
+        default_value_t = DEFAULT_MAX_BATCH_SIZE,
+        value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..)
+    )]
+    pub max_batch_size: usize,
 }
 
 #[derive(clap::Args, Debug)]
@@ -191,8 +210,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         auth: AuthConfig::resolve(&args.auth)?,
         policy_dir: args.policy_dir,
         demo: args.demo,
+        max_body_bytes: args.max_body_bytes,
+        max_batch_size: args.max_batch_size,
     };
-    let app = crate::app::build(&config).await?;
+    let mut app = crate::app::build(&config).await?;
     if config.demo {
         let demo = crate::demo::seed(&app.state.services).await?;
         let token = app.state.auth.mint(
@@ -200,6 +221,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             Some("Alice Admin"),
             Duration::from_secs(7 * 24 * 3600),
         )?;
+        app.router = app
+            .router
+            .layer(axum::Extension(crate::playground::DefaultHeaders::bearer(
+                &token,
+            )));
         println!("annograph demo workspace is ready.");
         println!("  Playground:    http://{}/graphql", config.listen);
         println!("  Signed in as:  {} (workspace ADMIN)", demo.admin_email);

@@ -10,6 +10,10 @@ use rand::RngCore;
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://annograph.db?mode=rwc";
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// Largest accepted `/graphql` request body (1 MiB).
+pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+/// Most operations in one batched `/graphql` request.
+pub const DEFAULT_MAX_BATCH_SIZE: usize = 20;
 
 /// A value that must never reach a log line.
 #[derive(Clone)]
@@ -177,6 +181,10 @@ pub struct Config {
     /// A folder with `model.conf` and `policy.csv`; the built-in policy otherwise.
     pub policy_dir: Option<PathBuf>,
     pub demo: bool,
+    /// Largest `/graphql` request body in bytes; larger ones get a 413.
+    pub max_body_bytes: usize,
+    /// Most operations in one batched request; more get a 400.
+    pub max_batch_size: usize,
 }
 
 impl Config {
@@ -193,6 +201,8 @@ impl Config {
             },
             policy_dir: None,
             demo: false,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            max_batch_size: DEFAULT_MAX_BATCH_SIZE,
         }
     }
 }

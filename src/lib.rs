@@ -10,5 +10,7 @@ pub mod error;
 pub mod graphql;
 pub mod http;
 pub mod ids;
+pub mod metrics;
+pub mod playground;
 pub mod policy;
 pub mod service;

@@ -5,8 +5,8 @@ use chrono::{DateTime, Utc};
 use entity::audit_event;
 
 use super::user::User;
-use super::{connection, global_id, page_args, scope, Conn};
-use crate::service::{audit, users};
+use super::{connection, global_id, loaders, page_args, scope, Conn};
+use crate::service::audit;
 
 /// Who did what to which resource, and when.
 pub struct AuditEvent(pub audit_event::Model);
@@ -40,15 +40,7 @@ impl AuditEvent {
     }
     /// Who did it.
     async fn actor(&self, ctx: &Context<'_>) -> Result<Option<User>> {
-        let Some(id) = self.0.actor_id else {
-            return Ok(None);
-        };
-        let (svc, _) = scope(ctx)?;
-        Ok(users::by_ids(&svc.db, &[id])
-            .await?
-            .into_iter()
-            .next()
-            .map(User))
+        Ok(loaders(ctx)?.user(self.0.actor_id).await?.map(User))
     }
     /// Details of the change (roles, grantees, titles).
     async fn details(&self) -> Option<Json<&serde_json::Value>> {

@@ -14,8 +14,7 @@ use super::user::User;
 use super::{enum_value, parse_id};
 use crate::error::{AppError, AppResult};
 use crate::policy::Kind;
-use crate::service::grants::{self, Grantee};
-use crate::service::Services;
+use crate::service::grants::Grantee;
 
 /// A user or group holding a role on a resource.
 #[derive(SimpleObject)]
@@ -36,34 +35,32 @@ pub struct Collaborator<R: OutputType> {
 
 /// The collaborators of one resource.
 pub async fn list<R: EnumType + OutputType + Copy>(
-    svc: &Services,
+    ctx: &async_graphql::Context<'_>,
     kind: Kind,
     resource_id: Uuid,
 ) -> AppResult<Vec<Collaborator<R>>> {
-    let grants = grants::list(&svc.db, kind, resource_id).await?;
-    let user_ids: Vec<Uuid> = grants.iter().filter_map(|g| g.user_id).collect();
-    let group_ids: Vec<Uuid> = grants.iter().filter_map(|g| g.group_id).collect();
-    let users = crate::service::users::by_ids(&svc.db, &user_ids).await?;
-    let groups = if group_ids.is_empty() {
-        Vec::new()
-    } else {
-        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
-        entity::group::Entity::find()
-            .filter(entity::group::Column::Id.is_in(group_ids))
-            .all(&svc.db)
-            .await?
-    };
+    let loaders = super::loaders(ctx)?;
+    let grants = loaders
+        .collaborators
+        .load_one((kind, resource_id))
+        .await?
+        .unwrap_or_default();
+    let users = loaders
+        .users
+        .load_many(grants.iter().filter_map(|g| g.user_id))
+        .await?;
+    let groups = loaders
+        .groups
+        .load_many(grants.iter().filter_map(|g| g.group_id))
+        .await?;
     Ok(grants
         .into_iter()
         .filter_map(|g| {
             let role = enum_value::<R>(&g.role)?;
-            let user = g
-                .user_id
-                .and_then(|id| users.iter().find(|u| u.id == id).cloned())
-                .map(User);
+            let user = g.user_id.and_then(|id| users.get(&id).cloned()).map(User);
             let group = g
                 .group_id
-                .and_then(|id| groups.iter().find(|x| x.id == id).cloned())
+                .and_then(|id| groups.get(&id).cloned())
                 .map(Group);
             Some(Collaborator { role, user, group })
         })

@@ -12,12 +12,14 @@ use super::folder::Folder;
 use super::project::Project;
 use super::user::User;
 use super::{
-    connection, enum_value, global_id, or_null, page_args, parse_id, parse_ids, scope, Conn,
+    connection, enum_value, global_id, loaders, or_null, page_args, parse_id, parse_ids, scope,
+    Conn,
 };
 use crate::error::{AppError, AppResult};
 use crate::policy::{Action, Kind};
-use crate::service::access::{self, Access};
-use crate::service::{datasets, folders, users, Services};
+use crate::service::access::Access;
+use crate::service::files::FileParent;
+use crate::service::{datasets, Services};
 
 /// A collection of files, shared through dataset roles and attached to projects.
 pub struct Dataset {
@@ -86,17 +88,7 @@ impl Dataset {
 
     async fn access(&self, ctx: &Context<'_>) -> AppResult<&Access> {
         self.access
-            .get_or_try_init(|| async {
-                let (svc, caller) = scope(ctx)?;
-                access::access(
-                    &svc.db,
-                    &svc.policy,
-                    Kind::Dataset,
-                    self.model.id,
-                    caller.id,
-                )
-                .await
-            })
+            .get_or_try_init(|| async { loaders(ctx)?.access(Kind::Dataset, self.model.id).await })
             .await
     }
 }
@@ -124,12 +116,11 @@ impl Dataset {
         let Some(folder_id) = self.model.folder_id else {
             return Ok(None);
         };
-        let (svc, caller) = scope(ctx)?;
-        match folders::get(svc, caller, folder_id).await {
-            Ok((model, _)) => Ok(Some(Folder::new(model))),
-            Err(AppError::NotFound(_)) => Ok(None),
-            Err(e) => Err(e.into()),
-        }
+        Ok(loaders(ctx)?
+            .folders
+            .load_one(folder_id)
+            .await?
+            .map(Folder::new))
     }
     /// When the dataset was created.
     async fn created_at(&self) -> DateTime<Utc> {
@@ -141,15 +132,7 @@ impl Dataset {
     }
     /// Who created the dataset.
     async fn created_by(&self, ctx: &Context<'_>) -> Result<Option<User>> {
-        let Some(id) = self.model.created_by else {
-            return Ok(None);
-        };
-        let (svc, _) = scope(ctx)?;
-        Ok(users::by_ids(&svc.db, &[id])
-            .await?
-            .into_iter()
-            .next()
-            .map(User))
+        Ok(loaders(ctx)?.user(self.model.created_by).await?.map(User))
     }
     /// The dataset's files, oldest first.
     async fn files(
@@ -158,23 +141,29 @@ impl Dataset {
         #[graphql(desc = "Page size (default 20, at most 100).")] first: Option<i32>,
         #[graphql(desc = "Cursor of the last item of the previous page.")] after: Option<String>,
     ) -> Result<Conn<File>> {
-        let (svc, _) = scope(ctx)?;
-        let page = datasets::files(svc, &self.model, page_args(first, after)?).await?;
+        let page = loaders(ctx)?
+            .files(
+                FileParent::of_dataset(&self.model),
+                page_args(first, after)?,
+            )
+            .await?;
         Ok(connection(page, |f| f.id, File))
     }
     /// Projects using this dataset that the caller may see.
     async fn projects(&self, ctx: &Context<'_>) -> Result<Vec<Project>> {
-        let (svc, caller) = scope(ctx)?;
-        Ok(datasets::projects(svc, caller, self.model.id)
-            .await?
+        let found = loaders(ctx)?
+            .dataset_projects
+            .load_one(self.model.id)
+            .await?;
+        Ok(found
+            .unwrap_or_default()
             .into_iter()
             .map(Project::new)
             .collect())
     }
     /// Users and groups holding a role on the dataset.
     async fn collaborators(&self, ctx: &Context<'_>) -> Result<Vec<Collaborator<DatasetRole>>> {
-        let (svc, _) = scope(ctx)?;
-        Ok(collaborators::list(svc, Kind::Dataset, self.model.id).await?)
+        Ok(collaborators::list(ctx, Kind::Dataset, self.model.id).await?)
     }
     /// The caller's own role (null when they see it only through a project).
     async fn my_role(&self, ctx: &Context<'_>) -> Result<Option<DatasetRole>> {

@@ -6,9 +6,7 @@ use entity::file;
 
 use super::dataset::Dataset;
 use super::folder::Folder;
-use super::{enum_value, global_id, scope};
-use crate::error::AppError;
-use crate::service::files;
+use super::{enum_value, global_id, loaders};
 
 /// An object in storage registered into a folder, attached to datasets.
 pub struct File(pub file::Model);
@@ -94,18 +92,20 @@ impl File {
     }
     /// The file's folder, when the caller may see it.
     async fn folder(&self, ctx: &Context<'_>) -> Result<Option<Folder>> {
-        let (svc, caller) = scope(ctx)?;
-        match Folder::load(svc, caller, self.0.folder_id).await {
-            Ok(f) => Ok(Some(f)),
-            Err(AppError::NotFound(_)) => Ok(None),
-            Err(e) => Err(e.into()),
-        }
+        Ok(loaders(ctx)?
+            .folders
+            .load_one(self.0.folder_id)
+            .await?
+            .map(Folder::new))
     }
     /// Datasets holding the file that the caller may see.
     async fn datasets(&self, ctx: &Context<'_>) -> Result<Vec<Dataset>> {
-        let (svc, caller) = scope(ctx)?;
-        Ok(files::datasets_of(svc, caller, &self.0)
-            .await?
+        let found = loaders(ctx)?
+            .file_datasets
+            .load_one((self.0.id, self.0.folder_id))
+            .await?;
+        Ok(found
+            .unwrap_or_default()
             .into_iter()
             .map(Dataset::new)
             .collect())

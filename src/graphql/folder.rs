@@ -9,12 +9,14 @@ use uuid::Uuid;
 use super::collaborators::{self, Collaborator};
 use super::file::{File, FileKind};
 use super::{
-    connection, enum_name, enum_value, global_id, or_null, page_args, parse_id, scope, Conn,
+    connection, enum_name, enum_value, global_id, loaders, or_null, page_args, parse_id, scope,
+    Conn,
 };
 use crate::auth::Caller;
 use crate::error::{AppError, AppResult};
 use crate::policy::{Action, Kind};
-use crate::service::access::{self, Access};
+use crate::service::access::Access;
+use crate::service::files::FileParent;
 use crate::service::files::NewFile;
 use crate::service::{files, folders, Services};
 
@@ -75,10 +77,7 @@ impl Folder {
 
     async fn access(&self, ctx: &Context<'_>) -> AppResult<&Access> {
         self.access
-            .get_or_try_init(|| async {
-                let (svc, caller) = scope(ctx)?;
-                access::access(&svc.db, &svc.policy, Kind::Folder, self.model.id, caller.id).await
-            })
+            .get_or_try_init(|| async { loaders(ctx)?.access(Kind::Folder, self.model.id).await })
             .await
     }
 }
@@ -98,12 +97,11 @@ impl Folder {
         let Some(parent) = self.model.parent_id else {
             return Ok(None);
         };
-        let (svc, caller) = scope(ctx)?;
-        match Folder::load(svc, caller, parent).await {
-            Ok(f) => Ok(Some(f)),
-            Err(AppError::NotFound(_)) => Ok(None),
-            Err(e) => Err(e.into()),
-        }
+        Ok(loaders(ctx)?
+            .folders
+            .load_one(parent)
+            .await?
+            .map(Folder::new))
     }
     /// When the folder was created.
     async fn created_at(&self) -> DateTime<Utc> {
@@ -116,14 +114,14 @@ impl Folder {
         #[graphql(desc = "Page size (default 20, at most 100).")] first: Option<i32>,
         #[graphql(desc = "Cursor of the last item of the previous page.")] after: Option<String>,
     ) -> Result<Conn<File>> {
-        let (svc, _) = scope(ctx)?;
-        let page = folders::files(svc, self.model.id, page_args(first, after)?).await?;
+        let page = loaders(ctx)?
+            .files(FileParent::Folder(self.model.id), page_args(first, after)?)
+            .await?;
         Ok(connection(page, |f| f.id, File))
     }
     /// Users and groups holding a role on the folder.
     async fn collaborators(&self, ctx: &Context<'_>) -> Result<Vec<Collaborator<FolderRole>>> {
-        let (svc, _) = scope(ctx)?;
-        Ok(collaborators::list(svc, Kind::Folder, self.model.id).await?)
+        Ok(collaborators::list(ctx, Kind::Folder, self.model.id).await?)
     }
     /// The caller's strongest role on the folder.
     async fn my_role(&self, ctx: &Context<'_>) -> Result<Option<FolderRole>> {

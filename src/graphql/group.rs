@@ -6,11 +6,11 @@ use entity::group;
 
 use super::user::User;
 use super::{
-    connection, enum_name, enum_value, global_id, or_null, page_args, parse_id, parse_ids, scope,
-    Conn,
+    connection, enum_name, enum_value, global_id, loaders, or_null, page_args, parse_id, parse_ids,
+    scope, Conn,
 };
 use crate::policy::{Action, Kind};
-use crate::service::{groups, users};
+use crate::service::groups;
 
 /// A set of users that can be granted roles together. A group's role on a
 /// resource reaches its MEMBERs only, never its MANAGERs.
@@ -63,16 +63,19 @@ impl Group {
     }
     /// The group's members and managers.
     async fn members(&self, ctx: &Context<'_>) -> Result<Vec<GroupMember>> {
-        let (svc, _) = scope(ctx)?;
-        let memberships = groups::members(svc, self.0.id).await?;
+        let loaders = loaders(ctx)?;
+        let memberships = loaders
+            .group_members
+            .load_one(self.0.id)
+            .await?
+            .unwrap_or_default();
         let ids: Vec<_> = memberships.iter().map(|m| m.user_id).collect();
-        let people = users::by_ids(&svc.db, &ids).await?;
+        let people = loaders.users.load_many(ids).await?;
         Ok(memberships
             .into_iter()
             .filter_map(|m| {
-                let user = people.iter().find(|u| u.id == m.user_id)?.clone();
                 Some(GroupMember {
-                    user: User(user),
+                    user: User(people.get(&m.user_id)?.clone()),
                     role: enum_value(&m.role).unwrap_or(GroupRole::Member),
                 })
             })
@@ -86,7 +89,12 @@ impl Group {
             &caller.workspace_role,
             Action::ManageGroups,
         );
-        let manager = groups::members(svc, self.0.id).await?.into_iter().any(|m| {
+        let memberships = loaders(ctx)?
+            .group_members
+            .load_one(self.0.id)
+            .await?
+            .unwrap_or_default();
+        let manager = memberships.iter().any(|m| {
             m.user_id == caller.id
                 && svc
                     .policy

@@ -17,6 +17,7 @@ pub mod dataset;
 pub mod file;
 pub mod folder;
 pub mod group;
+pub mod loaders;
 pub mod node;
 pub mod ontology;
 pub mod project;
@@ -41,6 +42,12 @@ pub fn caller<'a>(ctx: &Context<'a>) -> AppResult<&'a Caller> {
 /// Both at once, for resolvers that need the caller.
 pub fn scope<'a>(ctx: &Context<'a>) -> AppResult<(&'a Services, &'a Caller)> {
     Ok((services(ctx), caller(ctx)?))
+}
+
+/// The request's loaders (present for every authenticated caller).
+pub fn loaders<'a>(ctx: &Context<'a>) -> AppResult<&'a std::sync::Arc<loaders::Loaders>> {
+    ctx.data_opt::<std::sync::Arc<loaders::Loaders>>()
+        .ok_or_else(AppError::unauthenticated)
 }
 
 /// Decodes a global ID of the given type; anything else is BAD_USER_INPUT.

@@ -9,12 +9,14 @@ use uuid::Uuid;
 use super::collaborators::{self, Collaborator};
 use super::project::Project;
 use super::user::User;
-use super::{connection, enum_value, global_id, or_null, page_args, parse_id, scope, Conn};
+use super::{
+    connection, enum_value, global_id, loaders, or_null, page_args, parse_id, scope, Conn,
+};
 use crate::auth::Caller;
 use crate::error::{AppError, AppResult};
 use crate::policy::{Action, Kind};
-use crate::service::access::{self, Access};
-use crate::service::{ontologies, users, Services};
+use crate::service::access::Access;
+use crate::service::{ontologies, Services};
 
 /// The objects and classifications annotators label with; serves many projects.
 pub struct Ontology {
@@ -73,17 +75,7 @@ impl Ontology {
 
     async fn access(&self, ctx: &Context<'_>) -> AppResult<&Access> {
         self.access
-            .get_or_try_init(|| async {
-                let (svc, caller) = scope(ctx)?;
-                access::access(
-                    &svc.db,
-                    &svc.policy,
-                    Kind::Ontology,
-                    self.model.id,
-                    caller.id,
-                )
-                .await
-            })
+            .get_or_try_init(|| async { loaders(ctx)?.access(Kind::Ontology, self.model.id).await })
             .await
     }
 }
@@ -116,29 +108,23 @@ impl Ontology {
     }
     /// Who created the ontology.
     async fn created_by(&self, ctx: &Context<'_>) -> Result<Option<User>> {
-        let Some(id) = self.model.created_by else {
-            return Ok(None);
-        };
-        let (svc, _) = scope(ctx)?;
-        Ok(users::by_ids(&svc.db, &[id])
-            .await?
-            .into_iter()
-            .next()
-            .map(User))
+        Ok(loaders(ctx)?.user(self.model.created_by).await?.map(User))
     }
     /// Projects using the ontology that the caller may see.
     async fn projects(&self, ctx: &Context<'_>) -> Result<Vec<Project>> {
-        let (svc, caller) = scope(ctx)?;
-        Ok(ontologies::projects(svc, caller, self.model.id)
-            .await?
+        let found = loaders(ctx)?
+            .ontology_projects
+            .load_one(self.model.id)
+            .await?;
+        Ok(found
+            .unwrap_or_default()
             .into_iter()
             .map(Project::new)
             .collect())
     }
     /// Users and groups holding a role on the ontology.
     async fn collaborators(&self, ctx: &Context<'_>) -> Result<Vec<Collaborator<OntologyRole>>> {
-        let (svc, _) = scope(ctx)?;
-        Ok(collaborators::list(svc, Kind::Ontology, self.model.id).await?)
+        Ok(collaborators::list(ctx, Kind::Ontology, self.model.id).await?)
     }
     /// The caller's own role (null when they see it only through a project).
     async fn my_role(&self, ctx: &Context<'_>) -> Result<Option<OntologyRole>> {

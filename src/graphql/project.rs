@@ -11,13 +11,14 @@ use super::dataset::Dataset;
 use super::ontology::Ontology;
 use super::user::User;
 use super::{
-    connection, enum_value, global_id, or_null, page_args, parse_id, parse_ids, scope, Conn,
+    connection, enum_value, global_id, loaders, or_null, page_args, parse_id, parse_ids, scope,
+    Conn,
 };
 use crate::auth::Caller;
 use crate::error::{AppError, AppResult};
 use crate::policy::{Action, Kind};
-use crate::service::access::{self, Access};
-use crate::service::{projects, users, Services};
+use crate::service::access::Access;
+use crate::service::{projects, Services};
 
 /// Annotation work over many datasets with exactly one ontology.
 pub struct Project {
@@ -90,17 +91,7 @@ impl Project {
 
     async fn access(&self, ctx: &Context<'_>) -> AppResult<&Access> {
         self.access
-            .get_or_try_init(|| async {
-                let (svc, caller) = scope(ctx)?;
-                access::access(
-                    &svc.db,
-                    &svc.policy,
-                    Kind::Project,
-                    self.model.id,
-                    caller.id,
-                )
-                .await
-            })
+            .get_or_try_init(|| async { loaders(ctx)?.access(Kind::Project, self.model.id).await })
             .await
     }
 }
@@ -129,34 +120,33 @@ impl Project {
     }
     /// Who created the project.
     async fn owner(&self, ctx: &Context<'_>) -> Result<Option<User>> {
-        let Some(id) = self.model.owner_id else {
-            return Ok(None);
-        };
-        let (svc, _) = scope(ctx)?;
-        Ok(users::by_ids(&svc.db, &[id])
-            .await?
-            .into_iter()
-            .next()
-            .map(User))
+        Ok(loaders(ctx)?.user(self.model.owner_id).await?.map(User))
     }
     /// The project's one ontology (every collaborator may view it).
     async fn ontology(&self, ctx: &Context<'_>) -> Result<Ontology> {
-        let (svc, caller) = scope(ctx)?;
-        Ok(Ontology::load(svc, caller, self.model.ontology_id).await?)
+        let found = loaders(ctx)?
+            .ontologies
+            .load_one(self.model.ontology_id)
+            .await?;
+        Ok(Ontology::new(
+            found.ok_or_else(|| AppError::not_found("ontology"))?,
+        ))
     }
     /// The project's datasets (every collaborator may view them, read-only).
     async fn datasets(&self, ctx: &Context<'_>) -> Result<Vec<Dataset>> {
-        let (svc, caller) = scope(ctx)?;
-        Ok(projects::datasets(svc, caller, self.model.id)
-            .await?
+        let found = loaders(ctx)?
+            .project_datasets
+            .load_one(self.model.id)
+            .await?;
+        Ok(found
+            .unwrap_or_default()
             .into_iter()
             .map(Dataset::new)
             .collect())
     }
     /// Users and groups holding a role on the project.
     async fn collaborators(&self, ctx: &Context<'_>) -> Result<Vec<Collaborator<ProjectRole>>> {
-        let (svc, _) = scope(ctx)?;
-        Ok(collaborators::list(svc, Kind::Project, self.model.id).await?)
+        Ok(collaborators::list(ctx, Kind::Project, self.model.id).await?)
     }
     /// The caller's strongest role on the project.
     async fn my_role(&self, ctx: &Context<'_>) -> Result<Option<ProjectRole>> {

@@ -50,7 +50,8 @@ pub fn build_schema(services: Option<Services>) -> AppSchema {
     let mut builder = Schema::build(Query::default(), Mutation::default(), EmptySubscription)
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)
-        .register_output_type::<super::node::Node>();
+        .register_output_type::<super::node::Node>()
+        .extension(super::loaders::PerRequestLoaders);
     if let Some(services) = services {
         builder = builder.data(services);
     }

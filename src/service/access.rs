@@ -253,25 +253,69 @@ pub async fn access<C: ConnectionTrait>(
     resource_id: Uuid,
     user: Uuid,
 ) -> AppResult<Access> {
-    let roles = roles_on(db, policy, kind, resource_id, user).await?;
-    let via_project = match kind {
-        Kind::Dataset => project_dataset::Entity::find()
-            .filter(project_dataset::Column::DatasetId.eq(resource_id))
-            .filter(project_dataset::Column::ProjectId.in_subquery(viewable_projects(policy, user)))
-            .one(db)
-            .await?
-            .is_some(),
-        Kind::Ontology => project::Entity::find()
-            .filter(project::Column::OntologyId.eq(resource_id))
-            .filter(project::Column::Id.in_subquery(viewable_projects(policy, user)))
-            .one(db)
-            .await?
-            .is_some(),
-        _ => false,
-    };
-    Ok(Access {
+    let mut all = access_many(db, policy, kind, &[resource_id], user).await?;
+    Ok(all.remove(&resource_id).unwrap_or(Access {
         kind,
-        roles,
-        via_project,
-    })
+        roles: Vec::new(),
+        via_project: false,
+    }))
+}
+
+/// The caller's access to many resources of one kind, in at most two
+/// statements whatever their number.
+pub async fn access_many<C: ConnectionTrait>(
+    db: &C,
+    policy: &Policy,
+    kind: Kind,
+    resource_ids: &[Uuid],
+    user: Uuid,
+) -> AppResult<HashMap<Uuid, Access>> {
+    let mut roles = roles_on_many(db, policy, kind, resource_ids, user).await?;
+    // Only resources the caller cannot already view through a role of their
+    // own need the project route looked up.
+    let without_view: Vec<Uuid> = resource_ids
+        .iter()
+        .copied()
+        .filter(|id| {
+            !roles
+                .get(id)
+                .is_some_and(|r| policy.any_allows(kind, r, Action::View))
+        })
+        .collect();
+    let via: Vec<Uuid> = match kind {
+        Kind::Dataset if !without_view.is_empty() => {
+            project_dataset::Entity::find()
+                .select_only()
+                .column(project_dataset::Column::DatasetId)
+                .filter(project_dataset::Column::DatasetId.is_in(without_view))
+                .filter(
+                    project_dataset::Column::ProjectId.in_subquery(viewable_projects(policy, user)),
+                )
+                .into_tuple()
+                .all(db)
+                .await?
+        }
+        Kind::Ontology if !without_view.is_empty() => {
+            project::Entity::find()
+                .select_only()
+                .column(project::Column::OntologyId)
+                .filter(project::Column::OntologyId.is_in(without_view))
+                .filter(project::Column::Id.in_subquery(viewable_projects(policy, user)))
+                .into_tuple()
+                .all(db)
+                .await?
+        }
+        _ => Vec::new(),
+    };
+    Ok(resource_ids
+        .iter()
+        .map(|id| {
+            let access = Access {
+                kind,
+                roles: roles.remove(id).unwrap_or_default(),
+                via_project: via.contains(id),
+            };
+            (*id, access)
+        })
+        .collect())
 }

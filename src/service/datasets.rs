@@ -1,11 +1,13 @@
 //! Datasets: files attached from folders (or mirrored from one folder),
 //! shared through dataset roles, read-only through projects.
 
+use std::collections::HashMap;
+
 use chrono::Utc;
 use entity::{dataset, dataset_file, file, project, project_dataset};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, EntityTrait, IntoActiveModel, QueryFilter,
-    QuerySelect, Set, TransactionTrait,
+    QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -13,7 +15,7 @@ use uuid::Uuid;
 use crate::auth::Caller;
 use crate::error::{AppError, AppResult};
 use crate::policy::{Action, Kind};
-use crate::service::access::{self, visible_datasets, visible_projects, Access, FileRoute};
+use crate::service::access::{self, visible_datasets, Access, FileRoute};
 use crate::service::grants::{self, Grantee};
 use crate::service::input::{
     contains_ci, optional_text, required_text, search_term, DESCRIPTION_MAX, TITLE_MAX,
@@ -360,45 +362,53 @@ pub async fn join(svc: &Services, caller: &Caller, id: Uuid) -> AppResult<datase
     Ok(model)
 }
 
-/// The files of a dataset: its folder's files when mirrored, else the
-/// attached ones.
-pub async fn files(
-    svc: &Services,
-    d: &dataset::Model,
-    page: PageArgs,
-) -> AppResult<Page<file::Model>> {
-    let query = match d.folder_id {
-        Some(folder) => file::Entity::find().filter(file::Column::FolderId.eq(folder)),
-        None => file::Entity::find().filter(
-            file::Column::Id.in_subquery(
-                sea_orm::sea_query::Query::select()
-                    .column(dataset_file::Column::FileId)
-                    .from(dataset_file::Entity)
-                    .and_where(dataset_file::Column::DatasetId.eq(d.id))
-                    .to_owned(),
-            ),
-        ),
-    };
-    paginate(&svc.db, query, file::Column::Id, page).await
-}
-
-/// The projects using a dataset that the caller may see.
-pub async fn projects(
+/// The projects using each dataset that the caller may see, in two statements.
+pub async fn projects_of_many(
     svc: &Services,
     caller: &Caller,
-    dataset_id: Uuid,
-) -> AppResult<Vec<project::Model>> {
-    Ok(project::Entity::find()
+    dataset_ids: &[Uuid],
+) -> AppResult<HashMap<Uuid, Vec<project::Model>>> {
+    let links: Vec<(Uuid, Uuid)> = project_dataset::Entity::find()
+        .select_only()
+        .column(project_dataset::Column::DatasetId)
+        .column(project_dataset::Column::ProjectId)
+        .filter(project_dataset::Column::DatasetId.is_in(dataset_ids.iter().copied()))
         .filter(
-            project::Column::Id.in_subquery(
-                sea_orm::sea_query::Query::select()
-                    .column(project_dataset::Column::ProjectId)
-                    .from(project_dataset::Entity)
-                    .and_where(project_dataset::Column::DatasetId.eq(dataset_id))
-                    .to_owned(),
-            ),
+            project_dataset::Column::ProjectId.in_subquery(access::granted_ids(
+                &svc.policy,
+                Kind::Project,
+                Action::View,
+                caller.id,
+            )),
         )
-        .filter(visible_projects(&svc.policy, caller.id))
+        .into_tuple()
         .all(&svc.db)
-        .await?)
+        .await?;
+    let projects = if links.is_empty() {
+        Vec::new()
+    } else {
+        project::Entity::find()
+            .filter(project::Column::Id.is_in(links.iter().map(|(_, p)| *p)))
+            .order_by_asc(project::Column::Id)
+            .all(&svc.db)
+            .await?
+    };
+    Ok(group_links(dataset_ids, &links, &projects, |p| p.id))
+}
+
+/// Groups `items` under each key by `(key, item id)` links, in item order.
+pub fn group_links<M: Clone>(
+    keys: &[Uuid],
+    links: &[(Uuid, Uuid)],
+    items: &[M],
+    id: impl Fn(&M) -> Uuid,
+) -> HashMap<Uuid, Vec<M>> {
+    let mut out: HashMap<Uuid, Vec<M>> = keys.iter().map(|k| (*k, Vec::new())).collect();
+    for item in items {
+        let item_id = id(item);
+        for (key, _) in links.iter().filter(|(_, linked)| *linked == item_id) {
+            out.entry(*key).or_default().push(item.clone());
+        }
+    }
+    out
 }

@@ -1,12 +1,13 @@
 //! Files: registered into folders from known object URLs, seen through their
 //! folder or any dataset that holds them.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use chrono::Utc;
 use entity::{dataset, dataset_file, file};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QuerySelect, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait,
+    FromQueryResult, QueryFilter, QueryOrder, QuerySelect, Set, Statement, TransactionTrait, Value,
 };
 use uuid::Uuid;
 
@@ -17,6 +18,7 @@ use crate::policy::Action;
 use crate::service::access::{visible_datasets, visible_files, FileRoute};
 use crate::service::folders;
 use crate::service::input::TITLE_MAX;
+use crate::service::page::PageArgs;
 use crate::service::Services;
 
 /// The kinds of data a file can hold.
@@ -197,29 +199,213 @@ pub async fn require_visible(
         .collect()
 }
 
-/// The datasets holding a file (attached, or mirrored from its folder) that
-/// the caller may see.
-pub async fn datasets_of(
+/// The datasets holding each file (attached, or mirrored from its folder)
+/// that the caller may see; keys are `(file id, folder id)`. Two statements.
+pub async fn datasets_of_many(
     svc: &Services,
     caller: &Caller,
-    f: &file::Model,
-) -> AppResult<Vec<dataset::Model>> {
-    let attached: Vec<Uuid> = dataset_file::Entity::find()
+    files: &[(Uuid, Uuid)],
+) -> AppResult<HashMap<(Uuid, Uuid), Vec<dataset::Model>>> {
+    let links: Vec<(Uuid, Uuid)> = dataset_file::Entity::find()
         .select_only()
+        .column(dataset_file::Column::FileId)
         .column(dataset_file::Column::DatasetId)
-        .filter(dataset_file::Column::FileId.eq(f.id))
+        .filter(dataset_file::Column::FileId.is_in(files.iter().map(|(f, _)| *f)))
         .into_tuple()
         .all(&svc.db)
         .await?;
-    Ok(dataset::Entity::find()
+    let found = dataset::Entity::find()
         .filter(
-            sea_orm::Condition::any()
-                .add(dataset::Column::Id.is_in(attached))
-                .add(dataset::Column::FolderId.eq(f.folder_id)),
+            Condition::any()
+                .add(dataset::Column::Id.is_in(links.iter().map(|(_, d)| *d)))
+                .add(dataset::Column::FolderId.is_in(files.iter().map(|(_, folder)| *folder))),
         )
         .filter(visible_datasets(&svc.policy, caller.id))
+        .order_by_asc(dataset::Column::Id)
         .all(&svc.db)
-        .await?)
+        .await?;
+    Ok(files
+        .iter()
+        .map(|&(file_id, folder_id)| {
+            let holding = found
+                .iter()
+                .filter(|d| d.folder_id == Some(folder_id) || links.contains(&(file_id, d.id)))
+                .cloned()
+                .collect();
+            ((file_id, folder_id), holding)
+        })
+        .collect())
+}
+
+/// What a list of files belongs to: a folder (also the files of a mirrored
+/// dataset) or the attached files of a dataset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FileParent {
+    Folder(Uuid),
+    Dataset(Uuid),
+}
+
+impl FileParent {
+    pub fn of_dataset(d: &dataset::Model) -> FileParent {
+        match d.folder_id {
+            Some(folder) => FileParent::Folder(folder),
+            None => FileParent::Dataset(d.id),
+        }
+    }
+}
+
+/// One page of files for each parent, `(files, has next page)`: one
+/// statement per kind of parent, ranked per parent by a window function.
+pub async fn pages(
+    svc: &Services,
+    parents: &[FileParent],
+    args: PageArgs,
+) -> AppResult<HashMap<FileParent, (Vec<file::Model>, bool)>> {
+    let limit = args.limit()?;
+    let mut out: HashMap<FileParent, (Vec<file::Model>, bool)> =
+        parents.iter().map(|p| (*p, (Vec::new(), false))).collect();
+    if limit == 0 {
+        return Ok(out);
+    }
+    let folders: Vec<Uuid> = parents
+        .iter()
+        .filter_map(|p| {
+            if let FileParent::Folder(id) = p {
+                Some(*id)
+            } else {
+                None
+            }
+        })
+        .collect();
+    let datasets: Vec<Uuid> = parents
+        .iter()
+        .filter_map(|p| {
+            if let FileParent::Dataset(id) = p {
+                Some(*id)
+            } else {
+                None
+            }
+        })
+        .collect();
+    for (ids, wrap, from, parent_col) in [
+        (
+            folders,
+            FileParent::Folder as fn(Uuid) -> FileParent,
+            "files f",
+            "f.folder_id",
+        ),
+        (
+            datasets,
+            FileParent::Dataset as fn(Uuid) -> FileParent,
+            "files f JOIN dataset_files df ON df.file_id = f.id",
+            "df.dataset_id",
+        ),
+    ] {
+        if ids.is_empty() {
+            continue;
+        }
+        let backend = svc.db.get_database_backend();
+        let mut values: Vec<Value> = ids.iter().map(|id| Value::from(*id)).collect();
+        let mut sql = format!(
+            "SELECT * FROM (SELECT f.*, {parent_col} AS page_parent, ROW_NUMBER() OVER (PARTITION BY {parent_col} ORDER BY f.id) AS page_rank \
+             FROM {from} WHERE {parent_col} IN ({})",
+            placeholders(backend, 1, ids.len())
+        );
+        if let Some(after) = args.after {
+            values.push(Value::from(after));
+            sql.push_str(&format!(
+                " AND f.id > {}",
+                placeholders(backend, values.len(), 1)
+            ));
+        }
+        values.push(Value::from(limit as i64 + 1));
+        sql.push_str(&format!(
+            ") ranked WHERE page_rank <= {} ORDER BY page_parent, id",
+            placeholders(backend, values.len(), 1)
+        ));
+        let rows = svc
+            .db
+            .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
+            .await?;
+        for row in rows {
+            let parent = wrap(row.try_get::<Uuid>("", "page_parent")?);
+            let model = file::Model::from_query_result(&row, "")?;
+            let entry = out.entry(parent).or_default();
+            if entry.0.len() as u64 == limit {
+                entry.1 = true;
+            } else {
+                entry.0.push(model);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The number of files of each parent: one grouped count per kind of parent.
+pub async fn counts(svc: &Services, parents: &[FileParent]) -> AppResult<HashMap<FileParent, u64>> {
+    let folders: Vec<Uuid> = parents
+        .iter()
+        .filter_map(|p| {
+            if let FileParent::Folder(id) = p {
+                Some(*id)
+            } else {
+                None
+            }
+        })
+        .collect();
+    let datasets: Vec<Uuid> = parents
+        .iter()
+        .filter_map(|p| {
+            if let FileParent::Dataset(id) = p {
+                Some(*id)
+            } else {
+                None
+            }
+        })
+        .collect();
+    let mut out: HashMap<FileParent, u64> = parents.iter().map(|p| (*p, 0)).collect();
+    if !folders.is_empty() {
+        let rows: Vec<(Uuid, i64)> = file::Entity::find()
+            .select_only()
+            .column(file::Column::FolderId)
+            .column_as(file::Column::Id.count(), "n")
+            .filter(file::Column::FolderId.is_in(folders))
+            .group_by(file::Column::FolderId)
+            .into_tuple()
+            .all(&svc.db)
+            .await?;
+        out.extend(
+            rows.into_iter()
+                .map(|(id, n)| (FileParent::Folder(id), n as u64)),
+        );
+    }
+    if !datasets.is_empty() {
+        let rows: Vec<(Uuid, i64)> = dataset_file::Entity::find()
+            .select_only()
+            .column(dataset_file::Column::DatasetId)
+            .column_as(dataset_file::Column::FileId.count(), "n")
+            .filter(dataset_file::Column::DatasetId.is_in(datasets))
+            .group_by(dataset_file::Column::DatasetId)
+            .into_tuple()
+            .all(&svc.db)
+            .await?;
+        out.extend(
+            rows.into_iter()
+                .map(|(id, n)| (FileParent::Dataset(id), n as u64)),
+        );
+    }
+    Ok(out)
+}
+
+/// `n` bind placeholders starting at position `first` (1-based).
+fn placeholders(backend: DbBackend, first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| match backend {
+            DbBackend::Postgres => format!("${i}"),
+            _ => "?".to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 #[cfg(test)]

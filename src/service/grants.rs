@@ -125,6 +125,26 @@ pub async fn list<C: ConnectionTrait>(
         .await?)
 }
 
+/// The grants on each of several resources, in one statement.
+pub async fn list_many<C: ConnectionTrait>(
+    db: &C,
+    kind: Kind,
+    resource_ids: &[Uuid],
+) -> AppResult<std::collections::HashMap<Uuid, Vec<role_grant::Model>>> {
+    let found = role_grant::Entity::find()
+        .filter(role_grant::Column::ResourceType.eq(kind.as_str()))
+        .filter(role_grant::Column::ResourceId.is_in(resource_ids.iter().copied()))
+        .order_by_asc(role_grant::Column::Id)
+        .all(db)
+        .await?;
+    let mut out: std::collections::HashMap<Uuid, Vec<role_grant::Model>> =
+        resource_ids.iter().map(|id| (*id, Vec::new())).collect();
+    for grant in found {
+        out.entry(grant.resource_id).or_default().push(grant);
+    }
+    Ok(out)
+}
+
 /// Removes every grant on a deleted resource.
 pub async fn delete_all<C: ConnectionTrait>(
     db: &C,

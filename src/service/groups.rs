@@ -233,11 +233,28 @@ pub async fn remove_member(
     Ok(group)
 }
 
-/// The memberships of one group, oldest first.
-pub async fn members(svc: &Services, group_id: Uuid) -> AppResult<Vec<group_membership::Model>> {
-    Ok(group_membership::Entity::find()
-        .filter(group_membership::Column::GroupId.eq(group_id))
+/// The memberships of each group, oldest first, in one statement.
+pub async fn members_many(
+    svc: &Services,
+    group_ids: &[Uuid],
+) -> AppResult<std::collections::HashMap<Uuid, Vec<group_membership::Model>>> {
+    let found = group_membership::Entity::find()
+        .filter(group_membership::Column::GroupId.is_in(group_ids.iter().copied()))
         .order_by_asc(group_membership::Column::CreatedAt)
+        .all(&svc.db)
+        .await?;
+    let mut out: std::collections::HashMap<Uuid, Vec<group_membership::Model>> =
+        group_ids.iter().map(|id| (*id, Vec::new())).collect();
+    for m in found {
+        out.entry(m.group_id).or_default().push(m);
+    }
+    Ok(out)
+}
+
+/// Groups by id (groups are visible to every member).
+pub async fn by_ids(svc: &Services, ids: &[Uuid]) -> AppResult<Vec<group::Model>> {
+    Ok(group::Entity::find()
+        .filter(group::Column::Id.is_in(ids.iter().copied()))
         .all(&svc.db)
         .await?)
 }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use sea_orm::DatabaseConnection;
 
+use crate::metrics::Metrics;
 use crate::policy::Policy;
 
 pub mod access;
@@ -25,13 +26,15 @@ pub mod users;
 pub struct Services {
     pub db: DatabaseConnection,
     pub policy: Arc<Policy>,
+    pub metrics: Arc<Metrics>,
 }
 
 impl Services {
-    pub fn new(db: DatabaseConnection, policy: Policy) -> Services {
+    pub fn new(db: DatabaseConnection, policy: Policy, metrics: Arc<Metrics>) -> Services {
         Services {
             db,
             policy: Arc::new(policy),
+            metrics,
         }
     }
 }

@@ -1,13 +1,13 @@
 //! Ontologies: the objects and classifications annotators label with. One
 //! ontology serves many projects.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use chrono::Utc;
 use entity::{ontology, project};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter, Set,
-    TransactionTrait,
+    ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter,
+    QueryOrder, Set, TransactionTrait,
 };
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -287,15 +287,35 @@ pub async fn delete(svc: &Services, caller: &Caller, id: Uuid) -> AppResult<Uuid
     Ok(id)
 }
 
-/// The projects using an ontology that the caller may see.
-pub async fn projects(
+/// The projects using each ontology that the caller may see, in one statement.
+pub async fn projects_of_many(
     svc: &Services,
     caller: &Caller,
-    ontology_id: Uuid,
-) -> AppResult<Vec<project::Model>> {
-    Ok(project::Entity::find()
-        .filter(project::Column::OntologyId.eq(ontology_id))
+    ontology_ids: &[Uuid],
+) -> AppResult<HashMap<Uuid, Vec<project::Model>>> {
+    let found = project::Entity::find()
+        .filter(project::Column::OntologyId.is_in(ontology_ids.iter().copied()))
         .filter(visible_projects(&svc.policy, caller.id))
+        .order_by_asc(project::Column::Id)
+        .all(&svc.db)
+        .await?;
+    let mut out: HashMap<Uuid, Vec<project::Model>> =
+        ontology_ids.iter().map(|id| (*id, Vec::new())).collect();
+    for p in found {
+        out.entry(p.ontology_id).or_default().push(p);
+    }
+    Ok(out)
+}
+
+/// The ontologies among `ids` that the caller may see, in one statement.
+pub async fn visible_by_ids(
+    svc: &Services,
+    caller: &Caller,
+    ids: &[Uuid],
+) -> AppResult<Vec<ontology::Model>> {
+    Ok(ontology::Entity::find()
+        .filter(ontology::Column::Id.is_in(ids.iter().copied()))
+        .filter(visible_ontologies(&svc.policy, caller.id))
         .all(&svc.db)
         .await?)
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use futures_util::future::BoxFuture;
 use sea_orm::{
-    ColumnTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
     QuerySelect, Select,
 };
 use uuid::Uuid;
@@ -16,7 +16,7 @@ pub const DEFAULT_PAGE_SIZE: i32 = 20;
 pub const MAX_PAGE_SIZE: i32 = 100;
 
 /// `first` / `after` as the client gave them (cursor already decoded).
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct PageArgs {
     pub first: Option<i32>,
     pub after: Option<Uuid>,
@@ -34,7 +34,7 @@ impl PageArgs {
     }
 }
 
-type CountFn = dyn Fn() -> BoxFuture<'static, Result<u64, DbErr>> + Send + Sync;
+type CountFn = dyn Fn() -> BoxFuture<'static, AppResult<u64>> + Send + Sync;
 
 /// The size of the whole filtered list, counted only when asked for.
 #[derive(Clone)]
@@ -42,7 +42,14 @@ pub struct TotalCount(Arc<CountFn>);
 
 impl TotalCount {
     pub async fn get(&self) -> AppResult<u64> {
-        Ok((self.0)().await?)
+        (self.0)().await
+    }
+
+    /// A count computed by `count` when asked for (e.g. through a loader).
+    pub fn from_fn(
+        count: impl Fn() -> BoxFuture<'static, AppResult<u64>> + Send + Sync + 'static,
+    ) -> TotalCount {
+        TotalCount(Arc::new(count))
     }
 
     pub fn of<E>(db: &DatabaseConnection, select: Select<E>) -> TotalCount
@@ -54,7 +61,7 @@ impl TotalCount {
         TotalCount(Arc::new(move || {
             let db = db.clone();
             let select = select.clone();
-            Box::pin(async move { select.count(&db).await })
+            Box::pin(async move { Ok(select.count(&db).await?) })
         }))
     }
 }

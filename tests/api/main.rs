@@ -4,9 +4,11 @@
 mod helpers;
 
 mod auth;
+mod batching;
 mod datasets;
 mod folders;
 mod groups;
+mod http;
 mod matrix;
 mod ontologies;
 mod projects;

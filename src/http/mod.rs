@@ -1,19 +1,23 @@
 //! HTTP transport: `POST/GET /graphql`, the playground, health endpoints.
 //! Authentication happens here, before the schema runs: a missing token is
 //! anonymous (introspection only); a bad one is a 401, never a downgrade.
+//!
+//! `/graphql` follows the GraphQL-over-HTTP specification; see
+//! [`graphql_over_http`] for media types, status codes and limits.
+
+pub mod graphql_over_http;
 
 use std::sync::Arc;
 
-use async_graphql::http::GraphiQLSource;
-use async_graphql_axum::{GraphQLBatchRequest, GraphQLResponse};
-use axum::extract::{FromRequest, Request, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
 
 use crate::auth::{Authenticator, Caller, Principal};
+use crate::config::Config;
 use crate::error::AppError;
 use crate::graphql::AppSchema;
 use crate::service::{users, Services};
@@ -24,13 +28,36 @@ pub struct AppState {
     pub schema: AppSchema,
     pub services: Services,
     pub auth: Arc<Authenticator>,
+    pub limits: HttpLimits,
+}
+
+/// Transport limits of `/graphql`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpLimits {
+    /// Largest request body in bytes (413 beyond).
+    pub max_body_bytes: usize,
+    /// Most operations in one batched request (400 beyond).
+    pub max_batch_size: usize,
+}
+
+impl From<&Config> for HttpLimits {
+    fn from(config: &Config) -> Self {
+        HttpLimits {
+            max_body_bytes: config.max_body_bytes,
+            max_batch_size: config.max_batch_size,
+        }
+    }
 }
 
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/graphql", get(graphql_get).post(graphql_post))
+        .route(
+            "/graphql",
+            get(graphql_over_http::graphql_get).post(graphql_over_http::graphql_post),
+        )
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
+        .merge(crate::playground::routes())
         .with_state(state)
 }
 
@@ -67,23 +94,9 @@ pub fn error_response(err: AppError) -> Response {
     response
 }
 
-async fn execute(state: AppState, headers: HeaderMap, request: GraphQLBatchRequest) -> Response {
-    let principal = match authenticate(&state, &headers).await {
-        Ok(p) => p,
-        Err(e) => return error_response(e),
-    };
-    let batch = request.into_inner().data(principal);
-    let mut response = state.schema.execute_batch(batch).await;
-    match &mut response {
-        async_graphql::BatchResponse::Single(r) => with_codes(r),
-        async_graphql::BatchResponse::Batch(rs) => rs.iter_mut().for_each(with_codes),
-    }
-    GraphQLResponse::from(response).into_response()
-}
-
 /// Errors raised by the GraphQL engine itself (syntax, validation, variable
 /// coercion, limits) carry no code; they are all the client's input.
-fn with_codes(response: &mut async_graphql::Response) {
+pub(crate) fn with_codes(response: &mut async_graphql::Response) {
     for error in &mut response.errors {
         let extensions = error.extensions.get_or_insert_with(Default::default);
         if extensions.get("code").is_none() {
@@ -92,27 +105,11 @@ fn with_codes(response: &mut async_graphql::Response) {
     }
 }
 
-async fn graphql_post(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    request: GraphQLBatchRequest,
-) -> Response {
-    execute(state, headers, request).await
-}
-
-async fn graphql_get(State(state): State<AppState>, request: Request) -> Response {
-    let headers = request.headers().clone();
-    let wants_html = headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains("text/html"));
-    if wants_html || request.uri().query().is_none() {
-        return Html(GraphiQLSource::build().endpoint("/graphql").finish()).into_response();
-    }
-    match GraphQLBatchRequest::from_request(request, &state).await {
-        Ok(request) => execute(state, headers, request).await,
-        Err(rejection) => rejection.into_response(),
-    }
+/// The page a browser gets from `GET /graphql`: the embedded playground,
+/// with the demo's Authorization header pre-filled when `serve --demo` set one.
+pub fn playground_page(extensions: &axum::http::Extensions) -> Response {
+    let headers = extensions.get::<crate::playground::DefaultHeaders>();
+    crate::playground::page(headers.map(|h| &*h.0)).into_response()
 }
 
 async fn readyz(State(state): State<AppState>) -> Response {

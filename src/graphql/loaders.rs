@@ -1,0 +1,265 @@
+//! Per-request DataLoaders. They are built for each request because what a
+//! caller may see depends on who they are: every loader filters by the
+//! caller's grants. A nested query then costs a number of SQL statements set
+//! by its depth, not by its page sizes.
+
+use std::any::TypeId;
+use std::collections::HashMap;
+use std::future::Future;
+use std::hash::Hash;
+use std::sync::Arc;
+
+use async_graphql::dataloader::{DataLoader, Loader};
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextPrepareRequest,
+};
+use async_graphql::{Request, ServerResult};
+use entity::{dataset, file, folder, group, group_membership, ontology, project, role_grant, user};
+use futures_util::future::BoxFuture;
+use uuid::Uuid;
+
+use crate::auth::{Caller, Principal};
+use crate::error::{AppError, AppResult};
+use crate::policy::Kind;
+use crate::service::access::{self, Access};
+use crate::service::files::{self, FileParent};
+use crate::service::page::{Page, PageArgs, TotalCount};
+use crate::service::{datasets, folders, grants, groups, ontologies, projects, users, Services};
+
+type BatchFn<K, V> = dyn Fn(Vec<K>) -> BoxFuture<'static, AppResult<HashMap<K, V>>> + Send + Sync;
+
+/// A loader defined by one batch function.
+pub struct Batch<K, V>(Arc<BatchFn<K, V>>);
+
+impl<K, V> Loader<K> for Batch<K, V>
+where
+    K: Send + Sync + Hash + Eq + Clone + 'static,
+    V: Send + Sync + Clone + 'static,
+{
+    type Value = V;
+    type Error = AppError;
+
+    async fn load(&self, keys: &[K]) -> Result<HashMap<K, V>, AppError> {
+        (self.0)(keys.to_vec()).await
+    }
+}
+
+/// Builds a loader whose batch function gets the services, the caller and
+/// the keys.
+fn batch<K, V, F, Fut>(svc: &Services, caller: &Caller, f: F) -> DataLoader<Batch<K, V>>
+where
+    K: Send + Sync + Hash + Eq + Clone + 'static,
+    V: Send + Sync + Clone + 'static,
+    F: Fn(Services, Caller, Vec<K>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = AppResult<HashMap<K, V>>> + Send + 'static,
+{
+    let (svc, caller) = (svc.clone(), caller.clone());
+    let f = Arc::new(f);
+    DataLoader::new(
+        Batch(Arc::new(move |keys| {
+            let (svc, caller, f) = (svc.clone(), caller.clone(), f.clone());
+            Box::pin(async move { f(svc, caller, keys).await })
+        })),
+        tokio::spawn,
+    )
+}
+
+fn by_id<M>(items: Vec<M>, id: impl Fn(&M) -> Uuid) -> HashMap<Uuid, M> {
+    items.into_iter().map(|m| (id(&m), m)).collect()
+}
+
+/// Group keys by kind and run one batched call per kind.
+async fn per_kind<V, F, Fut>(keys: Vec<(Kind, Uuid)>, f: F) -> AppResult<HashMap<(Kind, Uuid), V>>
+where
+    F: Fn(Kind, Vec<Uuid>) -> Fut,
+    Fut: Future<Output = AppResult<HashMap<Uuid, V>>>,
+{
+    let mut kinds: HashMap<Kind, Vec<Uuid>> = HashMap::new();
+    for (kind, id) in keys {
+        kinds.entry(kind).or_default().push(id);
+    }
+    let mut out = HashMap::new();
+    for (kind, ids) in kinds {
+        for (id, value) in f(kind, ids).await? {
+            out.insert((kind, id), value);
+        }
+    }
+    Ok(out)
+}
+
+/// A page of files of one parent, as the page loader returns it.
+#[derive(Clone)]
+pub struct FilePage {
+    pub items: Vec<file::Model>,
+    pub has_next: bool,
+}
+
+/// Every loader of one request.
+pub struct Loaders {
+    pub access: DataLoader<Batch<(Kind, Uuid), Access>>,
+    pub collaborators: DataLoader<Batch<(Kind, Uuid), Vec<role_grant::Model>>>,
+    pub users: DataLoader<Batch<Uuid, user::Model>>,
+    pub groups: DataLoader<Batch<Uuid, group::Model>>,
+    pub group_members: DataLoader<Batch<Uuid, Vec<group_membership::Model>>>,
+    pub folders: DataLoader<Batch<Uuid, folder::Model>>,
+    pub ontologies: DataLoader<Batch<Uuid, ontology::Model>>,
+    pub dataset_projects: DataLoader<Batch<Uuid, Vec<project::Model>>>,
+    pub project_datasets: DataLoader<Batch<Uuid, Vec<dataset::Model>>>,
+    pub ontology_projects: DataLoader<Batch<Uuid, Vec<project::Model>>>,
+    pub file_datasets: DataLoader<Batch<(Uuid, Uuid), Vec<dataset::Model>>>,
+    pub file_pages: DataLoader<Batch<(FileParent, PageArgs), FilePage>>,
+    pub file_counts: DataLoader<Batch<FileParent, u64>>,
+}
+
+impl Loaders {
+    pub fn new(svc: &Services, caller: &Caller) -> Loaders {
+        Loaders {
+            access: batch(svc, caller, |svc, caller, keys| async move {
+                per_kind(keys, |kind, ids| {
+                    let (svc, caller) = (svc.clone(), caller.clone());
+                    async move { access::access_many(&svc.db, &svc.policy, kind, &ids, caller.id).await }
+                })
+                .await
+            }),
+            collaborators: batch(svc, caller, |svc, _, keys| async move {
+                per_kind(keys, |kind, ids| {
+                    let svc = svc.clone();
+                    async move { grants::list_many(&svc.db, kind, &ids).await }
+                })
+                .await
+            }),
+            users: batch(svc, caller, |svc, _, ids: Vec<Uuid>| async move {
+                Ok(by_id(users::by_ids(&svc.db, &ids).await?, |u| u.id))
+            }),
+            groups: batch(svc, caller, |svc, _, ids: Vec<Uuid>| async move {
+                Ok(by_id(groups::by_ids(&svc, &ids).await?, |g| g.id))
+            }),
+            group_members: batch(svc, caller, |svc, _, ids: Vec<Uuid>| async move {
+                groups::members_many(&svc, &ids).await
+            }),
+            folders: batch(svc, caller, |svc, caller, ids: Vec<Uuid>| async move {
+                Ok(by_id(
+                    folders::visible_by_ids(&svc, &caller, &ids).await?,
+                    |f| f.id,
+                ))
+            }),
+            ontologies: batch(svc, caller, |svc, caller, ids: Vec<Uuid>| async move {
+                Ok(by_id(
+                    ontologies::visible_by_ids(&svc, &caller, &ids).await?,
+                    |o| o.id,
+                ))
+            }),
+            dataset_projects: batch(svc, caller, |svc, caller, ids: Vec<Uuid>| async move {
+                datasets::projects_of_many(&svc, &caller, &ids).await
+            }),
+            project_datasets: batch(svc, caller, |svc, caller, ids: Vec<Uuid>| async move {
+                projects::datasets_of_many(&svc, &caller, &ids).await
+            }),
+            ontology_projects: batch(svc, caller, |svc, caller, ids: Vec<Uuid>| async move {
+                ontologies::projects_of_many(&svc, &caller, &ids).await
+            }),
+            file_datasets: batch(
+                svc,
+                caller,
+                |svc, caller, keys: Vec<(Uuid, Uuid)>| async move {
+                    files::datasets_of_many(&svc, &caller, &keys).await
+                },
+            ),
+            file_pages: batch(
+                svc,
+                caller,
+                |svc, _, keys: Vec<(FileParent, PageArgs)>| async move {
+                    let mut by_args: HashMap<PageArgs, Vec<FileParent>> = HashMap::new();
+                    for (parent, args) in keys {
+                        by_args.entry(args).or_default().push(parent);
+                    }
+                    let mut out = HashMap::new();
+                    for (args, parents) in by_args {
+                        for (parent, (items, has_next)) in
+                            files::pages(&svc, &parents, args).await?
+                        {
+                            out.insert((parent, args), FilePage { items, has_next });
+                        }
+                    }
+                    Ok(out)
+                },
+            ),
+            file_counts: batch(svc, caller, |svc, _, parents: Vec<FileParent>| async move {
+                files::counts(&svc, &parents).await
+            }),
+        }
+    }
+
+    /// One page of a parent's files, with a total counted (batched) on request.
+    pub async fn files(
+        self: &Arc<Self>,
+        parent: FileParent,
+        args: PageArgs,
+    ) -> AppResult<Page<file::Model>> {
+        args.limit()?;
+        let page = self
+            .file_pages
+            .load_one((parent, args))
+            .await?
+            .unwrap_or(FilePage {
+                items: Vec::new(),
+                has_next: false,
+            });
+        let loaders = self.clone();
+        let total = TotalCount::from_fn(move || {
+            let loaders = loaders.clone();
+            Box::pin(async move { Ok(loaders.file_counts.load_one(parent).await?.unwrap_or(0)) })
+        });
+        Ok(Page {
+            items: page.items,
+            has_next: page.has_next,
+            has_previous: args.after.is_some(),
+            total,
+        })
+    }
+
+    /// The caller's access to one resource.
+    pub async fn access(&self, kind: Kind, id: Uuid) -> AppResult<Access> {
+        Ok(self.access.load_one((kind, id)).await?.unwrap_or(Access {
+            kind,
+            roles: Vec::new(),
+            via_project: false,
+        }))
+    }
+
+    pub async fn user(&self, id: Option<Uuid>) -> AppResult<Option<user::Model>> {
+        match id {
+            Some(id) => self.users.load_one(id).await,
+            None => Ok(None),
+        }
+    }
+}
+
+/// Puts a fresh `Loaders` into every request made by an authenticated caller.
+pub struct PerRequestLoaders;
+
+impl ExtensionFactory for PerRequestLoaders {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(PerRequestLoaders)
+    }
+}
+
+#[async_graphql::async_trait::async_trait]
+impl Extension for PerRequestLoaders {
+    async fn prepare_request(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        mut request: Request,
+        next: NextPrepareRequest<'_>,
+    ) -> ServerResult<Request> {
+        let caller = request
+            .data
+            .get(&TypeId::of::<Principal>())
+            .and_then(|p| p.downcast_ref::<Principal>())
+            .and_then(|p| p.caller().ok().cloned());
+        if let (Some(caller), Some(svc)) = (caller, ctx.data_opt::<Services>()) {
+            request.data.insert(Arc::new(Loaders::new(svc, &caller)));
+        }
+        next.run(ctx, request).await
+    }
+}
