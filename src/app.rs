@@ -73,13 +73,16 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
     let auth = Authenticator::new(&config.auth).context("configuring authentication")?;
     let services = Services::new(db, policy, metrics);
     let state = AppState {
-        schema: build_schema(Some(services.clone())),
+        schema: build_schema(Some(services.clone()), &config.query),
         services,
         auth: Arc::new(auth),
         limits: crate::http::HttpLimits::from(config),
+        persisted: Arc::new(crate::http::apq::PersistedQueries::new(
+            config.query.persisted_queries,
+        )),
     };
     Ok(App {
-        router: router(state.clone()),
+        router: crate::http::operations::layer(router(state.clone()), &config.cors_origins)?,
         state,
     })
 }

@@ -55,6 +55,8 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub database: DatabaseArgs,
     #[command(flatten)]
+    pub query: crate::config::QueryLimits,
+    #[command(flatten)]
     pub auth: AuthArgs,
     /// A folder holding `model.conf` and `policy.csv` to use instead of the built-in policy.
     #[arg(long, env = "ANNOGRAPH_POLICY_DIR")]
@@ -78,6 +80,13 @@ pub struct ServeArgs {
         value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..)
     )]
     pub max_batch_size: usize,
+    /// Time a `/graphql/ws` client has to send `connection_init`, e.g. `10s` (close 4408 after).
+    #[arg(long, env = "ANNOGRAPH_WS_INIT_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub ws_init_timeout: Duration,
+    /// Origins allowed to call the API from a browser, comma-separated
+    /// (`https://app.example.com,http://localhost:3000`), or `*` for any.
+    #[arg(long, env = "ANNOGRAPH_CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Vec<String>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -212,6 +221,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         demo: args.demo,
         max_body_bytes: args.max_body_bytes,
         max_batch_size: args.max_batch_size,
+        ws_init_timeout: args.ws_init_timeout,
+        cors_origins: args.cors_origins,
+        query: args.query,
     };
     let mut app = crate::app::build(&config).await?;
     if config.demo {

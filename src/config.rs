@@ -14,6 +14,8 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 /// Most operations in one batched `/graphql` request.
 pub const DEFAULT_MAX_BATCH_SIZE: usize = 20;
+/// Time a `/graphql/ws` client has to send `connection_init`.
+pub const DEFAULT_WS_INIT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// A value that must never reach a log line.
 #[derive(Clone)]
@@ -171,6 +173,42 @@ pub enum LogFormat {
     Json,
 }
 
+/// Limits on what one GraphQL operation may ask for.
+#[derive(clap::Args, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueryLimits {
+    /// Deepest nesting of selections accepted.
+    #[arg(long, env = "ANNOGRAPH_MAX_DEPTH", default_value_t = 16)]
+    pub max_depth: usize,
+    /// Highest complexity accepted; a connection costs its `first` times its selection.
+    #[arg(long, env = "ANNOGRAPH_MAX_COMPLEXITY", default_value_t = 250_000)]
+    pub max_complexity: usize,
+    /// Most aliased fields in one document.
+    #[arg(long, env = "ANNOGRAPH_MAX_ALIASES", default_value_t = 50)]
+    pub max_aliases: usize,
+    /// Longest an operation may run, e.g. `30s`.
+    #[arg(long, env = "ANNOGRAPH_REQUEST_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub request_timeout: std::time::Duration,
+    /// Answer introspection queries (`__schema`, `__type`).
+    #[arg(long, env = "ANNOGRAPH_INTROSPECTION", default_value_t = true, action = clap::ArgAction::Set)]
+    pub introspection: bool,
+    /// How many automatic persisted queries each instance remembers.
+    #[arg(long, env = "ANNOGRAPH_PERSISTED_QUERIES", default_value_t = 1000)]
+    pub persisted_queries: usize,
+}
+
+impl Default for QueryLimits {
+    fn default() -> Self {
+        QueryLimits {
+            max_depth: 16,
+            max_complexity: 250_000,
+            max_aliases: 50,
+            request_timeout: std::time::Duration::from_secs(30),
+            introspection: true,
+            persisted_queries: 1000,
+        }
+    }
+}
+
 /// Everything `annograph serve` needs.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -185,6 +223,13 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Most operations in one batched request; more get a 400.
     pub max_batch_size: usize,
+    /// Time a `/graphql/ws` client has to send `connection_init` (close 4408 after).
+    pub ws_init_timeout: std::time::Duration,
+    /// Origins allowed to call the API from a browser (`*`: any); none: no
+    /// CORS headers at all.
+    pub cors_origins: Vec<String>,
+    /// Depth, complexity, alias, time and introspection limits of operations.
+    pub query: QueryLimits,
 }
 
 impl Config {
@@ -203,6 +248,9 @@ impl Config {
             demo: false,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             max_batch_size: DEFAULT_MAX_BATCH_SIZE,
+            ws_init_timeout: DEFAULT_WS_INIT_TIMEOUT,
+            cors_origins: Vec::new(),
+            query: QueryLimits::default(),
         }
     }
 }

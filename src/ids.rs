@@ -4,6 +4,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use uuid::Uuid;
 
+use crate::service::page::Cursor;
+
 /// The GraphQL type names that carry global IDs.
 pub const TYPES: [&str; 8] = [
     "User",
@@ -29,14 +31,26 @@ pub fn decode(global: &str) -> Option<(&'static str, Uuid)> {
     Some((ty, Uuid::parse_str(id).ok()?))
 }
 
-/// Cursors are opaque too: they name the last row of a page.
-pub fn encode_cursor(id: Uuid) -> String {
-    URL_SAFE_NO_PAD.encode(format!("cursor:{id}"))
+/// Cursors are opaque too: they name the last row of a page (and its name,
+/// for lists ordered by name).
+pub fn encode_cursor(cursor: &Cursor) -> String {
+    match &cursor.name {
+        None => URL_SAFE_NO_PAD.encode(format!("cursor:{}", cursor.id)),
+        Some(name) => URL_SAFE_NO_PAD.encode(format!("cursor:{}:{name}", cursor.id)),
+    }
 }
 
-pub fn decode_cursor(cursor: &str) -> Option<Uuid> {
+pub fn decode_cursor(cursor: &str) -> Option<Cursor> {
     let raw = String::from_utf8(URL_SAFE_NO_PAD.decode(cursor).ok()?).ok()?;
-    Uuid::parse_str(raw.strip_prefix("cursor:")?).ok()
+    let rest = raw.strip_prefix("cursor:")?;
+    let (id, name) = match rest.split_once(':') {
+        Some((id, name)) => (id, Some(name.to_owned())),
+        None => (rest, None),
+    };
+    Some(Cursor {
+        id: Uuid::parse_str(id).ok()?,
+        name,
+    })
 }
 
 #[cfg(test)]
@@ -52,7 +66,13 @@ mod tests {
             decode(&URL_SAFE_NO_PAD.encode(format!("Spaceship:{id}"))),
             None
         );
-        assert_eq!(decode_cursor(&encode_cursor(id)), Some(id));
+        let plain = Cursor { id, name: None };
+        assert_eq!(decode_cursor(&encode_cursor(&plain)), Some(plain));
+        let named = Cursor {
+            id,
+            name: Some("Birds: 2024".into()),
+        };
+        assert_eq!(decode_cursor(&encode_cursor(&named)), Some(named));
         assert_eq!(decode_cursor(&encode("Dataset", id)), None);
     }
 }

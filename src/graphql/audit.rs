@@ -4,8 +4,9 @@ use async_graphql::{Context, Json, Object, Result, ID};
 use chrono::{DateTime, Utc};
 use entity::audit_event;
 
+use super::loaders::UserField;
 use super::user::User;
-use super::{connection, global_id, loaders, page_args, scope, Conn};
+use super::{connection, global_id, loaders, scope, Conn, ListArgs, ListOrder};
 use crate::service::audit;
 
 /// Who did what to which resource, and when.
@@ -40,7 +41,10 @@ impl AuditEvent {
     }
     /// Who did it.
     async fn actor(&self, ctx: &Context<'_>) -> Result<Option<User>> {
-        Ok(loaders(ctx)?.user(self.0.actor_id).await?.map(User))
+        Ok(loaders(ctx)?
+            .user(UserField::AuditActor, self.0.actor_id)
+            .await?
+            .map(User))
     }
     /// Details of the change (roles, grantees, titles).
     async fn details(&self) -> Option<Json<&serde_json::Value>> {
@@ -58,12 +62,23 @@ pub struct AuditQuery;
 #[Object]
 impl AuditQuery {
     /// The audit log, oldest first (workspace ADMINs only).
+    #[graphql(complexity = "first.unwrap_or(20).clamp(0, 100) as usize * child_complexity + 1")]
+    #[allow(clippy::too_many_arguments)] // one per GraphQL argument
     async fn audit_events(
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "Only events about this resource.")] resource_id: Option<ID>,
         #[graphql(desc = "Page size (default 20, at most 100).")] first: Option<i32>,
         #[graphql(desc = "Cursor of the last item of the previous page.")] after: Option<String>,
+        #[graphql(desc = "Order (default: creation time, oldest first).")] order_by: Option<
+            ListOrder,
+        >,
+        #[graphql(desc = "Only items created at or after this time.")] created_after: Option<
+            DateTime<Utc>,
+        >,
+        #[graphql(desc = "Only items created before this time.")] created_before: Option<
+            DateTime<Utc>,
+        >,
     ) -> Result<Conn<AuditEvent>> {
         let (svc, caller) = scope(ctx)?;
         let resource = match &resource_id {
@@ -76,7 +91,20 @@ impl AuditQuery {
             ),
             None => None,
         };
-        let page = audit::list(svc, caller, resource, page_args(first, after)?).await?;
-        Ok(connection(page, |e| e.id, AuditEvent))
+        let page = audit::list(
+            svc,
+            caller,
+            resource,
+            ListArgs {
+                first,
+                after,
+                order_by,
+                created_after,
+                created_before,
+            }
+            .into_page()?,
+        )
+        .await?;
+        Ok(connection(page, AuditEvent))
     }
 }

@@ -45,22 +45,35 @@ pub async fn list<R: EnumType + OutputType + Copy>(
         .load_one((kind, resource_id))
         .await?
         .unwrap_or_default();
+    // One field per kind, so each depth of a query batches on its own.
+    let field = super::loaders::UserField::Collaborator(kind);
     let users = loaders
         .users
-        .load_many(grants.iter().filter_map(|g| g.user_id))
+        .load_many(
+            grants
+                .iter()
+                .filter_map(|g| g.user_id.map(|id| (field, id))),
+        )
         .await?;
     let groups = loaders
         .groups
-        .load_many(grants.iter().filter_map(|g| g.group_id))
+        .load_many(
+            grants
+                .iter()
+                .filter_map(|g| g.group_id.map(|id| (kind, id))),
+        )
         .await?;
     Ok(grants
         .into_iter()
         .filter_map(|g| {
             let role = enum_value::<R>(&g.role)?;
-            let user = g.user_id.and_then(|id| users.get(&id).cloned()).map(User);
+            let user = g
+                .user_id
+                .and_then(|id| users.get(&(field, id)).cloned())
+                .map(User);
             let group = g
                 .group_id
-                .and_then(|id| groups.get(&id).cloned())
+                .and_then(|id| groups.get(&(kind, id)).cloned())
                 .map(Group);
             Some(Collaborator { role, user, group })
         })

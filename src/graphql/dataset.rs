@@ -7,18 +7,19 @@ use tokio::sync::OnceCell;
 use uuid::Uuid;
 
 use super::collaborators::{self, Collaborator};
-use super::file::File;
+use super::file::{File, FileKind};
 use super::folder::Folder;
+use super::loaders::UserField;
 use super::project::Project;
 use super::user::User;
 use super::{
-    connection, enum_value, global_id, loaders, or_null, page_args, parse_id, parse_ids, scope,
-    Conn,
+    connection, enum_name, enum_value, global_id, loaders, or_null, page_args, parse_id, parse_ids,
+    scope, Conn, ListArgs, ListOrder,
 };
 use crate::error::{AppError, AppResult};
 use crate::policy::{Action, Kind};
 use crate::service::access::Access;
-use crate::service::files::FileParent;
+use crate::service::files::{FileFilter, FileParent};
 use crate::service::{datasets, Services};
 
 /// A collection of files, shared through dataset roles and attached to projects.
@@ -132,22 +133,33 @@ impl Dataset {
     }
     /// Who created the dataset.
     async fn created_by(&self, ctx: &Context<'_>) -> Result<Option<User>> {
-        Ok(loaders(ctx)?.user(self.model.created_by).await?.map(User))
+        Ok(loaders(ctx)?
+            .user(UserField::DatasetCreator, self.model.created_by)
+            .await?
+            .map(User))
     }
     /// The dataset's files, oldest first.
+    #[graphql(complexity = "first.unwrap_or(20).clamp(0, 100) as usize * child_complexity + 1")]
     async fn files(
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "Page size (default 20, at most 100).")] first: Option<i32>,
         #[graphql(desc = "Cursor of the last item of the previous page.")] after: Option<String>,
+        #[graphql(desc = "Only files of this kind.")] kind: Option<FileKind>,
+        #[graphql(desc = "Case-insensitive text to find in the title.")] search: Option<String>,
     ) -> Result<Conn<File>> {
+        let filter = FileFilter {
+            kind: kind.map(|k| enum_name(k).to_owned()),
+            search,
+        };
         let page = loaders(ctx)?
             .files(
                 FileParent::of_dataset(&self.model),
                 page_args(first, after)?,
+                filter,
             )
             .await?;
-        Ok(connection(page, |f| f.id, File))
+        Ok(connection(page, File))
     }
     /// Projects using this dataset that the caller may see.
     async fn projects(&self, ctx: &Context<'_>) -> Result<Vec<Project>> {
@@ -191,6 +203,8 @@ pub struct DatasetQuery;
 impl DatasetQuery {
     /// Datasets the caller may see: through a dataset role, or read-only
     /// through a project they collaborate on.
+    #[graphql(complexity = "first.unwrap_or(20).clamp(0, 100) as usize * child_complexity + 1")]
+    #[allow(clippy::too_many_arguments)] // one per GraphQL argument
     async fn datasets(
         &self,
         ctx: &Context<'_>,
@@ -199,13 +213,37 @@ impl DatasetQuery {
         >,
         #[graphql(desc = "Page size (default 20, at most 100).")] first: Option<i32>,
         #[graphql(desc = "Cursor of the last item of the previous page.")] after: Option<String>,
+        #[graphql(desc = "Order (default: creation time, oldest first).")] order_by: Option<
+            ListOrder,
+        >,
+        #[graphql(desc = "Only items created at or after this time.")] created_after: Option<
+            DateTime<Utc>,
+        >,
+        #[graphql(desc = "Only items created before this time.")] created_before: Option<
+            DateTime<Utc>,
+        >,
     ) -> Result<Conn<Dataset>> {
         let (svc, caller) = scope(ctx)?;
-        let page = datasets::list(svc, caller, search.as_deref(), page_args(first, after)?).await?;
-        Ok(connection(page, |d| d.id, Dataset::new))
+        let page = datasets::list(
+            svc,
+            caller,
+            search.as_deref(),
+            ListArgs {
+                first,
+                after,
+                order_by,
+                created_after,
+                created_before,
+            }
+            .into_page()?,
+        )
+        .await?;
+        Ok(connection(page, Dataset::new))
     }
 
     /// Every dataset of the workspace (workspace ADMINs only; they may join any).
+    #[graphql(complexity = "first.unwrap_or(20).clamp(0, 100) as usize * child_complexity + 1")]
+    #[allow(clippy::too_many_arguments)] // one per GraphQL argument
     async fn workspace_datasets(
         &self,
         ctx: &Context<'_>,
@@ -214,12 +252,32 @@ impl DatasetQuery {
         >,
         #[graphql(desc = "Page size (default 20, at most 100).")] first: Option<i32>,
         #[graphql(desc = "Cursor of the last item of the previous page.")] after: Option<String>,
+        #[graphql(desc = "Order (default: creation time, oldest first).")] order_by: Option<
+            ListOrder,
+        >,
+        #[graphql(desc = "Only items created at or after this time.")] created_after: Option<
+            DateTime<Utc>,
+        >,
+        #[graphql(desc = "Only items created before this time.")] created_before: Option<
+            DateTime<Utc>,
+        >,
     ) -> Result<Conn<Dataset>> {
         let (svc, caller) = scope(ctx)?;
-        let page =
-            datasets::list_workspace(svc, caller, search.as_deref(), page_args(first, after)?)
-                .await?;
-        Ok(connection(page, |d| d.id, Dataset::new))
+        let page = datasets::list_workspace(
+            svc,
+            caller,
+            search.as_deref(),
+            ListArgs {
+                first,
+                after,
+                order_by,
+                created_after,
+                created_before,
+            }
+            .into_page()?,
+        )
+        .await?;
+        Ok(connection(page, Dataset::new))
     }
 
     /// One dataset; null with NOT_FOUND when missing or not visible.

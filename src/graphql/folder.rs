@@ -10,14 +10,14 @@ use super::collaborators::{self, Collaborator};
 use super::file::{File, FileKind};
 use super::{
     connection, enum_name, enum_value, global_id, loaders, or_null, page_args, parse_id, scope,
-    Conn,
+    Conn, ListArgs, ListOrder,
 };
 use crate::auth::Caller;
 use crate::error::{AppError, AppResult};
 use crate::policy::{Action, Kind};
 use crate::service::access::Access;
-use crate::service::files::FileParent;
 use crate::service::files::NewFile;
+use crate::service::files::{FileFilter, FileParent};
 use crate::service::{files, folders, Services};
 
 /// A folder of the workspace's storage; files live in folders.
@@ -108,16 +108,27 @@ impl Folder {
         self.model.created_at
     }
     /// The folder's files, oldest first.
+    #[graphql(complexity = "first.unwrap_or(20).clamp(0, 100) as usize * child_complexity + 1")]
     async fn files(
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "Page size (default 20, at most 100).")] first: Option<i32>,
         #[graphql(desc = "Cursor of the last item of the previous page.")] after: Option<String>,
+        #[graphql(desc = "Only files of this kind.")] kind: Option<FileKind>,
+        #[graphql(desc = "Case-insensitive text to find in the title.")] search: Option<String>,
     ) -> Result<Conn<File>> {
+        let filter = FileFilter {
+            kind: kind.map(|k| enum_name(k).to_owned()),
+            search,
+        };
         let page = loaders(ctx)?
-            .files(FileParent::Folder(self.model.id), page_args(first, after)?)
+            .files(
+                FileParent::Folder(self.model.id),
+                page_args(first, after)?,
+                filter,
+            )
             .await?;
-        Ok(connection(page, |f| f.id, File))
+        Ok(connection(page, File))
     }
     /// Users and groups holding a role on the folder.
     async fn collaborators(&self, ctx: &Context<'_>) -> Result<Vec<Collaborator<FolderRole>>> {
@@ -148,16 +159,40 @@ pub struct FolderQuery;
 #[Object]
 impl FolderQuery {
     /// Folders the caller holds a role on.
+    #[graphql(complexity = "first.unwrap_or(20).clamp(0, 100) as usize * child_complexity + 1")]
+    #[allow(clippy::too_many_arguments)] // one per GraphQL argument
     async fn folders(
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "Case-insensitive text to find in the name.")] search: Option<String>,
         #[graphql(desc = "Page size (default 20, at most 100).")] first: Option<i32>,
         #[graphql(desc = "Cursor of the last item of the previous page.")] after: Option<String>,
+        #[graphql(desc = "Order (default: creation time, oldest first).")] order_by: Option<
+            ListOrder,
+        >,
+        #[graphql(desc = "Only items created at or after this time.")] created_after: Option<
+            DateTime<Utc>,
+        >,
+        #[graphql(desc = "Only items created before this time.")] created_before: Option<
+            DateTime<Utc>,
+        >,
     ) -> Result<Conn<Folder>> {
         let (svc, caller) = scope(ctx)?;
-        let page = folders::list(svc, caller, search.as_deref(), page_args(first, after)?).await?;
-        Ok(connection(page, |f| f.id, Folder::new))
+        let page = folders::list(
+            svc,
+            caller,
+            search.as_deref(),
+            ListArgs {
+                first,
+                after,
+                order_by,
+                created_after,
+                created_before,
+            }
+            .into_page()?,
+        )
+        .await?;
+        Ok(connection(page, Folder::new))
     }
 
     /// One folder; null with NOT_FOUND when missing or not visible.

@@ -4,10 +4,11 @@ use async_graphql::{Context, Enum, InputObject, Object, Result, SimpleObject, ID
 use chrono::{DateTime, Utc};
 use entity::group;
 
+use super::loaders::UserField;
 use super::user::User;
 use super::{
-    connection, enum_name, enum_value, global_id, loaders, or_null, page_args, parse_id, parse_ids,
-    scope, Conn,
+    connection, enum_name, enum_value, global_id, loaders, or_null, parse_id, parse_ids, scope,
+    Conn, ListArgs, ListOrder,
 };
 use crate::policy::{Action, Kind};
 use crate::service::groups;
@@ -69,13 +70,15 @@ impl Group {
             .load_one(self.0.id)
             .await?
             .unwrap_or_default();
-        let ids: Vec<_> = memberships.iter().map(|m| m.user_id).collect();
+        let ids = memberships
+            .iter()
+            .map(|m| (UserField::GroupMember, m.user_id));
         let people = loaders.users.load_many(ids).await?;
         Ok(memberships
             .into_iter()
             .filter_map(|m| {
                 Some(GroupMember {
-                    user: User(people.get(&m.user_id)?.clone()),
+                    user: User(people.get(&(UserField::GroupMember, m.user_id))?.clone()),
                     role: enum_value(&m.role).unwrap_or(GroupRole::Member),
                 })
             })
@@ -113,16 +116,40 @@ pub struct GroupQuery;
 #[Object]
 impl GroupQuery {
     /// Groups of the workspace (visible to every member).
+    #[graphql(complexity = "first.unwrap_or(20).clamp(0, 100) as usize * child_complexity + 1")]
+    #[allow(clippy::too_many_arguments)] // one per GraphQL argument
     async fn groups(
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "Case-insensitive text to find in the name.")] search: Option<String>,
         #[graphql(desc = "Page size (default 20, at most 100).")] first: Option<i32>,
         #[graphql(desc = "Cursor of the last item of the previous page.")] after: Option<String>,
+        #[graphql(desc = "Order (default: creation time, oldest first).")] order_by: Option<
+            ListOrder,
+        >,
+        #[graphql(desc = "Only items created at or after this time.")] created_after: Option<
+            DateTime<Utc>,
+        >,
+        #[graphql(desc = "Only items created before this time.")] created_before: Option<
+            DateTime<Utc>,
+        >,
     ) -> Result<Conn<Group>> {
         let (svc, caller) = scope(ctx)?;
-        let page = groups::list(svc, caller, search.as_deref(), page_args(first, after)?).await?;
-        Ok(connection(page, |g| g.id, Group))
+        let page = groups::list(
+            svc,
+            caller,
+            search.as_deref(),
+            ListArgs {
+                first,
+                after,
+                order_by,
+                created_after,
+                created_before,
+            }
+            .into_page()?,
+        )
+        .await?;
+        Ok(connection(page, Group))
     }
 
     /// One group by ID.

@@ -22,9 +22,12 @@ use crate::auth::{Caller, Principal};
 use crate::error::{AppError, AppResult};
 use crate::policy::Kind;
 use crate::service::access::{self, Access};
-use crate::service::files::{self, FileParent};
-use crate::service::page::{Page, PageArgs, TotalCount};
+use crate::service::files::{self, FileFilter, FileParent};
+use crate::service::page::{Cursor, Page, PageArgs, TotalCount};
 use crate::service::{datasets, folders, grants, groups, ontologies, projects, users, Services};
+
+/// How long a loader collects keys before it runs its batch.
+pub const BATCH_WINDOW: std::time::Duration = std::time::Duration::from_millis(2);
 
 type BatchFn<K, V> = dyn Fn(Vec<K>) -> BoxFuture<'static, AppResult<HashMap<K, V>>> + Send + Sync;
 
@@ -62,6 +65,9 @@ where
         })),
         tokio::spawn,
     )
+    // Long enough for the items of a large list (polled over several turns
+    // of the runtime) to join one batch, short against a database round trip.
+    .delay(BATCH_WINDOW)
 }
 
 fn by_id<M>(items: Vec<M>, id: impl Fn(&M) -> Uuid) -> HashMap<Uuid, M> {
@@ -87,6 +93,40 @@ where
     Ok(out)
 }
 
+/// The field a user is loaded for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum UserField {
+    ProjectOwner,
+    DatasetCreator,
+    OntologyCreator,
+    AuditActor,
+    GroupMember,
+    Collaborator(Kind),
+}
+
+/// Group keys by the field they are loaded for and run one batched call per
+/// field.
+async fn per_field<V, F, Fut>(
+    keys: Vec<(UserField, Uuid)>,
+    f: F,
+) -> AppResult<HashMap<(UserField, Uuid), V>>
+where
+    F: Fn(Vec<Uuid>) -> Fut,
+    Fut: Future<Output = AppResult<HashMap<Uuid, V>>>,
+{
+    let mut fields: HashMap<UserField, Vec<Uuid>> = HashMap::new();
+    for (field, id) in keys {
+        fields.entry(field).or_default().push(id);
+    }
+    let mut out = HashMap::new();
+    for (field, ids) in fields {
+        for (id, value) in f(ids).await? {
+            out.insert((field, id), value);
+        }
+    }
+    Ok(out)
+}
+
 /// A page of files of one parent, as the page loader returns it.
 #[derive(Clone)]
 pub struct FilePage {
@@ -98,8 +138,12 @@ pub struct FilePage {
 pub struct Loaders {
     pub access: DataLoader<Batch<(Kind, Uuid), Access>>,
     pub collaborators: DataLoader<Batch<(Kind, Uuid), Vec<role_grant::Model>>>,
-    pub users: DataLoader<Batch<Uuid, user::Model>>,
-    pub groups: DataLoader<Batch<Uuid, group::Model>>,
+    /// Users by (field they are loaded for, id). One statement per field in
+    /// a batch, so that keys from different depths of a query joining or
+    /// missing a batch does not change how many statements it costs.
+    pub users: DataLoader<Batch<(UserField, Uuid), user::Model>>,
+    /// Groups by (kind of resource they collaborate on, id), likewise.
+    pub groups: DataLoader<Batch<(Kind, Uuid), group::Model>>,
     pub group_members: DataLoader<Batch<Uuid, Vec<group_membership::Model>>>,
     pub folders: DataLoader<Batch<Uuid, folder::Model>>,
     pub ontologies: DataLoader<Batch<Uuid, ontology::Model>>,
@@ -107,8 +151,8 @@ pub struct Loaders {
     pub project_datasets: DataLoader<Batch<Uuid, Vec<dataset::Model>>>,
     pub ontology_projects: DataLoader<Batch<Uuid, Vec<project::Model>>>,
     pub file_datasets: DataLoader<Batch<(Uuid, Uuid), Vec<dataset::Model>>>,
-    pub file_pages: DataLoader<Batch<(FileParent, PageArgs), FilePage>>,
-    pub file_counts: DataLoader<Batch<FileParent, u64>>,
+    pub file_pages: DataLoader<Batch<(FileParent, PageArgs, FileFilter), FilePage>>,
+    pub file_counts: DataLoader<Batch<(FileParent, FileFilter), u64>>,
 }
 
 impl Loaders {
@@ -128,11 +172,23 @@ impl Loaders {
                 })
                 .await
             }),
-            users: batch(svc, caller, |svc, _, ids: Vec<Uuid>| async move {
-                Ok(by_id(users::by_ids(&svc.db, &ids).await?, |u| u.id))
-            }),
-            groups: batch(svc, caller, |svc, _, ids: Vec<Uuid>| async move {
-                Ok(by_id(groups::by_ids(&svc, &ids).await?, |g| g.id))
+            users: batch(
+                svc,
+                caller,
+                |svc, _, keys: Vec<(UserField, Uuid)>| async move {
+                    per_field(keys, |ids| {
+                        let svc = svc.clone();
+                        async move { Ok(by_id(users::by_ids(&svc.db, &ids).await?, |u| u.id)) }
+                    })
+                    .await
+                },
+            ),
+            groups: batch(svc, caller, |svc, _, keys: Vec<(Kind, Uuid)>| async move {
+                per_kind(keys, |_, ids| {
+                    let svc = svc.clone();
+                    async move { Ok(by_id(groups::by_ids(&svc, &ids).await?, |g| g.id)) }
+                })
+                .await
             }),
             group_members: batch(svc, caller, |svc, _, ids: Vec<Uuid>| async move {
                 groups::members_many(&svc, &ids).await
@@ -168,25 +224,43 @@ impl Loaders {
             file_pages: batch(
                 svc,
                 caller,
-                |svc, _, keys: Vec<(FileParent, PageArgs)>| async move {
-                    let mut by_args: HashMap<PageArgs, Vec<FileParent>> = HashMap::new();
-                    for (parent, args) in keys {
-                        by_args.entry(args).or_default().push(parent);
+                |svc, _, keys: Vec<(FileParent, PageArgs, FileFilter)>| async move {
+                    let mut groups: HashMap<(PageArgs, FileFilter), Vec<FileParent>> =
+                        HashMap::new();
+                    for (parent, args, filter) in keys {
+                        groups.entry((args, filter)).or_default().push(parent);
                     }
                     let mut out = HashMap::new();
-                    for (args, parents) in by_args {
+                    for ((args, filter), parents) in groups {
                         for (parent, (items, has_next)) in
-                            files::pages(&svc, &parents, args).await?
+                            files::pages(&svc, &parents, &args, &filter).await?
                         {
-                            out.insert((parent, args), FilePage { items, has_next });
+                            out.insert(
+                                (parent, args.clone(), filter.clone()),
+                                FilePage { items, has_next },
+                            );
                         }
                     }
                     Ok(out)
                 },
             ),
-            file_counts: batch(svc, caller, |svc, _, parents: Vec<FileParent>| async move {
-                files::counts(&svc, &parents).await
-            }),
+            file_counts: batch(
+                svc,
+                caller,
+                |svc, _, keys: Vec<(FileParent, FileFilter)>| async move {
+                    let mut groups: HashMap<FileFilter, Vec<FileParent>> = HashMap::new();
+                    for (parent, filter) in keys {
+                        groups.entry(filter).or_default().push(parent);
+                    }
+                    let mut out = HashMap::new();
+                    for (filter, parents) in groups {
+                        for (parent, n) in files::counts(&svc, &parents, &filter).await? {
+                            out.insert((parent, filter.clone()), n);
+                        }
+                    }
+                    Ok(out)
+                },
+            ),
         }
     }
 
@@ -195,11 +269,13 @@ impl Loaders {
         self: &Arc<Self>,
         parent: FileParent,
         args: PageArgs,
+        filter: FileFilter,
     ) -> AppResult<Page<file::Model>> {
         args.limit()?;
+        let has_previous = args.after.is_some();
         let page = self
             .file_pages
-            .load_one((parent, args))
+            .load_one((parent, args, filter.clone()))
             .await?
             .unwrap_or(FilePage {
                 items: Vec::new(),
@@ -208,12 +284,24 @@ impl Loaders {
         let loaders = self.clone();
         let total = TotalCount::from_fn(move || {
             let loaders = loaders.clone();
-            Box::pin(async move { Ok(loaders.file_counts.load_one(parent).await?.unwrap_or(0)) })
+            let key = (parent, filter.clone());
+            Box::pin(async move { Ok(loaders.file_counts.load_one(key).await?.unwrap_or(0)) })
         });
+        let cursors = page
+            .items
+            .iter()
+            .map(|f| {
+                crate::ids::encode_cursor(&Cursor {
+                    id: f.id,
+                    name: None,
+                })
+            })
+            .collect();
         Ok(Page {
             items: page.items,
+            cursors,
             has_next: page.has_next,
-            has_previous: args.after.is_some(),
+            has_previous,
             total,
         })
     }
@@ -227,9 +315,10 @@ impl Loaders {
         }))
     }
 
-    pub async fn user(&self, id: Option<Uuid>) -> AppResult<Option<user::Model>> {
+    /// The user `id` names, loaded for `field` (see `users`).
+    pub async fn user(&self, field: UserField, id: Option<Uuid>) -> AppResult<Option<user::Model>> {
         match id {
-            Some(id) => self.users.load_one(id).await,
+            Some(id) => self.users.load_one((field, id)).await,
             None => Ok(None),
         }
     }

@@ -8,7 +8,7 @@ use uuid::Uuid;
 use crate::auth::{Caller, Principal};
 use crate::error::{AppError, AppResult};
 use crate::ids;
-use crate::service::page::{Page, PageArgs, TotalCount};
+use crate::service::page::{Order, Page, PageArgs, TotalCount};
 use crate::service::Services;
 
 pub mod audit;
@@ -17,11 +17,13 @@ pub mod dataset;
 pub mod file;
 pub mod folder;
 pub mod group;
+pub mod limits;
 pub mod loaders;
 pub mod node;
 pub mod ontology;
 pub mod project;
 pub mod schema;
+pub mod subscription;
 pub mod user;
 
 pub use schema::{build_schema, AppSchema};
@@ -79,7 +81,77 @@ pub fn page_args(first: Option<i32>, after: Option<String>) -> AppResult<PageArg
         ),
         None => None,
     };
-    Ok(PageArgs { first, after })
+    Ok(PageArgs {
+        first,
+        after,
+        ..PageArgs::default()
+    })
+}
+
+/// Which column a list is ordered by.
+#[derive(async_graphql::Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum ListOrderField {
+    /// Creation time (the default).
+    CreatedAt,
+    /// The title of datasets, projects and ontologies; the name of folders
+    /// and groups; the email of users; the action of audit events.
+    Name,
+}
+
+/// Ascending or descending.
+#[derive(async_graphql::Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum OrderDirection {
+    /// Smallest first.
+    Asc,
+    /// Largest first.
+    Desc,
+}
+
+/// The order of a list.
+#[derive(async_graphql::InputObject, Debug, Clone, Copy)]
+pub struct ListOrder {
+    /// The column to order by.
+    pub field: ListOrderField,
+    /// The direction.
+    #[graphql(default_with = "OrderDirection::Asc")]
+    pub direction: OrderDirection,
+}
+
+/// Arguments every top-level list takes besides `search`.
+#[derive(Default)]
+pub struct ListArgs {
+    /// Page size (default 20, at most 100).
+    pub first: Option<i32>,
+    /// Cursor of the last item of the previous page.
+    pub after: Option<String>,
+    /// Order (default: creation time, oldest first).
+    pub order_by: Option<ListOrder>,
+    /// Only items created at or after this time.
+    pub created_after: Option<chrono::DateTime<chrono::Utc>>,
+    /// Only items created before this time.
+    pub created_before: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl ListArgs {
+    pub fn into_page(self) -> AppResult<PageArgs> {
+        let mut page = page_args(self.first, self.after)?;
+        if let Some(order) = self.order_by {
+            page.order = Order {
+                by_name: order.field == ListOrderField::Name,
+                descending: order.direction == OrderDirection::Desc,
+            };
+        }
+        if let (Some(a), Some(b)) = (self.created_after, self.created_before) {
+            if a >= b {
+                return Err(AppError::bad_input(
+                    "createdAfter must be before createdBefore",
+                ));
+            }
+        }
+        page.created_after = self.created_after;
+        page.created_before = self.created_before;
+        Ok(page)
+    }
 }
 
 /// Fields every connection carries beside `edges`, `nodes` and `pageInfo`.
@@ -99,11 +171,7 @@ impl ConnectionFields {
 pub type Conn<T> = Connection<String, T, ConnectionFields>;
 
 /// Turns a page of models into a connection of GraphQL nodes.
-pub fn connection<M, T: OutputType>(
-    page: Page<M>,
-    id: impl Fn(&M) -> Uuid,
-    wrap: impl Fn(M) -> T,
-) -> Conn<T> {
+pub fn connection<M, T: OutputType>(page: Page<M>, wrap: impl Fn(M) -> T) -> Conn<T> {
     let mut conn = Connection::with_additional_fields(
         page.has_previous,
         page.has_next,
@@ -112,7 +180,8 @@ pub fn connection<M, T: OutputType>(
     conn.edges = page
         .items
         .into_iter()
-        .map(|m| Edge::new(ids::encode_cursor(id(&m)), wrap(m)))
+        .zip(page.cursors)
+        .map(|(m, cursor)| Edge::new(cursor, wrap(m)))
         .collect();
     conn
 }

@@ -7,10 +7,11 @@ use tokio::sync::OnceCell;
 use uuid::Uuid;
 
 use super::collaborators::{self, Collaborator};
+use super::loaders::UserField;
 use super::project::Project;
 use super::user::User;
 use super::{
-    connection, enum_value, global_id, loaders, or_null, page_args, parse_id, scope, Conn,
+    connection, enum_value, global_id, loaders, or_null, parse_id, scope, Conn, ListArgs, ListOrder,
 };
 use crate::auth::Caller;
 use crate::error::{AppError, AppResult};
@@ -108,7 +109,10 @@ impl Ontology {
     }
     /// Who created the ontology.
     async fn created_by(&self, ctx: &Context<'_>) -> Result<Option<User>> {
-        Ok(loaders(ctx)?.user(self.model.created_by).await?.map(User))
+        Ok(loaders(ctx)?
+            .user(UserField::OntologyCreator, self.model.created_by)
+            .await?
+            .map(User))
     }
     /// Projects using the ontology that the caller may see.
     async fn projects(&self, ctx: &Context<'_>) -> Result<Vec<Project>> {
@@ -151,17 +155,40 @@ pub struct OntologyQuery;
 #[Object]
 impl OntologyQuery {
     /// Ontologies the caller may see: through an ontology role or a project using it.
+    #[graphql(complexity = "first.unwrap_or(20).clamp(0, 100) as usize * child_complexity + 1")]
+    #[allow(clippy::too_many_arguments)] // one per GraphQL argument
     async fn ontologies(
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "Case-insensitive text to find in the title.")] search: Option<String>,
         #[graphql(desc = "Page size (default 20, at most 100).")] first: Option<i32>,
         #[graphql(desc = "Cursor of the last item of the previous page.")] after: Option<String>,
+        #[graphql(desc = "Order (default: creation time, oldest first).")] order_by: Option<
+            ListOrder,
+        >,
+        #[graphql(desc = "Only items created at or after this time.")] created_after: Option<
+            DateTime<Utc>,
+        >,
+        #[graphql(desc = "Only items created before this time.")] created_before: Option<
+            DateTime<Utc>,
+        >,
     ) -> Result<Conn<Ontology>> {
         let (svc, caller) = scope(ctx)?;
-        let page =
-            ontologies::list(svc, caller, search.as_deref(), page_args(first, after)?).await?;
-        Ok(connection(page, |o| o.id, Ontology::new))
+        let page = ontologies::list(
+            svc,
+            caller,
+            search.as_deref(),
+            ListArgs {
+                first,
+                after,
+                order_by,
+                created_after,
+                created_before,
+            }
+            .into_page()?,
+        )
+        .await?;
+        Ok(connection(page, Ontology::new))
     }
 
     /// One ontology; null with NOT_FOUND when missing or not visible.

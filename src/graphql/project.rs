@@ -8,11 +8,12 @@ use uuid::Uuid;
 
 use super::collaborators::{self, Collaborator};
 use super::dataset::Dataset;
+use super::loaders::UserField;
 use super::ontology::Ontology;
 use super::user::User;
 use super::{
-    connection, enum_value, global_id, loaders, or_null, page_args, parse_id, parse_ids, scope,
-    Conn,
+    connection, enum_value, global_id, loaders, or_null, parse_id, parse_ids, scope, Conn,
+    ListArgs, ListOrder,
 };
 use crate::auth::Caller;
 use crate::error::{AppError, AppResult};
@@ -120,7 +121,10 @@ impl Project {
     }
     /// Who created the project.
     async fn owner(&self, ctx: &Context<'_>) -> Result<Option<User>> {
-        Ok(loaders(ctx)?.user(self.model.owner_id).await?.map(User))
+        Ok(loaders(ctx)?
+            .user(UserField::ProjectOwner, self.model.owner_id)
+            .await?
+            .map(User))
     }
     /// The project's one ontology (every collaborator may view it).
     async fn ontology(&self, ctx: &Context<'_>) -> Result<Ontology> {
@@ -177,16 +181,40 @@ pub struct ProjectQuery;
 #[Object]
 impl ProjectQuery {
     /// Projects the caller collaborates on.
+    #[graphql(complexity = "first.unwrap_or(20).clamp(0, 100) as usize * child_complexity + 1")]
+    #[allow(clippy::too_many_arguments)] // one per GraphQL argument
     async fn projects(
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "Case-insensitive text to find in the title.")] search: Option<String>,
         #[graphql(desc = "Page size (default 20, at most 100).")] first: Option<i32>,
         #[graphql(desc = "Cursor of the last item of the previous page.")] after: Option<String>,
+        #[graphql(desc = "Order (default: creation time, oldest first).")] order_by: Option<
+            ListOrder,
+        >,
+        #[graphql(desc = "Only items created at or after this time.")] created_after: Option<
+            DateTime<Utc>,
+        >,
+        #[graphql(desc = "Only items created before this time.")] created_before: Option<
+            DateTime<Utc>,
+        >,
     ) -> Result<Conn<Project>> {
         let (svc, caller) = scope(ctx)?;
-        let page = projects::list(svc, caller, search.as_deref(), page_args(first, after)?).await?;
-        Ok(connection(page, |p| p.id, Project::new))
+        let page = projects::list(
+            svc,
+            caller,
+            search.as_deref(),
+            ListArgs {
+                first,
+                after,
+                order_by,
+                created_after,
+                created_before,
+            }
+            .into_page()?,
+        )
+        .await?;
+        Ok(connection(page, Project::new))
     }
 
     /// One project; null with NOT_FOUND when missing or not visible.

@@ -1,6 +1,6 @@
 //! The schema: one query and one mutation object per domain, merged.
 
-use async_graphql::{EmptySubscription, MergedObject, Schema};
+use async_graphql::{MergedObject, Schema};
 
 use super::audit::AuditQuery;
 use super::dataset::{DatasetCollaboratorMutation, DatasetMutation, DatasetQuery};
@@ -9,7 +9,9 @@ use super::group::{GroupMutation, GroupQuery};
 use super::node::NodeQuery;
 use super::ontology::{OntologyCollaboratorMutation, OntologyMutation, OntologyQuery};
 use super::project::{ProjectCollaboratorMutation, ProjectMutation, ProjectQuery};
+use super::subscription::{MarkExecution, Subscription};
 use super::user::{UserMutation, UserQuery};
+use crate::config::QueryLimits;
 use crate::service::Services;
 
 #[derive(MergedObject, Default)]
@@ -38,20 +40,26 @@ pub struct Mutation(
     UserMutation,
 );
 
-pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
+pub type AppSchema = Schema<Query, Mutation, Subscription>;
 
-/// Query depth and complexity limits.
-pub const MAX_DEPTH: usize = 16;
-pub const MAX_COMPLEXITY: usize = 20_000;
-
-/// Builds the schema. Without services (for `export-schema`) it can print
-/// its SDL but not execute.
-pub fn build_schema(services: Option<Services>) -> AppSchema {
-    let mut builder = Schema::build(Query::default(), Mutation::default(), EmptySubscription)
-        .limit_depth(MAX_DEPTH)
-        .limit_complexity(MAX_COMPLEXITY)
+/// Builds the schema with the given limits. Without services (for
+/// `export-schema`) it can print its SDL but not execute.
+pub fn build_schema(services: Option<Services>, limits: &QueryLimits) -> AppSchema {
+    let subscription = Subscription::default();
+    let mut builder = Schema::build(Query::default(), Mutation::default(), subscription)
+        .limit_depth(limits.max_depth)
+        .limit_complexity(limits.max_complexity)
         .register_output_type::<super::node::Node>()
-        .extension(super::loaders::PerRequestLoaders);
+        .extension(super::loaders::PerRequestLoaders)
+        .extension(MarkExecution)
+        .extension(super::limits::Limits {
+            max_aliases: limits.max_aliases,
+            timeout: limits.request_timeout,
+            introspection: limits.introspection,
+        });
+    if !limits.introspection {
+        builder = builder.disable_introspection();
+    }
     if let Some(services) = services {
         builder = builder.data(services);
     }
@@ -60,5 +68,5 @@ pub fn build_schema(services: Option<Services>) -> AppSchema {
 
 /// The SDL the server serves, as committed in `schema.graphql`.
 pub fn sdl() -> String {
-    build_schema(None).sdl()
+    build_schema(None, &QueryLimits::default()).sdl()
 }

@@ -5,7 +5,8 @@ use chrono::{DateTime, Utc};
 use entity::user;
 
 use super::{
-    connection, enum_name, enum_value, global_id, or_null, page_args, parse_id, scope, Conn,
+    connection, enum_name, enum_value, global_id, or_null, parse_id, scope, Conn, ListArgs,
+    ListOrder,
 };
 use crate::service::users;
 
@@ -57,16 +58,40 @@ impl UserQuery {
     }
 
     /// Users of the workspace, to pick collaborators and group members.
+    #[graphql(complexity = "first.unwrap_or(20).clamp(0, 100) as usize * child_complexity + 1")]
+    #[allow(clippy::too_many_arguments)] // one per GraphQL argument
     async fn users(
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "Case-insensitive text to find in email or name.")] search: Option<String>,
         #[graphql(desc = "Page size (default 20, at most 100).")] first: Option<i32>,
         #[graphql(desc = "Cursor of the last item of the previous page.")] after: Option<String>,
+        #[graphql(desc = "Order (default: creation time, oldest first).")] order_by: Option<
+            ListOrder,
+        >,
+        #[graphql(desc = "Only items created at or after this time.")] created_after: Option<
+            DateTime<Utc>,
+        >,
+        #[graphql(desc = "Only items created before this time.")] created_before: Option<
+            DateTime<Utc>,
+        >,
     ) -> Result<Conn<User>> {
         let (svc, caller) = scope(ctx)?;
-        let page = users::list(svc, caller, search.as_deref(), page_args(first, after)?).await?;
-        Ok(connection(page, |u| u.id, User))
+        let page = users::list(
+            svc,
+            caller,
+            search.as_deref(),
+            ListArgs {
+                first,
+                after,
+                order_by,
+                created_after,
+                created_before,
+            }
+            .into_page()?,
+        )
+        .await?;
+        Ok(connection(page, User))
     }
 
     /// One user by ID.

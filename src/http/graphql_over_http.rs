@@ -29,6 +29,7 @@
 
 use std::cmp::Reverse;
 use std::collections::BTreeMap;
+use std::time::Instant;
 
 use async_graphql::parser::parse_query;
 use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationType};
@@ -41,8 +42,10 @@ use futures_util::StreamExt;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use super::operations::{self, error_codes, note_errors, note_operation};
 use super::{authenticate, error_response, playground_page, with_codes, AppState};
 use crate::auth::Principal;
+use crate::metrics::BATCH;
 
 /// A media type `/graphql` can answer with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -249,7 +252,10 @@ fn respond(media: MediaType, status: StatusCode, body: &impl Serialize) -> Respo
 fn refuse(media: MediaType, status: StatusCode, message: impl Into<String>) -> Response {
     let mut response = async_graphql::Response::from_errors(vec![ServerError::new(message, None)]);
     with_codes(&mut response);
-    respond(media, status, &ResponseBody::new(&response, true))
+    let codes: Vec<String> = error_codes(&response).collect();
+    let mut http = respond(media, status, &ResponseBody::new(&response, true));
+    note_errors(&mut http, codes);
+    http
 }
 
 fn not_acceptable() -> Response {
@@ -291,8 +297,11 @@ async fn read_body(body: Body, limit: usize) -> Result<Bytes, BodyError> {
 
 /// Builds a GraphQL request from its parameters, checking their types.
 fn graphql_request(params: &Map<String, Value>) -> Result<async_graphql::Request, String> {
+    // With automatic persisted queries the text may be left out (see apq.rs).
+    let persisted = matches!(params.get("extensions"), Some(Value::Object(e)) if e.contains_key("persistedQuery"));
     let query = match params.get("query") {
-        Some(Value::String(query)) => query,
+        Some(Value::String(query)) => query.as_str(),
+        None if persisted => "",
         None => return Err("the request has no `query` parameter".into()),
         Some(other) => {
             return Err(format!(
@@ -417,7 +426,8 @@ fn post_requests(bytes: &[u8], max_batch_size: usize) -> Result<BatchRequest, St
 /// error of a document that does not parse.
 type Prepared = Result<(async_graphql::Request, Option<OperationType>), ServerError>;
 
-fn prepare(mut request: async_graphql::Request) -> Prepared {
+fn prepare(state: &AppState, mut request: async_graphql::Request) -> Prepared {
+    state.persisted.resolve(&mut request)?;
     let document = parse_query(&request.query).map_err(ServerError::from)?;
     let operation = selected_operation(&document, request.operation_name.as_deref());
     request.set_parsed_query(document);
@@ -448,7 +458,8 @@ struct Outcome {
 /// Errors raised before execution carry no path and leave no data; an
 /// execution error that nulls the whole result always names its field.
 fn is_request_error(response: &async_graphql::Response) -> bool {
-    response.data == async_graphql::Value::Null
+    !super::apq::is_not_found(response)
+        && response.data == async_graphql::Value::Null
         && !response.errors.is_empty()
         && response.errors.iter().all(|e| e.path.is_empty())
 }
@@ -491,6 +502,7 @@ fn graphql_response(media: MediaType, outcomes: Vec<Outcome>, batch: bool) -> Re
         flags.push(outcome.request_error);
         responses.push(outcome.response);
     }
+    let codes: Vec<String> = responses.iter().flat_map(error_codes).collect();
     let mut response = if batch {
         let bodies: Vec<ResponseBody> = responses
             .iter()
@@ -516,6 +528,7 @@ fn graphql_response(media: MediaType, outcomes: Vec<Outcome>, batch: bool) -> Re
         }
     }
     response.headers_mut().extend(responses.http_headers());
+    note_errors(&mut response, codes);
     response
 }
 
@@ -530,7 +543,9 @@ async fn run(
     let principal = match authenticate(state, headers).await {
         Ok(principal) => principal,
         Err(e) => {
+            let code = e.code();
             let mut response = error_response(e);
+            note_errors(&mut response, [code]);
             response
                 .headers_mut()
                 .insert(header::CONTENT_TYPE, media.content_type());
@@ -541,8 +556,40 @@ async fn run(
     graphql_response(media, outcomes, batch)
 }
 
-/// `POST /graphql`.
+/// The name of the operation a request runs, for the metrics and the log:
+/// `operationName`, else the name of the document's only operation.
+fn operation_name(given: Option<String>, prepared: &mut Prepared) -> Option<String> {
+    given.or_else(|| {
+        let (request, _) = prepared.as_mut().ok()?;
+        match &request.parsed_query().ok()?.operations {
+            DocumentOperations::Multiple(operations) if operations.len() == 1 => {
+                operations.keys().next().map(ToString::to_string)
+            }
+            _ => None,
+        }
+    })
+}
+
+/// `POST /graphql`, counted in the metrics.
 pub async fn graphql_post(State(state): State<AppState>, request: Request) -> Response {
+    let started = Instant::now();
+    let metrics = state.services.metrics.clone();
+    let response = handle_post(State(state), request).await;
+    operations::record(&metrics, started, &response);
+    response
+}
+
+/// `GET /graphql`, counted in the metrics (the playground page is not).
+pub async fn graphql_get(State(state): State<AppState>, request: Request) -> Response {
+    let started = Instant::now();
+    let metrics = state.services.metrics.clone();
+    let response = handle_get(State(state), request).await;
+    operations::record(&metrics, started, &response);
+    response
+}
+
+/// `POST /graphql`.
+async fn handle_post(State(state): State<AppState>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let Some(media) = response_media_type(&parts.headers) else {
         return not_acceptable();
@@ -582,15 +629,29 @@ pub async fn graphql_post(State(state): State<AppState>, request: Request) -> Re
         Ok(requests) => requests,
         Err(message) => return refuse(media, StatusCode::BAD_REQUEST, message),
     };
-    let (prepared, batch) = match requests {
-        BatchRequest::Single(request) => (vec![prepare(request)], false),
-        BatchRequest::Batch(requests) => (requests.into_iter().map(prepare).collect(), true),
+    let (mut prepared, batch, given) = match requests {
+        BatchRequest::Single(request) => {
+            let given = request.operation_name.clone();
+            (vec![prepare(&state, request)], false, given)
+        }
+        BatchRequest::Batch(requests) => (
+            requests.into_iter().map(|r| prepare(&state, r)).collect(),
+            true,
+            None,
+        ),
     };
-    run(&state, &parts.headers, media, prepared, batch).await
+    let operation = if batch {
+        Some(BATCH.to_owned())
+    } else {
+        operation_name(given, &mut prepared[0])
+    };
+    let mut response = run(&state, &parts.headers, media, prepared, batch).await;
+    note_operation(&mut response, operation);
+    response
 }
 
 /// `GET /graphql`: the playground for a browser, queries for everyone else.
-pub async fn graphql_get(State(state): State<AppState>, request: Request) -> Response {
+async fn handle_get(State(state): State<AppState>, request: Request) -> Response {
     let (parts, _) = request.into_parts();
     let wants_html = parts
         .headers
@@ -607,7 +668,9 @@ pub async fn graphql_get(State(state): State<AppState>, request: Request) -> Res
         Ok(request) => request,
         Err(message) => return refuse(media, StatusCode::BAD_REQUEST, message),
     };
-    let prepared = prepare(request);
+    let given = request.operation_name.clone();
+    let mut prepared = prepare(&state, request);
+    let operation = operation_name(given, &mut prepared);
     if let Ok((_, Some(OperationType::Mutation))) = &prepared {
         let mut response = refuse(
             media,
@@ -617,9 +680,12 @@ pub async fn graphql_get(State(state): State<AppState>, request: Request) -> Res
         response
             .headers_mut()
             .insert(header::ALLOW, HeaderValue::from_static("POST"));
+        note_operation(&mut response, operation);
         return response;
     }
-    run(&state, &parts.headers, media, vec![prepared], false).await
+    let mut response = run(&state, &parts.headers, media, vec![prepared], false).await;
+    note_operation(&mut response, operation);
+    response
 }
 
 #[cfg(test)]

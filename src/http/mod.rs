@@ -5,7 +5,10 @@
 //! `/graphql` follows the GraphQL-over-HTTP specification; see
 //! [`graphql_over_http`] for media types, status codes and limits.
 
+pub mod apq;
 pub mod graphql_over_http;
+pub mod operations;
+pub mod ws;
 
 use std::sync::Arc;
 
@@ -29,6 +32,8 @@ pub struct AppState {
     pub services: Services,
     pub auth: Arc<Authenticator>,
     pub limits: HttpLimits,
+    /// Automatic persisted queries known to this instance.
+    pub persisted: Arc<apq::PersistedQueries>,
 }
 
 /// Transport limits of `/graphql`.
@@ -38,6 +43,8 @@ pub struct HttpLimits {
     pub max_body_bytes: usize,
     /// Most operations in one batched request (400 beyond).
     pub max_batch_size: usize,
+    /// Time a `/graphql/ws` client has to send `connection_init`.
+    pub ws_init_timeout: std::time::Duration,
 }
 
 impl From<&Config> for HttpLimits {
@@ -45,6 +52,7 @@ impl From<&Config> for HttpLimits {
         HttpLimits {
             max_body_bytes: config.max_body_bytes,
             max_batch_size: config.max_batch_size,
+            ws_init_timeout: config.ws_init_timeout,
         }
     }
 }
@@ -55,8 +63,10 @@ pub fn router(state: AppState) -> Router {
             "/graphql",
             get(graphql_over_http::graphql_get).post(graphql_over_http::graphql_post),
         )
+        .route("/graphql/ws", axum::routing::any(ws::graphql_ws))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(operations::metrics))
         .merge(crate::playground::routes())
         .with_state(state)
 }

@@ -44,7 +44,13 @@ pub async fn list(
     if let Some(id) = resource_id {
         query = query.filter(audit_event::Column::ResourceId.eq(id));
     }
-    crate::service::page::paginate(&svc.db, query, audit_event::Column::Id, page).await
+    crate::service::page::paginate(
+        &svc.db,
+        query,
+        crate::sort_keys!(audit_event, Action, action),
+        page,
+    )
+    .await
 }
 
 /// One audit event (workspace ADMINs).

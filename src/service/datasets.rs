@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use crate::auth::Caller;
 use crate::error::{AppError, AppResult};
+use crate::events::DatasetChange;
 use crate::policy::{Action, Kind};
 use crate::service::access::{self, visible_datasets, Access, FileRoute};
 use crate::service::grants::{self, Grantee};
@@ -60,7 +61,13 @@ pub async fn list(
         dataset::Entity::find().filter(visible_datasets(&svc.policy, caller.id)),
         search,
     );
-    paginate(&svc.db, query, dataset::Column::Id, page).await
+    paginate(
+        &svc.db,
+        query,
+        crate::sort_keys!(dataset, Title, title),
+        page,
+    )
+    .await
 }
 
 /// Every dataset of the workspace (workspace ADMINs only).
@@ -74,7 +81,7 @@ pub async fn list_workspace(
     paginate(
         &svc.db,
         with_search(dataset::Entity::find(), search),
-        dataset::Column::Id,
+        crate::sort_keys!(dataset, Title, title),
         page,
     )
     .await
@@ -152,7 +159,10 @@ pub async fn update(
         active.description = Set(optional_text("description", description, DESCRIPTION_MAX)?);
     }
     active.updated_at = Set(Utc::now());
-    Ok(active.update(&svc.db).await?)
+    let updated = active.update(&svc.db).await?;
+    svc.events
+        .dataset_changed(id, DatasetChange::SettingsChanged);
+    Ok(updated)
 }
 
 /// Deletes a dataset (not its files); `confirm` must be the word `delete`.
@@ -177,6 +187,7 @@ pub async fn delete(svc: &Services, caller: &Caller, id: Uuid, confirm: &str) ->
     )
     .await?;
     txn.commit().await?;
+    svc.events.dataset_changed(id, DatasetChange::Deleted);
     Ok(id)
 }
 
@@ -229,6 +240,7 @@ pub async fn attach_files(
         .on_conflict_do_nothing()
         .exec_without_returning(&svc.db)
         .await?;
+    svc.events.dataset_changed(id, DatasetChange::FilesAttached);
     Ok(model)
 }
 
@@ -249,6 +261,7 @@ pub async fn detach_files(
         .filter(dataset_file::Column::FileId.is_in(file_ids.iter().copied()))
         .exec(&svc.db)
         .await?;
+    svc.events.dataset_changed(id, DatasetChange::FilesDetached);
     Ok(model)
 }
 
@@ -282,6 +295,7 @@ pub async fn move_files(
             )));
         }
     }
+    let left: Vec<Uuid> = moving.iter().map(|f| f.folder_id).collect();
     let txn = svc.db.begin().await?;
     let mut moved = Vec::with_capacity(moving.len());
     for f in moving {
@@ -309,7 +323,42 @@ pub async fn move_files(
     )
     .await?;
     txn.commit().await?;
+    publish_moved(svc, dest_folder, &left).await;
     Ok(moved)
+}
+
+/// After a move into `to_folder` of files that were in `left_folders`:
+/// FILES_MOVED_IN for the datasets mirroring the destination folder,
+/// FILES_MOVED_OUT for those mirroring a folder the files left.
+async fn publish_moved(svc: &Services, to_folder: Uuid, left_folders: &[Uuid]) {
+    let left: Vec<Uuid> = grants::dedup(left_folders)
+        .into_iter()
+        .filter(|f| *f != to_folder)
+        .collect();
+    if left.is_empty() {
+        return;
+    }
+    let mirrors: Result<Vec<(Uuid, Option<Uuid>)>, _> = dataset::Entity::find()
+        .select_only()
+        .column(dataset::Column::Id)
+        .column(dataset::Column::FolderId)
+        .filter(dataset::Column::FolderId.is_in(left.iter().copied().chain([to_folder])))
+        .into_tuple()
+        .all(&svc.db)
+        .await;
+    match mirrors {
+        Ok(mirrors) => {
+            for (dataset_id, folder) in mirrors {
+                let change = if folder == Some(to_folder) {
+                    DatasetChange::FilesMovedIn
+                } else {
+                    DatasetChange::FilesMovedOut
+                };
+                svc.events.dataset_changed(dataset_id, change);
+            }
+        }
+        Err(e) => tracing::error!(error = %e, "cannot find the datasets a move changed"),
+    }
 }
 
 async fn may_take_from_folder(svc: &Services, caller: &Caller, folder: Uuid) -> AppResult<bool> {
@@ -359,6 +408,8 @@ pub async fn join(svc: &Services, caller: &Caller, id: Uuid) -> AppResult<datase
     )
     .await?;
     txn.commit().await?;
+    svc.events
+        .dataset_changed(id, DatasetChange::CollaboratorsChanged);
     Ok(model)
 }
 

@@ -17,7 +17,7 @@ use crate::ids;
 use crate::policy::Action;
 use crate::service::access::{visible_datasets, visible_files, FileRoute};
 use crate::service::folders;
-use crate::service::input::TITLE_MAX;
+use crate::service::input::{like_pattern, search_term, TITLE_MAX};
 use crate::service::page::PageArgs;
 use crate::service::Services;
 
@@ -254,12 +254,83 @@ impl FileParent {
     }
 }
 
+/// Which files of a parent a list shows.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct FileFilter {
+    /// Only files of this kind (a `KINDS` value).
+    pub kind: Option<String>,
+    /// Only files whose title contains this text (case-insensitive).
+    pub search: Option<String>,
+}
+
+/// Ids of one kind of parent, how to wrap them, and the FROM clause and
+/// column that reach their files.
+type ParentScope = (
+    Vec<Uuid>,
+    fn(Uuid) -> FileParent,
+    &'static str,
+    &'static str,
+);
+
+/// The two kinds of parent, each with the tables and column that reach its
+/// files, and the ids of `parents` of that kind.
+fn parent_scopes(parents: &[FileParent]) -> [ParentScope; 2] {
+    let mut folders = Vec::new();
+    let mut datasets = Vec::new();
+    for parent in parents {
+        match parent {
+            FileParent::Folder(id) => folders.push(*id),
+            FileParent::Dataset(id) => datasets.push(*id),
+        }
+    }
+    [
+        (folders, FileParent::Folder, "files f", "f.folder_id"),
+        (
+            datasets,
+            FileParent::Dataset,
+            "files f JOIN dataset_files df ON df.file_id = f.id",
+            "df.dataset_id",
+        ),
+    ]
+}
+
+/// `FROM … WHERE parent IN (…) AND <filter>` and its values.
+fn scoped_from(
+    backend: DbBackend,
+    from: &str,
+    parent_col: &str,
+    ids: &[Uuid],
+    filter: &FileFilter,
+) -> (String, Vec<Value>) {
+    let mut values: Vec<Value> = ids.iter().map(|id| Value::from(*id)).collect();
+    let mut sql = format!(
+        "FROM {from} WHERE {parent_col} IN ({})",
+        placeholders(backend, 1, ids.len())
+    );
+    if let Some(kind) = &filter.kind {
+        values.push(Value::from(kind.clone()));
+        sql.push_str(&format!(
+            " AND f.kind = {}",
+            placeholders(backend, values.len(), 1)
+        ));
+    }
+    if let Some(term) = search_term(filter.search.as_deref()) {
+        values.push(Value::from(like_pattern(term)));
+        sql.push_str(&format!(
+            " AND LOWER(f.title) LIKE {} ESCAPE '\\'",
+            placeholders(backend, values.len(), 1)
+        ));
+    }
+    (sql, values)
+}
+
 /// One page of files for each parent, `(files, has next page)`: one
 /// statement per kind of parent, ranked per parent by a window function.
 pub async fn pages(
     svc: &Services,
     parents: &[FileParent],
-    args: PageArgs,
+    args: &PageArgs,
+    filter: &FileFilter,
 ) -> AppResult<HashMap<FileParent, (Vec<file::Model>, bool)>> {
     let limit = args.limit()?;
     let mut out: HashMap<FileParent, (Vec<file::Model>, bool)> =
@@ -267,52 +338,18 @@ pub async fn pages(
     if limit == 0 {
         return Ok(out);
     }
-    let folders: Vec<Uuid> = parents
-        .iter()
-        .filter_map(|p| {
-            if let FileParent::Folder(id) = p {
-                Some(*id)
-            } else {
-                None
-            }
-        })
-        .collect();
-    let datasets: Vec<Uuid> = parents
-        .iter()
-        .filter_map(|p| {
-            if let FileParent::Dataset(id) = p {
-                Some(*id)
-            } else {
-                None
-            }
-        })
-        .collect();
-    for (ids, wrap, from, parent_col) in [
-        (
-            folders,
-            FileParent::Folder as fn(Uuid) -> FileParent,
-            "files f",
-            "f.folder_id",
-        ),
-        (
-            datasets,
-            FileParent::Dataset as fn(Uuid) -> FileParent,
-            "files f JOIN dataset_files df ON df.file_id = f.id",
-            "df.dataset_id",
-        ),
-    ] {
+    let backend = svc.db.get_database_backend();
+    for (ids, wrap, from, parent_col) in parent_scopes(parents) {
         if ids.is_empty() {
             continue;
         }
-        let backend = svc.db.get_database_backend();
-        let mut values: Vec<Value> = ids.iter().map(|id| Value::from(*id)).collect();
+        let (scope, mut values) = scoped_from(backend, from, parent_col, &ids, filter);
         let mut sql = format!(
-            "SELECT * FROM (SELECT f.*, {parent_col} AS page_parent, ROW_NUMBER() OVER (PARTITION BY {parent_col} ORDER BY f.id) AS page_rank \
-             FROM {from} WHERE {parent_col} IN ({})",
-            placeholders(backend, 1, ids.len())
+            "SELECT * FROM (SELECT f.*, {parent_col} AS page_parent, \
+             ROW_NUMBER() OVER (PARTITION BY {parent_col} ORDER BY f.id) AS page_rank {scope}"
         );
-        if let Some(after) = args.after {
-            values.push(Value::from(after));
+        if let Some(after) = &args.after {
+            values.push(Value::from(after.id));
             sql.push_str(&format!(
                 " AND f.id > {}",
                 placeholders(backend, values.len(), 1)
@@ -341,58 +378,31 @@ pub async fn pages(
     Ok(out)
 }
 
-/// The number of files of each parent: one grouped count per kind of parent.
-pub async fn counts(svc: &Services, parents: &[FileParent]) -> AppResult<HashMap<FileParent, u64>> {
-    let folders: Vec<Uuid> = parents
-        .iter()
-        .filter_map(|p| {
-            if let FileParent::Folder(id) = p {
-                Some(*id)
-            } else {
-                None
-            }
-        })
-        .collect();
-    let datasets: Vec<Uuid> = parents
-        .iter()
-        .filter_map(|p| {
-            if let FileParent::Dataset(id) = p {
-                Some(*id)
-            } else {
-                None
-            }
-        })
-        .collect();
+/// The number of files of each parent that pass `filter`: one grouped count
+/// per kind of parent.
+pub async fn counts(
+    svc: &Services,
+    parents: &[FileParent],
+    filter: &FileFilter,
+) -> AppResult<HashMap<FileParent, u64>> {
     let mut out: HashMap<FileParent, u64> = parents.iter().map(|p| (*p, 0)).collect();
-    if !folders.is_empty() {
-        let rows: Vec<(Uuid, i64)> = file::Entity::find()
-            .select_only()
-            .column(file::Column::FolderId)
-            .column_as(file::Column::Id.count(), "n")
-            .filter(file::Column::FolderId.is_in(folders))
-            .group_by(file::Column::FolderId)
-            .into_tuple()
-            .all(&svc.db)
-            .await?;
-        out.extend(
-            rows.into_iter()
-                .map(|(id, n)| (FileParent::Folder(id), n as u64)),
+    let backend = svc.db.get_database_backend();
+    for (ids, wrap, from, parent_col) in parent_scopes(parents) {
+        if ids.is_empty() {
+            continue;
+        }
+        let (scope, values) = scoped_from(backend, from, parent_col, &ids, filter);
+        let sql = format!(
+            "SELECT {parent_col} AS page_parent, COUNT(*) AS n {scope} GROUP BY {parent_col}"
         );
-    }
-    if !datasets.is_empty() {
-        let rows: Vec<(Uuid, i64)> = dataset_file::Entity::find()
-            .select_only()
-            .column(dataset_file::Column::DatasetId)
-            .column_as(dataset_file::Column::FileId.count(), "n")
-            .filter(dataset_file::Column::DatasetId.is_in(datasets))
-            .group_by(dataset_file::Column::DatasetId)
-            .into_tuple()
-            .all(&svc.db)
+        let rows = svc
+            .db
+            .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
             .await?;
-        out.extend(
-            rows.into_iter()
-                .map(|(id, n)| (FileParent::Dataset(id), n as u64)),
-        );
+        for row in rows {
+            let parent = wrap(row.try_get::<Uuid>("", "page_parent")?);
+            out.insert(parent, row.try_get::<i64>("", "n")? as u64);
+        }
     }
     Ok(out)
 }

@@ -57,7 +57,7 @@ pub async fn list(
     if let Some(term) = search_term(search) {
         query = query.filter(contains_ci(folder::Column::Name, term));
     }
-    paginate(&svc.db, query, folder::Column::Id, page).await
+    paginate(&svc.db, query, crate::sort_keys!(folder, Name, name), page).await
 }
 
 #[tracing::instrument(skip(svc, caller))]

@@ -13,6 +13,7 @@ use uuid::Uuid;
 
 use crate::auth::Caller;
 use crate::error::{AppError, AppResult};
+use crate::events::DatasetChange;
 use crate::ids;
 use crate::policy::{Action, Kind};
 use crate::service::access::{self, Access};
@@ -235,6 +236,7 @@ pub async fn add(
         .await?;
     }
     txn.commit().await?;
+    collaborators_changed(svc, kind, resource_id);
     Ok(())
 }
 
@@ -266,6 +268,7 @@ pub async fn set_role(
     d["previousRole"] = json!(previous);
     audit::record(&txn, caller.id, "grant.change", kind, resource_id, d).await?;
     txn.commit().await?;
+    collaborators_changed(svc, kind, resource_id);
     Ok(())
 }
 
@@ -301,7 +304,16 @@ pub async fn remove(
     )
     .await?;
     txn.commit().await?;
+    collaborators_changed(svc, kind, resource_id);
     Ok(())
+}
+
+/// Tells subscribers that a dataset's collaborators changed.
+fn collaborators_changed(svc: &Services, kind: Kind, resource_id: Uuid) {
+    if kind == Kind::Dataset {
+        svc.events
+            .dataset_changed(resource_id, DatasetChange::CollaboratorsChanged);
+    }
 }
 
 /// Grants `role` to `user` or raises an existing grant to it (joining).

@@ -41,7 +41,7 @@ pub async fn list(
     if let Some(term) = search_term(search) {
         query = query.filter(contains_ci(group::Column::Name, term));
     }
-    paginate(&svc.db, query, group::Column::Id, page).await
+    paginate(&svc.db, query, crate::sort_keys!(group, Name, name), page).await
 }
 
 #[tracing::instrument(skip(svc, caller))]

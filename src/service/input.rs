@@ -31,15 +31,21 @@ fn bounded(field: &str, value: &str, max: usize) -> AppResult<String> {
 pub const TITLE_MAX: usize = 200;
 pub const DESCRIPTION_MAX: usize = 5000;
 
-/// Case-insensitive "contains" on a text column, with `%`/`_` taken literally.
-pub fn contains_ci<C: ColumnTrait>(column: C, needle: &str) -> SimpleExpr {
+/// The LIKE pattern for a case-insensitive "contains" (to compare with a
+/// lower-cased column), with `%`, `_` and backslashes taken literally.
+pub fn like_pattern(needle: &str) -> String {
     let escaped = needle
         .to_lowercase()
         .replace('\\', "\\\\")
         .replace('%', "\\%")
         .replace('_', "\\_");
+    format!("%{escaped}%")
+}
+
+/// Case-insensitive "contains" on a text column, with `%`/`_` taken literally.
+pub fn contains_ci<C: ColumnTrait>(column: C, needle: &str) -> SimpleExpr {
     Expr::expr(Func::lower(Expr::col(column)))
-        .like(LikeExpr::new(format!("%{escaped}%")).escape('\\'))
+        .like(LikeExpr::new(like_pattern(needle)).escape('\\'))
 }
 
 /// The trimmed search text, or `None` when there is nothing to search for.

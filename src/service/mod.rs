@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use sea_orm::DatabaseConnection;
 
+use crate::events::EventBus;
 use crate::metrics::Metrics;
 use crate::policy::Policy;
 
@@ -27,6 +28,8 @@ pub struct Services {
     pub db: DatabaseConnection,
     pub policy: Arc<Policy>,
     pub metrics: Arc<Metrics>,
+    /// Changes committed by the services, for subscriptions.
+    pub events: EventBus,
 }
 
 impl Services {
@@ -35,6 +38,7 @@ impl Services {
             db,
             policy: Arc::new(policy),
             metrics,
+            events: EventBus::new(),
         }
     }
 }

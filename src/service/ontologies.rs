@@ -193,7 +193,13 @@ pub async fn list(
     if let Some(term) = search_term(search) {
         query = query.filter(contains_ci(ontology::Column::Title, term));
     }
-    paginate(&svc.db, query, ontology::Column::Id, page).await
+    paginate(
+        &svc.db,
+        query,
+        crate::sort_keys!(ontology, Title, title),
+        page,
+    )
+    .await
 }
 
 #[tracing::instrument(skip(svc, caller, structure))]

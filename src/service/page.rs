@@ -1,12 +1,13 @@
 //! Keyset pagination over UUIDv7 primary keys (time-ordered, so "after this
-//! id" is "created after this row"), with a lazily counted total.
+//! id" is "created after this row") or over (name, id), with a created-at
+//! range and a lazily counted total.
 
 use std::sync::Arc;
 
 use futures_util::future::BoxFuture;
 use sea_orm::{
-    ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, Select,
+    ColumnTrait, Condition, DatabaseConnection, EntityTrait, Order as SeaOrder, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, Select,
 };
 use uuid::Uuid;
 
@@ -15,11 +16,31 @@ use crate::error::{AppError, AppResult};
 pub const DEFAULT_PAGE_SIZE: i32 = 20;
 pub const MAX_PAGE_SIZE: i32 = 100;
 
-/// `first` / `after` as the client gave them (cursor already decoded).
+/// Where a page starts: after the row with this id (and, when ordered by
+/// name, this name).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct Cursor {
+    pub id: Uuid,
+    pub name: Option<String>,
+}
+
+/// How a list is ordered.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Order {
+    /// By the list's name column (title, name or email) instead of creation.
+    pub by_name: bool,
+    pub descending: bool,
+}
+
+/// `first` / `after` / ordering / created range as the client gave them
+/// (cursor already decoded).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct PageArgs {
     pub first: Option<i32>,
-    pub after: Option<Uuid>,
+    pub after: Option<Cursor>,
+    pub order: Order,
+    pub created_after: Option<chrono::DateTime<chrono::Utc>>,
+    pub created_before: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl PageArgs {
@@ -69,6 +90,8 @@ impl TotalCount {
 /// One page of a list.
 pub struct Page<M> {
     pub items: Vec<M>,
+    /// The opaque cursor of each item.
+    pub cursors: Vec<String>,
     pub has_next: bool,
     pub has_previous: bool,
     pub total: TotalCount,
@@ -78,6 +101,7 @@ impl<M> Page<M> {
     pub fn map<N>(self, f: impl FnMut(M) -> N) -> Page<N> {
         Page {
             items: self.items.into_iter().map(f).collect(),
+            cursors: self.cursors,
             has_next: self.has_next,
             has_previous: self.has_previous,
             total: self.total,
@@ -85,33 +109,105 @@ impl<M> Page<M> {
     }
 }
 
-/// Runs `select` as one page ordered by `id`.
-pub async fn paginate<E, C>(
+/// The columns a list is paged by, and how to read them from a row.
+pub struct SortKeys<E: EntityTrait> {
+    pub id: E::Column,
+    pub name: E::Column,
+    pub created_at: E::Column,
+    pub id_of: fn(&E::Model) -> Uuid,
+    pub name_of: fn(&E::Model) -> String,
+}
+
+/// `SortKeys` of an entity module with `id`, `created_at` and a name column.
+#[macro_export]
+macro_rules! sort_keys {
+    ($entity:ident, $name:ident, $field:ident) => {
+        $crate::service::page::SortKeys::<entity::$entity::Entity> {
+            id: entity::$entity::Column::Id,
+            name: entity::$entity::Column::$name,
+            created_at: entity::$entity::Column::CreatedAt,
+            id_of: |m| m.id,
+            name_of: |m| m.$field.clone(),
+        }
+    };
+}
+
+/// Runs `select` as one page in the requested order and created range.
+pub async fn paginate<E>(
     db: &DatabaseConnection,
     select: Select<E>,
-    id: C,
+    keys: SortKeys<E>,
     args: PageArgs,
 ) -> AppResult<Page<E::Model>>
 where
     E: EntityTrait,
     E::Model: Sync,
-    C: ColumnTrait,
 {
     let limit = args.limit()?;
+    let mut select = select;
+    if let Some(after) = args.created_after {
+        select = select.filter(keys.created_at.gte(after));
+    }
+    if let Some(before) = args.created_before {
+        select = select.filter(keys.created_at.lt(before));
+    }
     let total = TotalCount::of(db, select.clone());
+    let descending = args.order.descending;
+    let beyond = |column: E::Column, value: sea_orm::Value| {
+        if descending {
+            column.lt(value)
+        } else {
+            column.gt(value)
+        }
+    };
     let mut query = select;
-    if let Some(after) = args.after {
-        query = query.filter(id.gt(after));
+    if let Some(after) = &args.after {
+        query = match (args.order.by_name, &after.name) {
+            (true, Some(name)) => query.filter(
+                Condition::any()
+                    .add(beyond(keys.name, name.clone().into()))
+                    .add(
+                        Condition::all()
+                            .add(keys.name.eq(name.clone()))
+                            .add(beyond(keys.id, after.id.into())),
+                    ),
+            ),
+            (false, None) => query.filter(beyond(keys.id, after.id.into())),
+            _ => return Err(AppError::bad_input("after is a cursor of another ordering")),
+        };
+    }
+    let direction = if descending {
+        SeaOrder::Desc
+    } else {
+        SeaOrder::Asc
+    };
+    if args.order.by_name {
+        query = query.order_by(keys.name, direction.clone());
     }
     let mut items = if limit == 0 {
         Vec::new()
     } else {
-        query.order_by_asc(id).limit(limit + 1).all(db).await?
+        query
+            .order_by(keys.id, direction)
+            .limit(limit + 1)
+            .all(db)
+            .await?
     };
     let has_next = items.len() as u64 > limit;
     items.truncate(limit as usize);
+    let cursors = items
+        .iter()
+        .map(|m| {
+            let name = args.order.by_name.then(|| (keys.name_of)(m));
+            crate::ids::encode_cursor(&Cursor {
+                id: (keys.id_of)(m),
+                name,
+            })
+        })
+        .collect();
     Ok(Page {
         items,
+        cursors,
         has_next,
         has_previous: args.after.is_some(),
         total,

@@ -54,7 +54,13 @@ pub async fn list(
     if let Some(term) = search_term(search) {
         query = query.filter(contains_ci(project::Column::Title, term));
     }
-    paginate(&svc.db, query, project::Column::Id, page).await
+    paginate(
+        &svc.db,
+        query,
+        crate::sort_keys!(project, Title, title),
+        page,
+    )
+    .await
 }
 
 /// The ontology must be one the caller holds a role on that allows using it.

@@ -179,7 +179,7 @@ pub async fn list(
                 .add(contains_ci(user::Column::Name, term)),
         );
     }
-    paginate(&svc.db, query, user::Column::Id, page).await
+    paginate(&svc.db, query, crate::sort_keys!(user, Email, email), page).await
 }
 
 /// Every one of `ids` must name an existing user; returns them in order.

@@ -32,6 +32,21 @@ async fn statements(app: &TestApp, user: &TestUser, query: &str, vars: Value) ->
     (metrics.sql_statements() - before, data)
 }
 
+/// The fewest statements of three runs of the nested query. A DataLoader
+/// collects keys for a few milliseconds; on a machine busy with other work a
+/// batch can now and then be cut in two, which says nothing about N+1. A
+/// query that loads per item costs more on every run.
+async fn fewest_statements(app: &TestApp, user: &TestUser, n: u32) -> (u64, Value) {
+    let mut best: Option<(u64, Value)> = None;
+    for _ in 0..3 {
+        let (count, data) = statements(app, user, NESTED, json!({ "n": n })).await;
+        if best.as_ref().is_none_or(|(b, _)| count < *b) {
+            best = Some((count, data));
+        }
+    }
+    best.expect("three runs")
+}
+
 /// `projects` projects, each with a mirrored and a plain dataset of `files`
 /// files, shared with a group and a user.
 async fn workspace(app: &TestApp, projects: usize, files: usize) -> (TestUser, TestUser) {
@@ -72,7 +87,7 @@ async fn a_nested_query_costs_the_same_statements_for_page_sizes_5_and_100() {
     let app = spawn_app().await;
     let (owner, viewer) = workspace(&app, 7, 6).await;
     for user in [&owner, &viewer] {
-        let (small, data) = statements(&app, user, NESTED, json!({ "n": 5 })).await;
+        let (small, data) = fewest_statements(&app, user, 5).await;
         assert_eq!(data["projects"]["nodes"].as_array().unwrap().len(), 5);
         assert_eq!(
             data["projects"]["nodes"][0]["datasets"][0]["files"]["nodes"]
@@ -81,7 +96,7 @@ async fn a_nested_query_costs_the_same_statements_for_page_sizes_5_and_100() {
                 .len(),
             5
         );
-        let (large, data) = statements(&app, user, NESTED, json!({ "n": 100 })).await;
+        let (large, data) = fewest_statements(&app, user, 100).await;
         assert_eq!(data["projects"]["nodes"].as_array().unwrap().len(), 7);
         assert_eq!(
             data["projects"]["nodes"][0]["datasets"][0]["files"]["nodes"]

@@ -1,0 +1,182 @@
+//! Subscriptions, served over WebSocket on `/graphql/ws` (see `http::ws`).
+//!
+//! A subscription checks access when it starts (UNAUTHENTICATED without a
+//! token, NOT_FOUND for a resource the caller cannot see, as queries do) and
+//! again for every event: once the caller can no longer see the resource the
+//! stream ends, so access lost is never outlived. Events resolve their
+//! fields with the loaders of the subscribe request (`PerRequestLoaders`),
+//! which know the caller.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextExecute};
+use async_graphql::{Context, MergedSubscription, Object, Result, Subscription, ID};
+use chrono::{DateTime, Utc};
+use futures_util::stream::{self, Stream};
+use sea_orm::EntityTrait;
+use tokio::sync::broadcast::{self, error::RecvError};
+use uuid::Uuid;
+
+use super::dataset::Dataset;
+use super::{global_id, parse_id, scope};
+use crate::auth::Caller;
+use crate::error::AppError;
+use crate::events::{DatasetChange, Event};
+use crate::service::{datasets, Services};
+
+/// Subscriptions: served over WebSocket on `/graphql/ws`.
+#[derive(MergedSubscription, Default)]
+pub struct Subscription(DatasetSubscription);
+
+/// A change to a dataset, as `datasetChanged` delivers it.
+pub struct DatasetChangeEvent {
+    dataset_id: Uuid,
+    change: DatasetChange,
+    at: DateTime<Utc>,
+    dataset: Option<Dataset>,
+}
+
+/// A change to a dataset, as `datasetChanged` delivers it.
+#[Object]
+impl DatasetChangeEvent {
+    /// The dataset as it is when the event is delivered; null once deleted.
+    async fn dataset(&self) -> Option<&Dataset> {
+        self.dataset.as_ref()
+    }
+    /// The dataset's global ID (also after it was deleted).
+    async fn dataset_id(&self) -> ID {
+        global_id("Dataset", self.dataset_id)
+    }
+    /// What changed.
+    async fn change(&self) -> DatasetChange {
+        self.change
+    }
+    /// When the change was committed.
+    async fn at(&self) -> DateTime<Utc> {
+        self.at
+    }
+}
+
+#[derive(Default)]
+pub struct DatasetSubscription;
+
+#[Subscription]
+impl DatasetSubscription {
+    /// Every change to a dataset the caller can view: files attached,
+    /// detached or moved, settings, collaborators, deletion. The stream ends
+    /// after `DELETED`, or as soon as the caller can no longer view the
+    /// dataset.
+    async fn dataset_changed(
+        &self,
+        ctx: &Context<'_>,
+        dataset_id: ID,
+    ) -> Result<impl Stream<Item = Result<DatasetChangeEvent>>> {
+        let (svc, caller) = scope(ctx)?;
+        let id = parse_id(&dataset_id, "Dataset", "datasetId")?;
+        // Listen before checking, so that nothing committed in between is missed.
+        let events = svc.events.subscribe();
+        datasets::get(svc, caller, id).await?;
+        let watch = Watch {
+            events,
+            svc: svc.clone(),
+            caller: caller.clone(),
+            id,
+        };
+        Ok(stream::unfold(Some(watch), |watch| async move {
+            let (item, watch) = watch?.next().await?;
+            Some((item, watch))
+        }))
+    }
+}
+
+/// One `datasetChanged` subscription.
+struct Watch {
+    events: broadcast::Receiver<Event>,
+    svc: Services,
+    caller: Caller,
+    id: Uuid,
+}
+
+impl Watch {
+    /// The next event for the subscriber and what remains of the
+    /// subscription (`None` after the last event); `None` when it ends now.
+    async fn next(mut self) -> Option<(Result<DatasetChangeEvent>, Option<Watch>)> {
+        loop {
+            let (change, at) = match self.events.recv().await {
+                Ok(Event::DatasetChanged {
+                    dataset_id,
+                    change,
+                    at,
+                }) if dataset_id == self.id => (change, at),
+                Ok(_) => continue,
+                Err(RecvError::Lagged(skipped)) => {
+                    tracing::warn!(skipped, "a subscriber fell behind and skipped events");
+                    continue;
+                }
+                Err(RecvError::Closed) => return None,
+            };
+            let event = |dataset| DatasetChangeEvent {
+                dataset_id: self.id,
+                change,
+                at,
+                dataset,
+            };
+            if change == DatasetChange::Deleted {
+                return Some((Ok(event(None)), None));
+            }
+            match Dataset::load(&self.svc, &self.caller, self.id).await {
+                Ok(dataset) => return Some((Ok(event(Some(dataset))), Some(self))),
+                Err(AppError::NotFound(_)) => {
+                    // Deleted meanwhile (DELETED follows), or access lost (the end).
+                    match entity::dataset::Entity::find_by_id(self.id)
+                        .one(&self.svc.db)
+                        .await
+                    {
+                        Ok(None) => continue,
+                        _ => return None,
+                    }
+                }
+                Err(e) => return Some((Err(e.into()), Some(self))),
+            }
+        }
+    }
+}
+
+/// Marks, in a request's data, whether execution began: a subscription
+/// whose first response comes before that failed at subscribe time (the
+/// document did not validate, or the source stream could not be created),
+/// which GraphQL over WebSocket answers with `error` rather than `next`.
+#[derive(Clone, Default)]
+pub struct ExecutionStarted(Arc<AtomicBool>);
+
+impl ExecutionStarted {
+    pub fn get(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
+}
+
+/// Sets the request's [`ExecutionStarted`], when it has one, as execution
+/// begins (for a subscription: as its first event is resolved).
+pub struct MarkExecution;
+
+impl ExtensionFactory for MarkExecution {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(MarkExecution)
+    }
+}
+
+#[async_graphql::async_trait::async_trait]
+impl Extension for MarkExecution {
+    async fn execute(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        operation_name: Option<&str>,
+        next: NextExecute<'_>,
+    ) -> async_graphql::Response {
+        if let Some(started) = ctx.data_opt::<ExecutionStarted>() {
+            started.0.store(true, Ordering::Release);
+        }
+        next.run(ctx, operation_name).await
+    }
+}

@@ -1,0 +1,236 @@
+//! Depth, complexity, alias, time and introspection limits, and automatic
+//! persisted queries.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use crate::helpers::*;
+
+async fn post_raw(app: &TestApp, token: &str, body: Value) -> (u16, Value) {
+    let response = app
+        .client
+        .post(&app.url)
+        .bearer_auth(token)
+        .header("accept", "application/graphql-response+json")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.json().await.unwrap())
+}
+
+fn first_error(body: &Value) -> (&str, &str) {
+    (
+        body["errors"][0]["message"].as_str().unwrap_or_default(),
+        body["errors"][0]["extensions"]["code"]
+            .as_str()
+            .unwrap_or_default(),
+    )
+}
+
+#[tokio::test]
+async fn queries_nested_too_deep_are_refused() {
+    let app = spawn_app().await;
+    let alice = app.user("alice@example.com").await;
+    let mut query = String::from("title");
+    for _ in 0..9 {
+        query = format!("datasets {{ projects {{ {query} }} }}");
+    }
+    let (status, body) = post_raw(
+        &app,
+        &alice.token,
+        json!({ "query": format!("{{ projects {{ nodes {{ {query} }} }} }}") }),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.get("data").is_none());
+    let (message, code) = first_error(&body);
+    assert!(message.contains("nested too deep"), "{message}");
+    assert_eq!(code, "BAD_USER_INPUT");
+}
+
+#[tokio::test]
+async fn connections_cost_their_page_size() {
+    let app = spawn_app_with(|c| c.query.max_complexity = 300).await;
+    let alice = app.user("alice@example.com").await;
+    let query =
+        "query($n: Int) { datasets(first: $n) { nodes { id title description mirrored } } }";
+    app.ok(&alice, query, json!({ "n": 10 })).await;
+    let (status, body) = post_raw(
+        &app,
+        &alice.token,
+        json!({ "query": query, "variables": { "n": 100 } }),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(first_error(&body).0.contains("too complex"), "{body}");
+    // The default allows the nested front-end queries of this API.
+    let app = spawn_app().await;
+    let alice = app.user("alice@example.com").await;
+    app.ok(
+        &alice,
+        "{ projects(first: 100) { nodes { datasets { files(first: 100) { totalCount nodes { id title folder { name } } } } } } }",
+        json!({}),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn too_many_aliases_are_refused() {
+    let app = spawn_app().await;
+    let alice = app.user("alice@example.com").await;
+    let aliases = |n: usize| {
+        format!(
+            "{{ {} }}",
+            (0..n)
+                .map(|i| format!("a{i}: me {{ email }}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        )
+    };
+    let data = app.ok(&alice, &aliases(50), json!({})).await;
+    assert_eq!(data["a49"]["email"], "alice@example.com");
+    let (status, body) = post_raw(&app, &alice.token, json!({ "query": aliases(51) })).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(
+        first_error(&body),
+        (
+            "the document uses 51 aliases; at most 50 are allowed",
+            "BAD_USER_INPUT"
+        )
+    );
+    // Aliases inside fragments count too.
+    let fragment = format!(
+        "query {{ ...F }} fragment F on Query {{ {} }}",
+        (0..51)
+            .map(|i| format!("a{i}: me {{ email }}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    let (status, _) = post_raw(&app, &alice.token, json!({ "query": fragment })).await;
+    assert_eq!(status, 400);
+}
+
+#[tokio::test]
+async fn operations_that_run_too_long_are_stopped_and_keep_nothing() {
+    let app = spawn_app_with(|c| c.query.request_timeout = Duration::ZERO).await;
+    // The user is provisioned before execution starts, so the token works.
+    let token = app
+        .server
+        .state
+        .auth
+        .mint("slow@example.com", None, Duration::from_secs(60))
+        .unwrap();
+    let (_, body) = post_raw(
+        &app,
+        &token,
+        json!({ "query": "mutation { createFolder(input: {name: \"F\"}) { id } }" }),
+    )
+    .await;
+    assert_eq!(first_error(&body).1, "TIMEOUT", "{body}");
+    use sea_orm::{EntityTrait, PaginatorTrait};
+    let folders = entity::folder::Entity::find()
+        .count(&app.server.state.services.db)
+        .await
+        .unwrap();
+    assert_eq!(folders, 0, "a stopped mutation is rolled back");
+}
+
+#[tokio::test]
+async fn introspection_can_be_switched_off() {
+    let app = spawn_app_with(|c| c.query.introspection = false).await;
+    let alice = app.user("alice@example.com").await;
+    let (_, body) = post_raw(
+        &app,
+        &alice.token,
+        json!({ "query": "{ __schema { queryType { name } } }" }),
+    )
+    .await;
+    assert_eq!(
+        first_error(&body),
+        ("introspection is disabled on this server", "BAD_USER_INPUT"),
+        "{body}"
+    );
+    assert!(body.get("data").is_none());
+    app.ok(&alice, "{ me { email } }", json!({})).await;
+}
+
+#[tokio::test]
+async fn automatic_persisted_queries_follow_the_apollo_protocol() {
+    let app = spawn_app().await;
+    let alice = app.user("alice@example.com").await;
+    let query = "query Me { me { email } }";
+    let hash = hex::encode(Sha256::digest(query.as_bytes()));
+    let persisted = json!({ "persistedQuery": { "version": 1, "sha256Hash": hash } });
+
+    // Unknown hash: the client is told to send the text (status 200, as Apollo clients expect).
+    let (status, body) = post_raw(&app, &alice.token, json!({ "extensions": persisted })).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        first_error(&body),
+        ("PersistedQueryNotFound", "PERSISTED_QUERY_NOT_FOUND")
+    );
+
+    let (status, body) = post_raw(
+        &app,
+        &alice.token,
+        json!({ "query": query, "extensions": persisted }),
+    )
+    .await;
+    assert_eq!(
+        (status, &body["data"]["me"]["email"]),
+        (200, &json!("alice@example.com")),
+        "{body}"
+    );
+
+    let (_, body) = post_raw(&app, &alice.token, json!({ "extensions": persisted })).await;
+    assert_eq!(body["data"]["me"]["email"], "alice@example.com", "{body}");
+
+    // Over GET too, which lets CDNs cache by hash.
+    let response = app
+        .client
+        .get(&app.url)
+        .query(&[("extensions", persisted.to_string())])
+        .bearer_auth(&alice.token)
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["data"]["me"]["email"], "alice@example.com", "{body}");
+
+    let wrong = json!({ "persistedQuery": { "version": 1, "sha256Hash": "0".repeat(64) } });
+    let (status, body) = post_raw(
+        &app,
+        &alice.token,
+        json!({ "query": query, "extensions": wrong }),
+    )
+    .await;
+    assert_eq!(
+        (status, first_error(&body).1),
+        (400, "BAD_USER_INPUT"),
+        "{body}"
+    );
+
+    // A persisted mutation still cannot run over GET.
+    let mutation = "mutation { createFolder(input: {name: \"F\"}) { id } }";
+    let m_hash = hex::encode(Sha256::digest(mutation.as_bytes()));
+    let m_ext = json!({ "persistedQuery": { "version": 1, "sha256Hash": m_hash } });
+    post_raw(
+        &app,
+        &alice.token,
+        json!({ "query": mutation, "extensions": m_ext }),
+    )
+    .await;
+    let response = app
+        .client
+        .get(&app.url)
+        .query(&[("extensions", m_ext.to_string())])
+        .bearer_auth(&alice.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 405);
+}
