@@ -7,10 +7,11 @@ use std::time::Duration;
 use anyhow::Context as _;
 use axum::Router;
 use migration::{Migrator, MigratorTrait};
-use sea_orm::{ConnectOptions, Database, DatabaseConnection};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend};
 
 use crate::auth::Authenticator;
 use crate::config::Config;
+use crate::events::EventBus;
 use crate::graphql::build_schema;
 use crate::http::{router, AppState};
 use crate::metrics::Metrics;
@@ -71,7 +72,13 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
         .await
         .context("loading the policy")?;
     let auth = Authenticator::new(&config.auth).context("configuring authentication")?;
-    let services = Services::new(db, policy, metrics);
+    let events = match db.get_database_backend() {
+        DbBackend::Postgres => EventBus::relayed_through_postgres(&db)
+            .await
+            .context("listening for events of other instances")?,
+        _ => EventBus::new(),
+    };
+    let services = Services::new(db, policy, metrics, events);
     let state = AppState {
         schema: build_schema(Some(services.clone()), &config.query),
         services,

@@ -1,17 +1,21 @@
 //! The event bus: what changed, published by the services after their
 //! transaction commits and read by GraphQL subscriptions.
 //!
-//! In-process for now: one `tokio::sync::broadcast` channel per server. An
-//! [`Event`] is plain, serialisable data (`{"type": "datasetChanged", …}`) so
-//! that a PostgreSQL LISTEN/NOTIFY relay can later carry it between instances
-//! sharing a database: such a relay publishes what it hears into this bus and
-//! subscribers keep reading [`EventBus::subscribe`].
+//! Each server has one `tokio::sync::broadcast` channel. On PostgreSQL the bus
+//! also relays every event through LISTEN/NOTIFY on the channel
+//! `annograph_events`, so that a subscriber on one instance sees what another
+//! instance sharing the database did: an [`Event`] is plain, serialisable
+//! data (`{"type": "datasetChanged", …}`), sent with the id of the instance
+//! that published it, and each instance delivers what it hears from the
+//! others (its own events it has already delivered locally).
 //!
 //! Delivery is best effort: an event published while nobody listens is
 //! dropped, and a subscriber more than [`CAPACITY`] events behind skips the
 //! oldest (its receiver reports `Lagged`).
 
 use chrono::{DateTime, Utc};
+use sea_orm::sqlx::{self, postgres::PgListener};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 use uuid::Uuid;
@@ -56,11 +60,23 @@ pub enum Event {
     },
 }
 
+/// The PostgreSQL channel events travel on between instances.
+pub const CHANNEL: &str = "annograph_events";
+
+/// An event as it travels between instances.
+#[derive(Serialize, Deserialize)]
+struct Envelope {
+    origin: Uuid,
+    event: Event,
+}
+
 /// Publishes events to every current subscriber. Cheap to clone: clones
 /// share one channel.
 #[derive(Clone, Debug)]
 pub struct EventBus {
     sender: broadcast::Sender<Event>,
+    /// Events to send to the other instances, when relaying.
+    outbox: Option<tokio::sync::mpsc::UnboundedSender<Event>>,
 }
 
 impl Default for EventBus {
@@ -73,12 +89,82 @@ impl EventBus {
     /// An in-process bus.
     pub fn new() -> EventBus {
         let (sender, _) = broadcast::channel(CAPACITY);
-        EventBus { sender }
+        EventBus {
+            sender,
+            outbox: None,
+        }
     }
 
-    /// Sends an event to every current subscriber (none: it is dropped).
+    /// A bus that also shares events with every other instance using the
+    /// same PostgreSQL database (LISTEN/NOTIFY). The listening connection is
+    /// opened here, so that a server that cannot relay fails at start.
+    pub async fn relayed_through_postgres(
+        db: &DatabaseConnection,
+    ) -> Result<EventBus, sqlx::Error> {
+        let origin = Uuid::new_v4();
+        let mut listener = PgListener::connect_with(db.get_postgres_connection_pool()).await?;
+        listener.listen(CHANNEL).await?;
+        let (outbox, mut outgoing) = tokio::sync::mpsc::unbounded_channel::<Event>();
+        let bus = EventBus {
+            outbox: Some(outbox),
+            ..EventBus::new()
+        };
+
+        let deliver = bus.sender.clone();
+        tokio::spawn(async move {
+            loop {
+                // `recv` reconnects by itself after a lost connection; what
+                // was sent meanwhile is lost (delivery is best effort).
+                match listener.recv().await {
+                    Ok(notification) => {
+                        match serde_json::from_str::<Envelope>(notification.payload()) {
+                            Ok(envelope) if envelope.origin != origin => {
+                                let _ = deliver.send(envelope.event);
+                            }
+                            Ok(_) => {}
+                            Err(e) => {
+                                tracing::warn!(error = %e, "unreadable event from another instance")
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "event relay: listening failed; retrying");
+                        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                    }
+                }
+            }
+        });
+
+        let db = db.clone();
+        tokio::spawn(async move {
+            while let Some(event) = outgoing.recv().await {
+                let payload = match serde_json::to_string(&Envelope { origin, event }) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "event relay: cannot encode an event");
+                        continue;
+                    }
+                };
+                let notify = Statement::from_sql_and_values(
+                    DbBackend::Postgres,
+                    "SELECT pg_notify($1, $2)",
+                    [CHANNEL.into(), payload.into()],
+                );
+                if let Err(e) = db.execute_raw(notify).await {
+                    tracing::warn!(error = %e, "event relay: NOTIFY failed; the other instances miss an event");
+                }
+            }
+        });
+        Ok(bus)
+    }
+
+    /// Sends an event to every current subscriber here (none: it is dropped)
+    /// and, when relaying, to the other instances.
     pub fn publish(&self, event: Event) {
         tracing::debug!(?event, "event");
+        if let Some(outbox) = &self.outbox {
+            let _ = outbox.send(event.clone());
+        }
         let _ = self.sender.send(event);
     }
 

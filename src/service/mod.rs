@@ -33,12 +33,17 @@ pub struct Services {
 }
 
 impl Services {
-    pub fn new(db: DatabaseConnection, policy: Policy, metrics: Arc<Metrics>) -> Services {
+    pub fn new(
+        db: DatabaseConnection,
+        policy: Policy,
+        metrics: Arc<Metrics>,
+        events: EventBus,
+    ) -> Services {
         Services {
             db,
             policy: Arc::new(policy),
             metrics,
-            events: EventBus::new(),
+            events,
         }
     }
 }

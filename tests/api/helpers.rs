@@ -15,6 +15,8 @@ pub const SECRET: &str = "test-secret-for-annograph-tests";
 pub struct TestApp {
     pub server: RunningServer,
     pub url: String,
+    /// The database this server uses (another server may share it).
+    pub database_url: String,
     pub client: reqwest::Client,
     _dir: Option<tempfile::TempDir>,
 }
@@ -60,10 +62,25 @@ pub async fn spawn_app() -> TestApp {
 /// Like `spawn_app`, with the configuration adjusted first.
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     let (database_url, dir) = fresh_database().await;
+    spawn_on(database_url, dir, adjust).await
+}
+
+/// A second server on the database of `other`, as when several instances
+/// share one PostgreSQL database.
+pub async fn spawn_app_beside(other: &TestApp) -> TestApp {
+    spawn_on(other.database_url.clone(), None, |_| {}).await
+}
+
+async fn spawn_on(
+    database_url: String,
+    dir: Option<tempfile::TempDir>,
+    adjust: impl FnOnce(&mut Config),
+) -> TestApp {
     let mut config = Config::for_database(&database_url, SECRET);
     adjust(&mut config);
     let server = spawn(&config).await.expect("server starts");
     TestApp {
+        database_url,
         url: format!("http://{}/graphql", server.addr),
         server,
         client: reqwest::Client::builder()

@@ -738,3 +738,43 @@ async fn the_legacy_graphql_ws_protocol_works_too() {
         .await;
     assert_eq!(ws.closed_after_connection_error().await.0, 4403);
 }
+
+#[tokio::test]
+async fn on_postgresql_a_subscriber_sees_changes_made_on_another_instance() {
+    if !std::env::var("TEST_DATABASE_URL").is_ok_and(|u| u.starts_with("postgres")) {
+        // One SQLite file serves one instance; the relay exists for PostgreSQL.
+        return;
+    }
+    let a = spawn_app().await;
+    let b = spawn_app_beside(&a).await;
+    let alice = a.user("alice@example.com").await;
+    let dataset = a.dataset(&alice, "Shared", None).await;
+    let alice_on_b = b.user("alice@example.com").await;
+
+    let mut ws = Ws::signed_in(&b, Some(&alice_on_b)).await;
+    ws.watch(&b, "1", &dataset).await;
+    a.ok(
+        &alice,
+        "mutation($d: ID!) { updateDataset(input: {id: $d, title: \"Renamed on A\"}) { id } }",
+        json!({ "d": dataset }),
+    )
+    .await;
+    let event = ws.event("1").await;
+    assert_eq!(event["change"], "SETTINGS_CHANGED");
+    assert_eq!(event["dataset"]["title"], "Renamed on A");
+
+    // And the instance that made the change delivers it once, itself.
+    let mut local = Ws::signed_in(&a, Some(&alice)).await;
+    local.watch(&a, "2", &dataset).await;
+    b.ok(
+        &alice_on_b,
+        "mutation($d: ID!) { deleteDataset(input: {id: $d, confirm: \"delete\"}) }",
+        json!({ "d": dataset }),
+    )
+    .await;
+    assert_eq!(local.event("2").await["change"], "DELETED");
+    assert_eq!(local.recv().await, json!({ "id": "2", "type": "complete" }));
+    assert_eq!(ws.event("1").await["change"], "DELETED");
+    assert_eq!(ws.recv().await, json!({ "id": "1", "type": "complete" }));
+    ws.quiet().await;
+}
