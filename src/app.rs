@@ -79,6 +79,8 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
         _ => EventBus::new(),
     };
     let services = Services::new(db, policy, metrics, events);
+    // Where LOCAL integrations may point.
+    services.storage.set_local_roots(config.local_roots.clone());
     let state = AppState {
         schema: build_schema(Some(services.clone()), &config.query),
         services,

@@ -87,6 +87,15 @@ pub struct ServeArgs {
     /// (`https://app.example.com,http://localhost:3000`), or `*` for any.
     #[arg(long, env = "ANNOGRAPH_CORS_ORIGINS", value_delimiter = ',')]
     pub cors_origins: Vec<String>,
+    /// A folder under which LOCAL storage integrations may have their root
+    /// (repeatable; the variable takes a comma-separated list). None: LOCAL
+    /// integrations are refused.
+    #[arg(
+        long = "local-storage-root",
+        env = "ANNOGRAPH_LOCAL_STORAGE_ROOTS",
+        value_delimiter = ','
+    )]
+    pub local_storage_roots: Vec<PathBuf>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -125,7 +134,8 @@ pub enum UserCommand {
 pub enum PolicyCommand {
     /// Print which roles allow which actions, as the server compiles them.
     Explain {
-        /// Only this kind of resource (dataset, project, ontology, folder, group, workspace).
+        /// Only this kind of resource (dataset, project, ontology, folder, integration,
+        /// group, workspace).
         #[arg(long)]
         kind: Option<String>,
         /// A folder holding `model.conf` and `policy.csv` instead of the built-in policy.
@@ -224,6 +234,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         ws_init_timeout: args.ws_init_timeout,
         cors_origins: args.cors_origins,
         query: args.query,
+        local_roots: args.local_storage_roots,
     };
     let mut app = crate::app::build(&config).await?;
     if config.demo {

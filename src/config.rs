@@ -30,6 +30,13 @@ impl Secret {
     }
 }
 
+/// Read from JSON (storage credentials) without ever printing it.
+impl<'de> serde::Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer).map(Secret)
+    }
+}
+
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Secret(***)")
@@ -230,6 +237,9 @@ pub struct Config {
     pub cors_origins: Vec<String>,
     /// Depth, complexity, alias, time and introspection limits of operations.
     pub query: QueryLimits,
+    /// Folders under which LOCAL storage integrations may have their root;
+    /// none: LOCAL integrations are refused.
+    pub local_roots: Vec<PathBuf>,
 }
 
 impl Config {
@@ -251,6 +261,7 @@ impl Config {
             ws_init_timeout: DEFAULT_WS_INIT_TIMEOUT,
             cors_origins: Vec::new(),
             query: QueryLimits::default(),
+            local_roots: Vec::new(),
         }
     }
 }

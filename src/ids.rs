@@ -7,7 +7,7 @@ use uuid::Uuid;
 use crate::service::page::Cursor;
 
 /// The GraphQL type names that carry global IDs.
-pub const TYPES: [&str; 8] = [
+pub const TYPES: [&str; 9] = [
     "User",
     "Group",
     "Folder",
@@ -16,6 +16,7 @@ pub const TYPES: [&str; 8] = [
     "Ontology",
     "Project",
     "AuditEvent",
+    "Integration",
 ];
 
 pub fn encode(type_name: &str, id: Uuid) -> String {

@@ -1,7 +1,8 @@
 //! SeaORM entities for the annograph domain model.
 //!
 //! The schema itself is created by the `migration` crate
-//! (`m20261129_000001_create_domain`); these entities mirror it.
+//! (`m20261129_000001_create_domain`, `m20261129_000002_create_integrations`);
+//! these entities mirror it.
 //! Role / kind columns are plain strings validated by the service layer.
 
 pub mod audit_event;
@@ -11,6 +12,7 @@ pub mod file;
 pub mod folder;
 pub mod group;
 pub mod group_membership;
+pub mod integration;
 pub mod ontology;
 pub mod project;
 pub mod project_dataset;
@@ -25,6 +27,7 @@ pub mod prelude {
     pub use super::folder::Entity as Folder;
     pub use super::group::Entity as Group;
     pub use super::group_membership::Entity as GroupMembership;
+    pub use super::integration::Entity as Integration;
     pub use super::ontology::Entity as Ontology;
     pub use super::project::Entity as Project;
     pub use super::project_dataset::Entity as ProjectDataset;

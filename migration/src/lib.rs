@@ -1,12 +1,16 @@
 pub use sea_orm_migration::prelude::*;
 
 mod m20261129_000001_create_domain;
+mod m20261129_000002_create_integrations;
 
 pub struct Migrator;
 
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261129_000001_create_domain::Migration)]
+        vec![
+            Box::new(m20261129_000001_create_domain::Migration),
+            Box::new(m20261129_000002_create_integrations::Migration),
+        ]
     }
 }

@@ -8,8 +8,8 @@
 use chrono::{SubsecRound, Utc};
 use entity::prelude::*;
 use entity::{
-    audit_event, dataset, dataset_file, file, folder, group, group_membership, ontology, project,
-    project_dataset, role_grant, user,
+    audit_event, dataset, dataset_file, file, folder, group, group_membership, integration,
+    ontology, project, project_dataset, role_grant, user,
 };
 use migration::{Migrator, MigratorTrait, SchemaManager};
 use sea_orm::{
@@ -19,7 +19,7 @@ use sea_orm::{
 use serde_json::json;
 use uuid::Uuid;
 
-const TABLES: [&str; 12] = [
+const TABLES: [&str; 13] = [
     "users",
     "groups",
     "group_memberships",
@@ -32,9 +32,10 @@ const TABLES: [&str; 12] = [
     "project_datasets",
     "role_grants",
     "audit_events",
+    "integrations",
 ];
 
-const INDEXES: [(&str, &str); 14] = [
+const INDEXES: [(&str, &str); 15] = [
     ("group_memberships", "idx_group_memberships_user_role"),
     ("folders", "idx_folders_parent_id"),
     ("files", "idx_files_folder_object_url"),
@@ -49,6 +50,7 @@ const INDEXES: [(&str, &str); 14] = [
     ("role_grants", "idx_role_grants_group_resource_type"),
     ("audit_events", "idx_audit_events_resource"),
     ("audit_events", "idx_audit_events_created_at"),
+    ("integrations", "idx_integrations_created_by"),
 ];
 
 async fn assert_schema(db: &DatabaseConnection, present: bool) {
@@ -417,6 +419,39 @@ async fn exercise_entities(db: &DatabaseConnection) {
         event
     );
 
+    // Integrations: JSON settings, write-only credentials that never print.
+    let storage = integration::Model {
+        id: Uuid::new_v4(),
+        title: "Farm bucket".into(),
+        provider: "S3".into(),
+        config: json!({"bucket": "farm", "region": "eu-west-1"}),
+        credentials: Some(integration::Credentials(
+            json!({"accessKeyId": "AKIA", "secretAccessKey": "hush-hush"}).to_string(),
+        )),
+        created_by: Some(bob.id),
+        created_at: now,
+        updated_at: now,
+    };
+    assert_eq!(
+        storage
+            .clone()
+            .into_active_model()
+            .insert(db)
+            .await
+            .unwrap(),
+        storage
+    );
+    let printed = format!("{storage:?} {:?}", storage.clone().into_active_model());
+    assert!(!printed.contains("hush-hush"), "{printed}");
+    assert_eq!(
+        Integration::find_by_id(storage.id)
+            .one(db)
+            .await
+            .unwrap()
+            .unwrap(),
+        storage
+    );
+
     // RESTRICT: folders with children / files / datasets cannot be deleted.
     assert!(root.clone().delete(db).await.is_err());
     assert!(child.clone().delete(db).await.is_err());
@@ -431,6 +466,12 @@ async fn exercise_entities(db: &DatabaseConnection) {
     assert_eq!(d.created_by, None);
     let p = Project::find_by_id(proj.id).one(db).await.unwrap().unwrap();
     assert_eq!(p.owner_id, None);
+    let i = Integration::find_by_id(storage.id)
+        .one(db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(i.created_by, None);
     let e = AuditEvent::find_by_id(event.id)
         .one(db)
         .await

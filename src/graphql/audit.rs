@@ -22,7 +22,7 @@ impl AuditEvent {
     async fn action(&self) -> &str {
         &self.0.action
     }
-    /// The kind of resource: dataset, project, ontology, folder, group, workspace.
+    /// The kind of resource: dataset, project, ontology, folder, integration, group, workspace.
     async fn resource_type(&self) -> &str {
         &self.0.resource_type
     }
@@ -33,6 +33,7 @@ impl AuditEvent {
             "project" => "Project",
             "ontology" => "Ontology",
             "folder" => "Folder",
+            "integration" => "Integration",
             "group" => "Group",
             "workspace" => "User",
             _ => return None,

@@ -1,4 +1,4 @@
-//! Collaborators of datasets, projects, ontologies and folders: one shape of
+//! Collaborators of datasets, projects, ontologies, folders and integrations: one shape of
 //! query and mutations for every kind of shared resource.
 
 use async_graphql::resolver_utils::EnumType;
@@ -8,6 +8,7 @@ use uuid::Uuid;
 use super::dataset::DatasetRole;
 use super::folder::FolderRole;
 use super::group::Group;
+use super::integration::IntegrationRole;
 use super::ontology::OntologyRole;
 use super::project::ProjectRole;
 use super::user::User;
@@ -22,7 +23,8 @@ use crate::service::grants::Grantee;
     concrete(name = "DatasetCollaborator", params(DatasetRole)),
     concrete(name = "ProjectCollaborator", params(ProjectRole)),
     concrete(name = "OntologyCollaborator", params(OntologyRole)),
-    concrete(name = "FolderCollaborator", params(FolderRole))
+    concrete(name = "FolderCollaborator", params(FolderRole)),
+    concrete(name = "IntegrationCollaborator", params(IntegrationRole))
 )]
 pub struct Collaborator<R: OutputType> {
     /// The role held.

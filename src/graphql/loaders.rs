@@ -99,6 +99,7 @@ pub enum UserField {
     ProjectOwner,
     DatasetCreator,
     OntologyCreator,
+    IntegrationCreator,
     AuditActor,
     GroupMember,
     Collaborator(Kind),
@@ -312,6 +313,7 @@ impl Loaders {
             kind,
             roles: Vec::new(),
             via_project: false,
+            via_workspace: false,
         }))
     }
 

@@ -7,6 +7,7 @@ use super::dataset::Dataset;
 use super::file::File;
 use super::folder::Folder;
 use super::group::Group;
+use super::integration::Integration;
 use super::ontology::Ontology;
 use super::project::Project;
 use super::user::User;
@@ -27,6 +28,7 @@ pub enum Node {
     Dataset(Dataset),
     Ontology(Ontology),
     Project(Project),
+    Integration(Integration),
 }
 
 #[derive(Default)]
@@ -48,6 +50,7 @@ impl NodeQuery {
                 "Dataset" => Node::Dataset(Dataset::load(svc, caller, id).await?),
                 "Ontology" => Node::Ontology(Ontology::load(svc, caller, id).await?),
                 "Project" => Node::Project(Project::load(svc, caller, id).await?),
+                "Integration" => Node::Integration(Integration::load(svc, caller, id).await?),
                 "AuditEvent" => Node::AuditEvent(AuditEvent(
                     crate::service::audit::get(svc, caller, id).await?,
                 )),

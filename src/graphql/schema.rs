@@ -6,6 +6,7 @@ use super::audit::AuditQuery;
 use super::dataset::{DatasetCollaboratorMutation, DatasetMutation, DatasetQuery};
 use super::folder::{FolderCollaboratorMutation, FolderMutation, FolderQuery};
 use super::group::{GroupMutation, GroupQuery};
+use super::integration::{IntegrationCollaboratorMutation, IntegrationMutation, IntegrationQuery};
 use super::node::NodeQuery;
 use super::ontology::{OntologyCollaboratorMutation, OntologyMutation, OntologyQuery};
 use super::project::{ProjectCollaboratorMutation, ProjectMutation, ProjectQuery};
@@ -22,6 +23,7 @@ pub struct Query(
     OntologyQuery,
     GroupQuery,
     FolderQuery,
+    IntegrationQuery,
     AuditQuery,
     NodeQuery,
 );
@@ -37,6 +39,8 @@ pub struct Mutation(
     ProjectMutation,
     ProjectCollaboratorMutation,
     GroupMutation,
+    IntegrationMutation,
+    IntegrationCollaboratorMutation,
     UserMutation,
 );
 

@@ -22,6 +22,8 @@ pub enum Kind {
     Project,
     Ontology,
     Folder,
+    /// A cloud storage integration.
+    Integration,
     /// Roles here are membership roles (MEMBER, MANAGER) of a group.
     Group,
     /// Roles here are workspace roles (MEMBER, ADMIN) of a user.
@@ -29,11 +31,12 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 6] = [
+    pub const ALL: [Kind; 7] = [
         Kind::Dataset,
         Kind::Project,
         Kind::Ontology,
         Kind::Folder,
+        Kind::Integration,
         Kind::Group,
         Kind::Workspace,
     ];
@@ -44,6 +47,7 @@ impl Kind {
             Kind::Project => "project",
             Kind::Ontology => "ontology",
             Kind::Folder => "folder",
+            Kind::Integration => "integration",
             Kind::Group => "group",
             Kind::Workspace => "workspace",
         }
@@ -53,7 +57,7 @@ impl Kind {
     /// the first one a caller holds.
     pub fn roles(self) -> &'static [&'static str] {
         match self {
-            Kind::Dataset | Kind::Ontology | Kind::Folder => &["ADMIN", "USER"],
+            Kind::Dataset | Kind::Ontology | Kind::Folder | Kind::Integration => &["ADMIN", "USER"],
             Kind::Project => &[
                 "ADMIN",
                 "TEAM_MANAGER",
@@ -91,6 +95,7 @@ impl Kind {
             ],
             Kind::Ontology => &[View, Use, Edit, ManageCollaborators, Delete],
             Kind::Folder => &[View, AddFiles, Edit, ManageCollaborators, Delete],
+            Kind::Integration => &[View, Use, Edit, ManageCollaborators, Delete],
             Kind::Group => &[InheritGrants, ManageMembers],
             Kind::Workspace => &[
                 ViewDirectory,
@@ -100,6 +105,7 @@ impl Kind {
                 ManageGroups,
                 ManageUsers,
                 ViewAuditLog,
+                ManageIntegrations,
             ],
         }
     }
@@ -136,6 +142,7 @@ pub enum Action {
     ManageGroups,
     ManageUsers,
     ViewAuditLog,
+    ManageIntegrations,
 }
 
 impl Action {
@@ -166,6 +173,7 @@ impl Action {
             ManageGroups => "manage_groups",
             ManageUsers => "manage_users",
             ViewAuditLog => "view_audit_log",
+            ManageIntegrations => "manage_integrations",
         }
     }
 
@@ -197,6 +205,7 @@ impl Action {
             ManageGroups => "manage groups",
             ManageUsers => "manage users",
             ViewAuditLog => "view the audit log",
+            ManageIntegrations => "manage every storage integration",
         }
     }
 }

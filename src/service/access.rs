@@ -8,7 +8,9 @@ use std::collections::HashMap;
 
 use entity::{dataset, file, group_membership, ontology, project, project_dataset, role_grant};
 use sea_orm::sea_query::{Query, SelectStatement};
-use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect};
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect,
+};
 use uuid::Uuid;
 
 use crate::error::{AppError, AppResult};
@@ -217,12 +219,16 @@ pub struct Access {
     pub roles: Vec<String>,
     /// Read-only view through a project the caller collaborates on.
     pub via_project: bool,
+    /// Every action through the caller's workspace role (workspace ADMINs
+    /// manage every integration), without a role of their own.
+    pub via_workspace: bool,
 }
 
 impl Access {
     pub fn can(&self, policy: &Policy, action: Action) -> bool {
         policy.any_allows(self.kind, &self.roles, action)
             || (action == Action::View && self.via_project)
+            || self.via_workspace
     }
 
     /// The caller's strongest role of their own, if any.
@@ -258,11 +264,43 @@ pub async fn access<C: ConnectionTrait>(
         kind,
         roles: Vec::new(),
         via_project: false,
+        via_workspace: false,
     }))
 }
 
+/// Kinds every resource of which a workspace role may manage, with the
+/// workspace action that says so.
+fn workspace_managed(kind: Kind) -> Option<Action> {
+    match kind {
+        Kind::Integration => Some(Action::ManageIntegrations),
+        _ => None,
+    }
+}
+
+/// Does `user`'s workspace role let them manage every resource of `kind`?
+pub async fn manages_all<C: ConnectionTrait>(
+    db: &C,
+    policy: &Policy,
+    kind: Kind,
+    user: Uuid,
+) -> AppResult<bool> {
+    let Some(action) = workspace_managed(kind) else {
+        return Ok(false);
+    };
+    let roles = policy.roles_allowing(Kind::Workspace, action);
+    if roles.is_empty() {
+        return Ok(false);
+    }
+    Ok(entity::user::Entity::find_by_id(user)
+        .filter(entity::user::Column::WorkspaceRole.is_in(roles.iter().copied()))
+        .count(db)
+        .await?
+        > 0)
+}
+
 /// The caller's access to many resources of one kind, in at most two
-/// statements whatever their number.
+/// statements whatever their number (integrations: one more, for the
+/// caller's workspace role).
 pub async fn access_many<C: ConnectionTrait>(
     db: &C,
     policy: &Policy,
@@ -307,6 +345,7 @@ pub async fn access_many<C: ConnectionTrait>(
         }
         _ => Vec::new(),
     };
+    let via_workspace = !resource_ids.is_empty() && manages_all(db, policy, kind, user).await?;
     Ok(resource_ids
         .iter()
         .map(|id| {
@@ -314,6 +353,7 @@ pub async fn access_many<C: ConnectionTrait>(
                 kind,
                 roles: roles.remove(id).unwrap_or_default(),
                 via_project: via.contains(id),
+                via_workspace,
             };
             (*id, access)
         })

@@ -17,6 +17,7 @@ pub mod folders;
 pub mod grants;
 pub mod groups;
 pub mod input;
+pub mod integrations;
 pub mod ontologies;
 pub mod page;
 pub mod projects;
@@ -30,6 +31,8 @@ pub struct Services {
     pub metrics: Arc<Metrics>,
     /// Changes committed by the services, for subscriptions.
     pub events: EventBus,
+    /// Storage settings of the instance (where LOCAL integrations may point).
+    pub storage: integrations::StorageSettings,
 }
 
 impl Services {
@@ -44,6 +47,7 @@ impl Services {
             policy: Arc::new(policy),
             metrics,
             events,
+            storage: integrations::StorageSettings::default(),
         }
     }
 }

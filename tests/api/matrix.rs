@@ -198,7 +198,8 @@ struct Scenario {
     resource: String,
 }
 
-/// A resource of `kind` ("Dataset", "Project", "Ontology", "Folder") owned by
+/// A resource of `kind` ("Dataset", "Project", "Ontology", "Folder",
+/// "Integration") owned by
 /// someone else, and a caller holding it as `holder` says.
 async fn scenario(kind: &str, holder: Holder) -> Scenario {
     let app = spawn_app().await;
@@ -212,6 +213,17 @@ async fn scenario(kind: &str, holder: Holder) -> Scenario {
         "Ontology" => ontology.clone(),
         "Project" => app.project(&owner, "Owner's project", &ontology, &[]).await,
         "Folder" => app.folder(&owner, "Owner's folder").await,
+        // Nothing listens on the discard port: tests fail fast, as results.
+        "Integration" => app
+            .ok(
+                &owner,
+                "mutation { createIntegration(input: {title: \"Owner's storage\", provider: HTTP, config: {baseUrl: \"http://127.0.0.1:9/\", allowHttp: true}}) { id } }",
+                json!({}),
+            )
+            .await["createIntegration"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned(),
         other => panic!("no scenario for {other}"),
     };
     match holder {
@@ -314,6 +326,12 @@ async fn act(kind: &str, action: &str, s: &Scenario) -> Option<String> {
         ("Folder", "edit") => outcome(app, c, "mutation($r: ID!) { updateFolder(input: {id: $r, name: \"renamed\"}) { id } }", json!({ "r": r })).await,
         ("Folder", "manage_collaborators") => outcome(app, c, "mutation($r: ID!, $u: [ID!]!) { addFolderCollaborators(input: {folderId: $r, userIds: $u, role: USER}) { id } }", json!({ "r": r, "u": [s.third.id] })).await,
         ("Folder", "delete") => outcome(app, c, "mutation($r: ID!) { deleteFolder(input: {id: $r}) }", json!({ "r": r })).await,
+
+        ("Integration", "view") => outcome(app, c, "query($r: ID!) { integration(id: $r) { id } }", json!({ "r": r })).await,
+        ("Integration", "use") => outcome(app, c, "mutation($r: ID!) { testIntegration(input: {id: $r}) { ok } }", json!({ "r": r })).await,
+        ("Integration", "edit") => outcome(app, c, "mutation($r: ID!) { updateIntegration(input: {id: $r, title: \"t\"}) { id } }", json!({ "r": r })).await,
+        ("Integration", "manage_collaborators") => outcome(app, c, "mutation($r: ID!, $u: [ID!]!) { addIntegrationCollaborators(input: {integrationId: $r, userIds: $u, role: USER}) { id } }", json!({ "r": r, "u": [s.third.id] })).await,
+        ("Integration", "delete") => outcome(app, c, "mutation($r: ID!) { deleteIntegration(input: {id: $r}) }", json!({ "r": r })).await,
         other => panic!("no driver for {other:?}"),
     }
 }
@@ -415,6 +433,23 @@ async fn the_folder_matrix_holds_over_http_for_every_role() {
             Holder::Direct("ADMIN"),
             Holder::Direct("USER"),
             Holder::GroupMember("ADMIN"),
+            Holder::GroupManager,
+            Holder::Outsider,
+        ],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn the_integration_matrix_holds_over_http_for_every_role() {
+    check_kind(
+        "Integration",
+        Kind::Integration,
+        &[
+            Holder::Direct("ADMIN"),
+            Holder::Direct("USER"),
+            Holder::GroupMember("ADMIN"),
+            Holder::GroupMember("USER"),
             Holder::GroupManager,
             Holder::Outsider,
         ],
