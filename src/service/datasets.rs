@@ -30,12 +30,7 @@ pub const DELETE_CONFIRMATION: &str = "delete";
 
 /// The dataset, if the caller may see it, with what they may do to it.
 pub async fn get(svc: &Services, caller: &Caller, id: Uuid) -> AppResult<(dataset::Model, Access)> {
-    let access = grants::visible_access(svc, caller, Kind::Dataset, id, "dataset").await?;
-    let model = dataset::Entity::find_by_id(id)
-        .one(&svc.db)
-        .await?
-        .ok_or_else(|| AppError::not_found("dataset"))?;
-    Ok((model, access))
+    grants::visible::<dataset::Entity>(svc, caller, Kind::Dataset, id, "dataset").await
 }
 
 /// Like `get`, and FORBIDDEN unless the caller may do `action`.
@@ -45,9 +40,7 @@ pub async fn get_for(
     id: Uuid,
     action: Action,
 ) -> AppResult<(dataset::Model, Access)> {
-    let (model, access) = get(svc, caller, id).await?;
-    access.require(&svc.policy, action)?;
-    Ok((model, access))
+    grants::visible_for::<dataset::Entity>(svc, caller, Kind::Dataset, id, "dataset", action).await
 }
 
 /// Datasets the caller may see.

@@ -22,12 +22,7 @@ use crate::service::{audit, Services};
 
 /// The folder, if the caller may see it, with what they may do to it.
 pub async fn get(svc: &Services, caller: &Caller, id: Uuid) -> AppResult<(folder::Model, Access)> {
-    let access = grants::visible_access(svc, caller, Kind::Folder, id, "folder").await?;
-    let model = folder::Entity::find_by_id(id)
-        .one(&svc.db)
-        .await?
-        .ok_or_else(|| AppError::not_found("folder"))?;
-    Ok((model, access))
+    grants::visible::<folder::Entity>(svc, caller, Kind::Folder, id, "folder").await
 }
 
 /// Like `get`, and FORBIDDEN unless the caller may do `action`.
@@ -37,9 +32,7 @@ pub async fn get_for(
     id: Uuid,
     action: Action,
 ) -> AppResult<(folder::Model, Access)> {
-    let (model, access) = get(svc, caller, id).await?;
-    access.require(&svc.policy, action)?;
-    Ok((model, access))
+    grants::visible_for::<folder::Entity>(svc, caller, Kind::Folder, id, "folder", action).await
 }
 
 pub async fn list(

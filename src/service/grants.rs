@@ -368,6 +368,45 @@ async fn require_groups<C: ConnectionTrait>(db: &C, ids: &[Uuid]) -> AppResult<(
     Ok(())
 }
 
+/// A resource of `kind` the caller may see, with what they may do to it;
+/// NOT_FOUND (named `what`) when it is missing or hidden.
+pub async fn visible<E>(
+    svc: &Services,
+    caller: &Caller,
+    kind: Kind,
+    id: Uuid,
+    what: &str,
+) -> AppResult<(E::Model, Access)>
+where
+    E: EntityTrait,
+    <E::PrimaryKey as sea_orm::PrimaryKeyTrait>::ValueType: From<Uuid>,
+{
+    let access = visible_access(svc, caller, kind, id, what).await?;
+    let model = E::find_by_id(id)
+        .one(&svc.db)
+        .await?
+        .ok_or_else(|| AppError::not_found(what))?;
+    Ok((model, access))
+}
+
+/// Like `visible`, and FORBIDDEN unless the caller may do `action`.
+pub async fn visible_for<E>(
+    svc: &Services,
+    caller: &Caller,
+    kind: Kind,
+    id: Uuid,
+    what: &str,
+    action: Action,
+) -> AppResult<(E::Model, Access)>
+where
+    E: EntityTrait,
+    <E::PrimaryKey as sea_orm::PrimaryKeyTrait>::ValueType: From<Uuid>,
+{
+    let (model, access) = visible::<E>(svc, caller, kind, id, what).await?;
+    access.require(&svc.policy, action)?;
+    Ok((model, access))
+}
+
 /// The caller's access to a resource they must be able to see.
 pub async fn visible_access(
     svc: &Services,

@@ -164,12 +164,7 @@ pub async fn get(
     caller: &Caller,
     id: Uuid,
 ) -> AppResult<(ontology::Model, Access)> {
-    let access = grants::visible_access(svc, caller, Kind::Ontology, id, "ontology").await?;
-    let model = ontology::Entity::find_by_id(id)
-        .one(&svc.db)
-        .await?
-        .ok_or_else(|| AppError::not_found("ontology"))?;
-    Ok((model, access))
+    grants::visible::<ontology::Entity>(svc, caller, Kind::Ontology, id, "ontology").await
 }
 
 pub async fn get_for(
@@ -178,9 +173,8 @@ pub async fn get_for(
     id: Uuid,
     action: Action,
 ) -> AppResult<(ontology::Model, Access)> {
-    let (model, access) = get(svc, caller, id).await?;
-    access.require(&svc.policy, action)?;
-    Ok((model, access))
+    grants::visible_for::<ontology::Entity>(svc, caller, Kind::Ontology, id, "ontology", action)
+        .await
 }
 
 pub async fn list(

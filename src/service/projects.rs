@@ -25,12 +25,7 @@ use crate::service::users::require_workspace;
 use crate::service::{audit, datasets, ontologies, Services};
 
 pub async fn get(svc: &Services, caller: &Caller, id: Uuid) -> AppResult<(project::Model, Access)> {
-    let access = grants::visible_access(svc, caller, Kind::Project, id, "project").await?;
-    let model = project::Entity::find_by_id(id)
-        .one(&svc.db)
-        .await?
-        .ok_or_else(|| AppError::not_found("project"))?;
-    Ok((model, access))
+    grants::visible::<project::Entity>(svc, caller, Kind::Project, id, "project").await
 }
 
 pub async fn get_for(
@@ -39,9 +34,7 @@ pub async fn get_for(
     id: Uuid,
     action: Action,
 ) -> AppResult<(project::Model, Access)> {
-    let (model, access) = get(svc, caller, id).await?;
-    access.require(&svc.policy, action)?;
-    Ok((model, access))
+    grants::visible_for::<project::Entity>(svc, caller, Kind::Project, id, "project", action).await
 }
 
 pub async fn list(
