@@ -16,7 +16,7 @@ use super::{
     connection, enum_name, enum_value, global_id, loaders, or_null, page_args, parse_id, parse_ids,
     scope, Conn, ListArgs, ListOrder,
 };
-use crate::error::{AppError, AppResult};
+use crate::error::AppResult;
 use crate::policy::{Action, Kind};
 use crate::service::access::Access;
 use crate::service::files::{FileFilter, FileParent};
@@ -79,11 +79,7 @@ impl Dataset {
 
     /// The dataset after a change the caller was allowed to make.
     pub async fn reload(svc: &Services, id: Uuid) -> AppResult<Dataset> {
-        use sea_orm::EntityTrait;
-        let model = dataset::Entity::find_by_id(id)
-            .one(&svc.db)
-            .await?
-            .ok_or_else(|| AppError::not_found("dataset"))?;
+        let model = crate::service::grants::by_id::<dataset::Entity>(svc, id, "dataset").await?;
         Ok(Dataset::new(model))
     }
 

@@ -13,7 +13,7 @@ use super::{
     Conn, ListArgs, ListOrder,
 };
 use crate::auth::Caller;
-use crate::error::{AppError, AppResult};
+use crate::error::AppResult;
 use crate::policy::{Action, Kind};
 use crate::service::access::Access;
 use crate::service::files::NewFile;
@@ -67,11 +67,7 @@ impl Folder {
     }
 
     pub async fn reload(svc: &Services, id: Uuid) -> AppResult<Folder> {
-        use sea_orm::EntityTrait;
-        let model = folder::Entity::find_by_id(id)
-            .one(&svc.db)
-            .await?
-            .ok_or_else(|| AppError::not_found("folder"))?;
+        let model = crate::service::grants::by_id::<folder::Entity>(svc, id, "folder").await?;
         Ok(Folder::new(model))
     }
 

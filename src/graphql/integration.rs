@@ -100,11 +100,8 @@ impl Integration {
 
     /// The integration after a change the caller was allowed to make.
     pub async fn reload(svc: &Services, id: Uuid) -> AppResult<Integration> {
-        use sea_orm::EntityTrait;
-        let model = integration::Entity::find_by_id(id)
-            .one(&svc.db)
-            .await?
-            .ok_or_else(|| AppError::not_found("integration"))?;
+        let model =
+            crate::service::grants::by_id::<integration::Entity>(svc, id, "integration").await?;
         Ok(Integration::new(model))
     }
 

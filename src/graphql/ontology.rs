@@ -14,7 +14,7 @@ use super::{
     connection, enum_value, global_id, loaders, or_null, parse_id, scope, Conn, ListArgs, ListOrder,
 };
 use crate::auth::Caller;
-use crate::error::{AppError, AppResult};
+use crate::error::AppResult;
 use crate::policy::{Action, Kind};
 use crate::service::access::Access;
 use crate::service::{ontologies, Services};
@@ -66,11 +66,7 @@ impl Ontology {
     }
 
     pub async fn reload(svc: &Services, id: Uuid) -> AppResult<Ontology> {
-        use sea_orm::EntityTrait;
-        let model = ontology::Entity::find_by_id(id)
-            .one(&svc.db)
-            .await?
-            .ok_or_else(|| AppError::not_found("ontology"))?;
+        let model = crate::service::grants::by_id::<ontology::Entity>(svc, id, "ontology").await?;
         Ok(Ontology::new(model))
     }
 

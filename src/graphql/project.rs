@@ -82,11 +82,7 @@ impl Project {
     }
 
     pub async fn reload(svc: &Services, id: Uuid) -> AppResult<Project> {
-        use sea_orm::EntityTrait;
-        let model = project::Entity::find_by_id(id)
-            .one(&svc.db)
-            .await?
-            .ok_or_else(|| AppError::not_found("project"))?;
+        let model = crate::service::grants::by_id::<project::Entity>(svc, id, "project").await?;
         Ok(Project::new(model))
     }
 

@@ -382,11 +382,20 @@ where
     <E::PrimaryKey as sea_orm::PrimaryKeyTrait>::ValueType: From<Uuid>,
 {
     let access = visible_access(svc, caller, kind, id, what).await?;
-    let model = E::find_by_id(id)
+    Ok((by_id::<E>(svc, id, what).await?, access))
+}
+
+/// A resource by id, without a permission check (after a change the caller
+/// was allowed to make); NOT_FOUND (named `what`) when it is gone.
+pub async fn by_id<E>(svc: &Services, id: Uuid, what: &str) -> AppResult<E::Model>
+where
+    E: EntityTrait,
+    <E::PrimaryKey as sea_orm::PrimaryKeyTrait>::ValueType: From<Uuid>,
+{
+    E::find_by_id(id)
         .one(&svc.db)
         .await?
-        .ok_or_else(|| AppError::not_found(what))?;
-    Ok((model, access))
+        .ok_or_else(|| AppError::not_found(what))
 }
 
 /// Like `visible`, and FORBIDDEN unless the caller may do `action`.
