@@ -80,6 +80,14 @@ pub struct ServeArgs {
         value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..)
     )]
     pub max_batch_size: usize,
+    /// Largest file in a multipart `/graphql` request (a manifest upload), in bytes (413 beyond).
+    #[arg(
+        long,
+        env = "ANNOGRAPH_MAX_UPLOAD_BYTES",
+        default_value_t = crate::config::DEFAULT_MAX_UPLOAD_BYTES,
+        value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..)
+    )]
+    pub max_upload_bytes: usize,
     /// Time a `/graphql/ws` client has to send `connection_init`, e.g. `10s` (close 4408 after).
     #[arg(long, env = "ANNOGRAPH_WS_INIT_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
     pub ws_init_timeout: Duration,
@@ -96,6 +104,8 @@ pub struct ServeArgs {
         value_delimiter = ','
     )]
     pub local_storage_roots: Vec<PathBuf>,
+    #[command(flatten)]
+    pub import: crate::config::ImportSettings,
 }
 
 #[derive(clap::Args, Debug)]
@@ -231,10 +241,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         demo: args.demo,
         max_body_bytes: args.max_body_bytes,
         max_batch_size: args.max_batch_size,
+        max_upload_bytes: args.max_upload_bytes,
         ws_init_timeout: args.ws_init_timeout,
         cors_origins: args.cors_origins,
         query: args.query,
         local_roots: args.local_storage_roots,
+        import: args.import,
     };
     let mut app = crate::app::build(&config).await?;
     if config.demo {

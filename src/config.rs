@@ -14,6 +14,8 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 /// Most operations in one batched `/graphql` request.
 pub const DEFAULT_MAX_BATCH_SIZE: usize = 20;
+/// Largest uploaded file (a manifest) by default: 64 MiB.
+pub const DEFAULT_MAX_UPLOAD_BYTES: usize = 64 * 1024 * 1024;
 /// Time a `/graphql/ws` client has to send `connection_init`.
 pub const DEFAULT_WS_INIT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
@@ -216,6 +218,50 @@ impl Default for QueryLimits {
     }
 }
 
+/// How this instance runs import jobs.
+#[derive(clap::Args, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImportSettings {
+    /// Import jobs this instance runs at once (0: none; the instance only
+    /// accepts jobs, others run them).
+    #[arg(
+        long = "import-jobs",
+        env = "ANNOGRAPH_IMPORT_JOBS",
+        default_value_t = 2
+    )]
+    pub jobs: usize,
+    /// Objects of one job whose metadata is read at once.
+    #[arg(
+        long = "import-concurrency",
+        env = "ANNOGRAPH_IMPORT_CONCURRENCY",
+        default_value_t = 16,
+        value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=256)
+    )]
+    pub concurrency: usize,
+    /// A running job whose instance has not reported for this long is taken
+    /// over by another (or by this one after a restart), e.g. `30s`.
+    #[arg(long = "import-stale-after", env = "ANNOGRAPH_IMPORT_STALE_AFTER", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub stale_after: std::time::Duration,
+    /// Most entries in one manifest.
+    #[arg(
+        long = "import-max-entries",
+        env = "ANNOGRAPH_IMPORT_MAX_ENTRIES",
+        default_value_t = 100_000,
+        value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..)
+    )]
+    pub max_entries: usize,
+}
+
+impl Default for ImportSettings {
+    fn default() -> Self {
+        ImportSettings {
+            jobs: 2,
+            concurrency: 16,
+            stale_after: std::time::Duration::from_secs(30),
+            max_entries: 100_000,
+        }
+    }
+}
+
 /// Everything `annograph serve` needs.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -230,6 +276,9 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Most operations in one batched request; more get a 400.
     pub max_batch_size: usize,
+    /// Largest file of a multipart request (a manifest upload) in bytes;
+    /// larger ones get a 413.
+    pub max_upload_bytes: usize,
     /// Time a `/graphql/ws` client has to send `connection_init` (close 4408 after).
     pub ws_init_timeout: std::time::Duration,
     /// Origins allowed to call the API from a browser (`*`: any); none: no
@@ -240,6 +289,8 @@ pub struct Config {
     /// Folders under which LOCAL storage integrations may have their root;
     /// none: LOCAL integrations are refused.
     pub local_roots: Vec<PathBuf>,
+    /// How import jobs run here.
+    pub import: ImportSettings,
 }
 
 impl Config {
@@ -258,10 +309,12 @@ impl Config {
             demo: false,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             max_batch_size: DEFAULT_MAX_BATCH_SIZE,
+            max_upload_bytes: DEFAULT_MAX_UPLOAD_BYTES,
             ws_init_timeout: DEFAULT_WS_INIT_TIMEOUT,
             cors_origins: Vec::new(),
             query: QueryLimits::default(),
             local_roots: Vec::new(),
+            import: ImportSettings::default(),
         }
     }
 }

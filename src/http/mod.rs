@@ -43,6 +43,8 @@ pub struct HttpLimits {
     pub max_body_bytes: usize,
     /// Most operations in one batched request (400 beyond).
     pub max_batch_size: usize,
+    /// Largest file of a multipart request in bytes (413 beyond).
+    pub max_upload_bytes: usize,
     /// Time a `/graphql/ws` client has to send `connection_init`.
     pub ws_init_timeout: std::time::Duration,
 }
@@ -52,6 +54,7 @@ impl From<&Config> for HttpLimits {
         HttpLimits {
             max_body_bytes: config.max_body_bytes,
             max_batch_size: config.max_batch_size,
+            max_upload_bytes: config.max_upload_bytes,
             ws_init_timeout: config.ws_init_timeout,
         }
     }
