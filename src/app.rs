@@ -14,6 +14,8 @@ use crate::config::Config;
 use crate::events::EventBus;
 use crate::graphql::build_schema;
 use crate::http::{router, AppState};
+use crate::import::manifest::ManifestLimits;
+use crate::import::worker::Workers;
 use crate::metrics::Metrics;
 use crate::policy::Policy;
 use crate::service::Services;
@@ -59,6 +61,8 @@ pub fn redact(url: &str) -> String {
 pub struct App {
     pub router: Router,
     pub state: AppState,
+    /// This instance's import workers (none with `--import-jobs 0`).
+    pub workers: Option<Workers>,
 }
 
 /// Connects, migrates, loads the policy and builds the router.
@@ -78,9 +82,15 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
             .context("listening for events of other instances")?,
         _ => EventBus::new(),
     };
-    let services = Services::new(db, policy, metrics, events);
+    let mut services = Services::new(db, policy, metrics, events);
+    services.manifest_limits = ManifestLimits {
+        max_entries: config.import.max_entries,
+        max_bytes: config.max_upload_bytes as u64,
+        ..ManifestLimits::default()
+    };
     // Where LOCAL integrations may point.
     services.storage.set_local_roots(config.local_roots.clone());
+    let workers = Workers::start(services.clone(), config.import);
     let state = AppState {
         schema: build_schema(Some(services.clone()), &config.query),
         services,
@@ -93,6 +103,7 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
     Ok(App {
         router: crate::http::operations::layer(router(state.clone()), &config.cors_origins)?,
         state,
+        workers,
     })
 }
 
@@ -108,6 +119,8 @@ pub async fn spawn(config: &Config) -> anyhow::Result<RunningServer> {
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
     let router = app.router;
+    // The workers run on (as long as the runtime) when their handle drops.
+    drop(app.workers);
     tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, router).await {
             tracing::error!(error = %e, "server stopped");
@@ -128,6 +141,9 @@ pub async fn serve(app: App, listen: SocketAddr) -> anyhow::Result<()> {
     axum::serve(listener, app.router)
         .with_graceful_shutdown(shutdown_signal())
         .await?;
+    if let Some(workers) = app.workers {
+        workers.shutdown().await;
+    }
     Ok(())
 }
 

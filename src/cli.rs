@@ -32,7 +32,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run the GraphQL server (applies migrations first).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Apply pending database migrations and exit.
     Migrate(DatabaseArgs),
     /// Print the GraphQL schema (SDL) on stdout.
@@ -170,7 +170,7 @@ pub fn init_tracing(format: LogFormat) {
 /// Runs one command.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Serve(args) => serve(args).await,
+        Command::Serve(args) => serve(*args).await,
         Command::Migrate(db) => {
             let conn = crate::app::connect(&db.database_url, 1).await?;
             crate::app::migrate(&conn).await?;

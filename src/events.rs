@@ -43,6 +43,70 @@ pub enum DatasetChange {
     Deleted,
 }
 
+/// Where an import job is in its life: QUEUED → RUNNING → SUCCEEDED,
+/// FAILED or CANCELLED.
+#[derive(async_graphql::Enum, Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ImportStatus {
+    /// Waiting for an instance to run it.
+    Queued,
+    /// Objects are being read and registered.
+    Running,
+    /// Every entry was processed (in a job that ignores file errors, some
+    /// may have failed: see `failed`).
+    Succeeded,
+    /// The job stopped at an error; an all-or-nothing job registered nothing.
+    Failed,
+    /// Stopped on request; what was registered before stays.
+    Cancelled,
+}
+
+impl ImportStatus {
+    pub const ALL: [ImportStatus; 5] = [
+        ImportStatus::Queued,
+        ImportStatus::Running,
+        ImportStatus::Succeeded,
+        ImportStatus::Failed,
+        ImportStatus::Cancelled,
+    ];
+
+    /// The name stored in `import_jobs.status`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ImportStatus::Queued => "QUEUED",
+            ImportStatus::Running => "RUNNING",
+            ImportStatus::Succeeded => "SUCCEEDED",
+            ImportStatus::Failed => "FAILED",
+            ImportStatus::Cancelled => "CANCELLED",
+        }
+    }
+
+    /// The status stored as `name`.
+    pub fn parse(name: &str) -> Option<ImportStatus> {
+        ImportStatus::ALL.into_iter().find(|s| s.as_str() == name)
+    }
+
+    /// Nothing follows a terminal status.
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            ImportStatus::Succeeded | ImportStatus::Failed | ImportStatus::Cancelled
+        )
+    }
+}
+
+/// The counters of an import job at one moment.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImportCounts {
+    pub status: ImportStatus,
+    pub total: i64,
+    pub processed: i64,
+    pub succeeded: i64,
+    pub failed: i64,
+    pub skipped: i64,
+}
+
 /// Something that changed, as subscribers receive it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(
@@ -56,6 +120,13 @@ pub enum Event {
         dataset_id: Uuid,
         change: DatasetChange,
         /// When the change was committed.
+        at: DateTime<Utc>,
+    },
+    /// An import job was queued, progressed or ended.
+    ImportProgress {
+        job_id: Uuid,
+        dataset_id: Uuid,
+        counts: ImportCounts,
         at: DateTime<Utc>,
     },
 }
@@ -176,6 +247,16 @@ impl EventBus {
     /// How many receivers are open (subscriptions listening now).
     pub fn subscribers(&self) -> usize {
         self.sender.receiver_count()
+    }
+
+    /// Publishes `ImportProgress` for a job state committed just now.
+    pub fn import_progress(&self, job_id: Uuid, dataset_id: Uuid, counts: ImportCounts) {
+        self.publish(Event::ImportProgress {
+            job_id,
+            dataset_id,
+            counts,
+            at: Utc::now(),
+        });
     }
 
     /// Publishes `DatasetChanged` for a change committed just now.

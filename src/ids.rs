@@ -7,7 +7,7 @@ use uuid::Uuid;
 use crate::service::page::Cursor;
 
 /// The GraphQL type names that carry global IDs.
-pub const TYPES: [&str; 9] = [
+pub const TYPES: [&str; 10] = [
     "User",
     "Group",
     "Folder",
@@ -17,6 +17,7 @@ pub const TYPES: [&str; 9] = [
     "Project",
     "AuditEvent",
     "Integration",
+    "ImportJob",
 ];
 
 pub fn encode(type_name: &str, id: Uuid) -> String {

@@ -114,6 +114,13 @@ impl Metrics {
         increment(&self.imports, outcome);
     }
 
+    /// Counts `n` entries handled by an import with the same outcome.
+    pub fn record_imports(&self, outcome: &str, n: u64) {
+        if n > 0 {
+            add(&self.imports, outcome, n);
+        }
+    }
+
     /// A subscription started (the `annograph_active_subscriptions` gauge
     /// goes up). Call [`Metrics::subscription_ended`] exactly once when it
     /// ends for any reason, or hold a [`Metrics::subscription_guard`] instead.
@@ -318,9 +325,13 @@ fn is_graphql_name(name: &str) -> bool {
 /// Adds one to a counter of a small label set (at most [`MAX_SMALL_LABELS`]
 /// values of at most 64 characters, then `other`).
 fn increment(counters: &Mutex<BTreeMap<String, u64>>, label: &str) {
+    add(counters, label, 1);
+}
+
+fn add(counters: &Mutex<BTreeMap<String, u64>>, label: &str, by: u64) {
     let mut counters = lock(counters);
     if let Some(n) = counters.get_mut(label) {
-        *n += 1;
+        *n += by;
         return;
     }
     let label = if counters.len() < MAX_SMALL_LABELS && label.len() <= 64 {
@@ -328,7 +339,7 @@ fn increment(counters: &Mutex<BTreeMap<String, u64>>, label: &str) {
     } else {
         OTHER
     };
-    *counters.entry(label.to_owned()).or_default() += 1;
+    *counters.entry(label.to_owned()).or_default() += by;
 }
 
 fn header(out: &mut String, name: &str, kind: &str, help: &str) {

@@ -25,6 +25,10 @@ pub struct Model {
     pub variable_frame_rate: Option<bool>,
     #[sea_orm(column_type = "JsonBinary", nullable)]
     pub client_metadata: Option<Json>,
+    /// The object URLs of a file made of several objects (an image group or
+    /// sequence, a DICOM series), in order; `object_url` is the first.
+    #[sea_orm(column_type = "JsonBinary", nullable)]
+    pub parts: Option<Json>,
     pub created_by: Option<Uuid>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,

@@ -1,7 +1,8 @@
 //! SeaORM entities for the annograph domain model.
 //!
 //! The schema itself is created by the `migration` crate
-//! (`m20261129_000001_create_domain`, `m20261129_000002_create_integrations`);
+//! (`m20261129_000001_create_domain`, `m20261129_000002_create_integrations`,
+//! `m20261129_000003_create_imports`);
 //! these entities mirror it.
 //! Role / kind columns are plain strings validated by the service layer.
 
@@ -12,6 +13,8 @@ pub mod file;
 pub mod folder;
 pub mod group;
 pub mod group_membership;
+pub mod import_item;
+pub mod import_job;
 pub mod integration;
 pub mod ontology;
 pub mod project;
@@ -27,6 +30,8 @@ pub mod prelude {
     pub use super::folder::Entity as Folder;
     pub use super::group::Entity as Group;
     pub use super::group_membership::Entity as GroupMembership;
+    pub use super::import_item::Entity as ImportItem;
+    pub use super::import_job::Entity as ImportJob;
     pub use super::integration::Entity as Integration;
     pub use super::ontology::Entity as Ontology;
     pub use super::project::Entity as Project;

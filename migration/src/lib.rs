@@ -2,6 +2,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261129_000001_create_domain;
 mod m20261129_000002_create_integrations;
+mod m20261129_000003_create_imports;
 
 pub struct Migrator;
 
@@ -11,6 +12,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261129_000001_create_domain::Migration),
             Box::new(m20261129_000002_create_integrations::Migration),
+            Box::new(m20261129_000003_create_imports::Migration),
         ]
     }
 }

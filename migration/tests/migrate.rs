@@ -19,7 +19,7 @@ use sea_orm::{
 use serde_json::json;
 use uuid::Uuid;
 
-const TABLES: [&str; 13] = [
+const TABLES: [&str; 15] = [
     "users",
     "groups",
     "group_memberships",
@@ -33,9 +33,11 @@ const TABLES: [&str; 13] = [
     "role_grants",
     "audit_events",
     "integrations",
+    "import_jobs",
+    "import_items",
 ];
 
-const INDEXES: [(&str, &str); 15] = [
+const INDEXES: [(&str, &str); 21] = [
     ("group_memberships", "idx_group_memberships_user_role"),
     ("folders", "idx_folders_parent_id"),
     ("files", "idx_files_folder_object_url"),
@@ -51,6 +53,12 @@ const INDEXES: [(&str, &str); 15] = [
     ("audit_events", "idx_audit_events_resource"),
     ("audit_events", "idx_audit_events_created_at"),
     ("integrations", "idx_integrations_created_by"),
+    ("import_jobs", "idx_import_jobs_dataset"),
+    ("import_jobs", "idx_import_jobs_status"),
+    ("import_jobs", "idx_import_jobs_folder"),
+    ("import_jobs", "idx_import_jobs_integration"),
+    ("import_jobs", "idx_import_jobs_submitted_by"),
+    ("import_items", "idx_import_items_status"),
 ];
 
 async fn assert_schema(db: &DatabaseConnection, present: bool) {
@@ -222,6 +230,7 @@ async fn exercise_entities(db: &DatabaseConnection) {
         frame_count: Some(375),
         variable_frame_rate: Some(false),
         client_metadata: Some(json!({"camera": {"model": "X"}, "tags": [1, 2, 3]})),
+        parts: None,
         created_by: Some(bob.id),
         created_at: now,
         updated_at: now,

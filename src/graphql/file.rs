@@ -46,11 +46,20 @@ impl File {
     async fn kind(&self) -> FileKind {
         enum_value(&self.0.kind).unwrap_or(FileKind::Image)
     }
-    /// Where the object lives.
+    /// Where the object lives (the first object of an image group, image
+    /// sequence or DICOM series).
     async fn object_url(&self) -> &str {
         &self.0.object_url
     }
-    /// Size in bytes, when known.
+    /// Every object of the file, in order (one for most kinds).
+    async fn object_urls(&self) -> Vec<String> {
+        self.0
+            .parts
+            .as_ref()
+            .and_then(|parts| serde_json::from_value(parts.clone()).ok())
+            .unwrap_or_else(|| vec![self.0.object_url.clone()])
+    }
+    /// Size in bytes, when known (all objects of the file together).
     async fn size_bytes(&self) -> Option<i64> {
         self.0.size_bytes
     }

@@ -14,7 +14,10 @@ use async_graphql::extensions::{
     Extension, ExtensionContext, ExtensionFactory, NextPrepareRequest,
 };
 use async_graphql::{Request, ServerResult};
-use entity::{dataset, file, folder, group, group_membership, ontology, project, role_grant, user};
+use entity::{
+    dataset, file, folder, group, group_membership, integration, ontology, project, role_grant,
+    user,
+};
 use futures_util::future::BoxFuture;
 use uuid::Uuid;
 
@@ -24,7 +27,9 @@ use crate::policy::Kind;
 use crate::service::access::{self, Access};
 use crate::service::files::{self, FileFilter, FileParent};
 use crate::service::page::{Cursor, Page, PageArgs, TotalCount};
-use crate::service::{datasets, folders, grants, groups, ontologies, projects, users, Services};
+use crate::service::{
+    datasets, folders, grants, groups, integrations, ontologies, projects, users, Services,
+};
 
 /// How long a loader collects keys before it runs its batch.
 pub const BATCH_WINDOW: std::time::Duration = std::time::Duration::from_millis(2);
@@ -100,6 +105,7 @@ pub enum UserField {
     DatasetCreator,
     OntologyCreator,
     IntegrationCreator,
+    ImportSubmitter,
     AuditActor,
     GroupMember,
     Collaborator(Kind),
@@ -147,6 +153,8 @@ pub struct Loaders {
     pub groups: DataLoader<Batch<(Kind, Uuid), group::Model>>,
     pub group_members: DataLoader<Batch<Uuid, Vec<group_membership::Model>>>,
     pub folders: DataLoader<Batch<Uuid, folder::Model>>,
+    pub datasets: DataLoader<Batch<Uuid, dataset::Model>>,
+    pub integrations: DataLoader<Batch<Uuid, integration::Model>>,
     pub ontologies: DataLoader<Batch<Uuid, ontology::Model>>,
     pub dataset_projects: DataLoader<Batch<Uuid, Vec<project::Model>>>,
     pub project_datasets: DataLoader<Batch<Uuid, Vec<dataset::Model>>>,
@@ -198,6 +206,18 @@ impl Loaders {
                 Ok(by_id(
                     folders::visible_by_ids(&svc, &caller, &ids).await?,
                     |f| f.id,
+                ))
+            }),
+            datasets: batch(svc, caller, |svc, caller, ids: Vec<Uuid>| async move {
+                Ok(by_id(
+                    datasets::visible_by_ids(&svc, &caller, &ids).await?,
+                    |d| d.id,
+                ))
+            }),
+            integrations: batch(svc, caller, |svc, caller, ids: Vec<Uuid>| async move {
+                Ok(by_id(
+                    integrations::visible_by_ids(&svc, &caller, &ids).await?,
+                    |i| i.id,
                 ))
             }),
             ontologies: batch(svc, caller, |svc, caller, ids: Vec<Uuid>| async move {

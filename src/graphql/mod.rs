@@ -17,6 +17,7 @@ pub mod dataset;
 pub mod file;
 pub mod folder;
 pub mod group;
+pub mod import;
 pub mod integration;
 pub mod limits;
 pub mod loaders;

@@ -7,6 +7,7 @@ use super::dataset::Dataset;
 use super::file::File;
 use super::folder::Folder;
 use super::group::Group;
+use super::import::ImportJob;
 use super::integration::Integration;
 use super::ontology::Ontology;
 use super::project::Project;
@@ -29,6 +30,7 @@ pub enum Node {
     Ontology(Ontology),
     Project(Project),
     Integration(Integration),
+    ImportJob(ImportJob),
 }
 
 #[derive(Default)]
@@ -51,6 +53,7 @@ impl NodeQuery {
                 "Ontology" => Node::Ontology(Ontology::load(svc, caller, id).await?),
                 "Project" => Node::Project(Project::load(svc, caller, id).await?),
                 "Integration" => Node::Integration(Integration::load(svc, caller, id).await?),
+                "ImportJob" => Node::ImportJob(super::import::load(svc, caller, id).await?),
                 "AuditEvent" => Node::AuditEvent(AuditEvent(
                     crate::service::audit::get(svc, caller, id).await?,
                 )),

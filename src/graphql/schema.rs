@@ -6,6 +6,7 @@ use super::audit::AuditQuery;
 use super::dataset::{DatasetCollaboratorMutation, DatasetMutation, DatasetQuery};
 use super::folder::{FolderCollaboratorMutation, FolderMutation, FolderQuery};
 use super::group::{GroupMutation, GroupQuery};
+use super::import::{ImportMutation, ImportQuery};
 use super::integration::{IntegrationCollaboratorMutation, IntegrationMutation, IntegrationQuery};
 use super::node::NodeQuery;
 use super::ontology::{OntologyCollaboratorMutation, OntologyMutation, OntologyQuery};
@@ -24,6 +25,7 @@ pub struct Query(
     GroupQuery,
     FolderQuery,
     IntegrationQuery,
+    ImportQuery,
     AuditQuery,
     NodeQuery,
 );
@@ -41,6 +43,7 @@ pub struct Mutation(
     GroupMutation,
     IntegrationMutation,
     IntegrationCollaboratorMutation,
+    ImportMutation,
     UserMutation,
 );
 

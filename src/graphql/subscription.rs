@@ -9,6 +9,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextExecute};
 use async_graphql::{Context, MergedSubscription, Object, Result, Subscription, ID};
@@ -19,15 +20,17 @@ use tokio::sync::broadcast::{self, error::RecvError};
 use uuid::Uuid;
 
 use super::dataset::Dataset;
+use super::import::ImportJob;
 use super::{global_id, parse_id, scope};
 use crate::auth::Caller;
 use crate::error::AppError;
-use crate::events::{DatasetChange, Event};
-use crate::service::{datasets, Services};
+use crate::events::{DatasetChange, Event, ImportCounts};
+use crate::service::{datasets, imports, Services};
+use entity::import_job;
 
 /// Subscriptions: served over WebSocket on `/graphql/ws`.
 #[derive(MergedSubscription, Default)]
-pub struct Subscription(DatasetSubscription);
+pub struct Subscription(DatasetSubscription, ImportSubscription);
 
 /// A change to a dataset, as `datasetChanged` delivers it.
 pub struct DatasetChangeEvent {
@@ -87,6 +90,111 @@ impl DatasetSubscription {
             let (item, watch) = watch?.next().await?;
             Some((item, watch))
         }))
+    }
+}
+
+/// Shortest time between two `importProgress` answers.
+pub const PROGRESS_INTERVAL: Duration = Duration::from_millis(200);
+/// Without events, `importProgress` reads the job again after this long (an
+/// event between instances may be lost).
+pub const PROGRESS_QUIET: Duration = Duration::from_secs(2);
+
+#[derive(Default)]
+pub struct ImportSubscription;
+
+#[Subscription]
+impl ImportSubscription {
+    /// An import job as it progresses: its state at once, then after each
+    /// change (coalesced: at most five a second), ending after SUCCEEDED,
+    /// FAILED or CANCELLED. Only callers who can view the job's dataset may
+    /// subscribe, and the stream ends when they no longer can.
+    async fn import_progress(
+        &self,
+        ctx: &Context<'_>,
+        job_id: ID,
+    ) -> Result<impl Stream<Item = Result<ImportJob>>> {
+        let (svc, caller) = scope(ctx)?;
+        let id = parse_id(&job_id, "ImportJob", "jobId")?;
+        // Listen before reading, so that nothing committed in between is missed.
+        let events = svc.events.subscribe();
+        let job = imports::get(svc, caller, id).await?;
+        let follow = Follow {
+            events,
+            svc: svc.clone(),
+            caller: caller.clone(),
+            id,
+            next: Some(job),
+            sent: None,
+            sent_at: None,
+        };
+        Ok(stream::unfold(Some(follow), |follow| async move {
+            let (item, follow) = follow?.next().await?;
+            Some((item, follow))
+        }))
+    }
+}
+
+/// One `importProgress` subscription.
+struct Follow {
+    events: broadcast::Receiver<Event>,
+    svc: Services,
+    caller: Caller,
+    id: Uuid,
+    /// The job as last read, not yet compared with what was sent.
+    next: Option<import_job::Model>,
+    sent: Option<ImportCounts>,
+    sent_at: Option<Instant>,
+}
+
+impl Follow {
+    /// The next state to send and what remains of the subscription (`None`
+    /// after a terminal state); `None` when it ends now.
+    async fn next(mut self) -> Option<(Result<ImportJob>, Option<Follow>)> {
+        loop {
+            if let Some(job) = self.next.take() {
+                let counts = imports::counts_of(&job);
+                if self.sent != Some(counts) {
+                    self.sent = Some(counts);
+                    self.sent_at = Some(Instant::now());
+                    let rest = (!counts.status.is_terminal()).then_some(self);
+                    return Some((Ok(ImportJob(job)), rest));
+                }
+            }
+            if !self.changed().await {
+                return None;
+            }
+            if let Some(at) = self.sent_at {
+                tokio::time::sleep(PROGRESS_INTERVAL.saturating_sub(at.elapsed())).await;
+            }
+            // Everything heard meanwhile is covered by the read below.
+            while matches!(
+                self.events.try_recv(),
+                Ok(_) | Err(broadcast::error::TryRecvError::Lagged(_))
+            ) {}
+            match imports::get(&self.svc, &self.caller, self.id).await {
+                Ok(job) => self.next = Some(job),
+                // Deleted with its dataset, or access lost: the end.
+                Err(AppError::NotFound(_)) => return None,
+                Err(e) => return Some((Err(e.into()), Some(self))),
+            }
+        }
+    }
+
+    /// Waits for news of the job (or a quiet period); false when the bus closed.
+    async fn changed(&mut self) -> bool {
+        let quiet = tokio::time::sleep(PROGRESS_QUIET);
+        tokio::pin!(quiet);
+        loop {
+            tokio::select! {
+                _ = &mut quiet => return true,
+                event = self.events.recv() => match event {
+                    Ok(Event::ImportProgress { job_id, .. }) if job_id == self.id => return true,
+                    Ok(_) => continue,
+                    Err(RecvError::Lagged(_)) => return true,
+                    Err(RecvError::Closed) => return false,
+                },
+            }
+        }
     }
 }
 

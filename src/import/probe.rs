@@ -44,7 +44,7 @@ pub trait RangeReader: Send + Sync {
 }
 
 /// What probing found; `None` where the format does not say or the probe does not look.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct ProbeResult {
     pub size_bytes: u64,
     pub mime_type: Option<String>,

@@ -193,6 +193,19 @@ fn require_not_mirrored(d: &dataset::Model) -> AppResult<()> {
     Ok(())
 }
 
+/// The datasets among `ids` that the caller may see, in one statement.
+pub async fn visible_by_ids(
+    svc: &Services,
+    caller: &Caller,
+    ids: &[Uuid],
+) -> AppResult<Vec<dataset::Model>> {
+    Ok(dataset::Entity::find()
+        .filter(dataset::Column::Id.is_in(ids.iter().copied()))
+        .filter(visible_datasets(&svc.policy, caller.id))
+        .all(&svc.db)
+        .await?)
+}
+
 /// Attaches files, and every file of the given folders, to a dataset. The
 /// caller needs add-data on the dataset and a role of their own that reaches
 /// each file (a folder or dataset role, not view through a project).

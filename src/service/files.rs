@@ -150,6 +150,7 @@ pub async fn register(
             frame_count: Set(None),
             variable_frame_rate: Set(None),
             client_metadata: Set(f.client_metadata),
+            parts: Set(None),
             created_by: Set(Some(caller.id)),
             created_at: Set(now),
             updated_at: Set(now),

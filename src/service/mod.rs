@@ -16,6 +16,7 @@ pub mod files;
 pub mod folders;
 pub mod grants;
 pub mod groups;
+pub mod imports;
 pub mod input;
 pub mod integrations;
 pub mod ontologies;
@@ -33,6 +34,8 @@ pub struct Services {
     pub events: EventBus,
     /// Storage settings of the instance (where LOCAL integrations may point).
     pub storage: integrations::StorageSettings,
+    /// Bounds on the manifests of imports.
+    pub manifest_limits: crate::import::manifest::ManifestLimits,
 }
 
 impl Services {
@@ -48,6 +51,7 @@ impl Services {
             metrics,
             events,
             storage: integrations::StorageSettings::default(),
+            manifest_limits: crate::import::manifest::ManifestLimits::default(),
         }
     }
 }

@@ -1,0 +1,902 @@
+//! The import workers: each instance claims queued jobs (and running jobs
+//! whose instance went quiet) and works through their items.
+//!
+//! - **Claim.** One statement moves a job to RUNNING under this instance's
+//!   id; on PostgreSQL the candidate row is picked `FOR UPDATE SKIP LOCKED`,
+//!   so instances sharing a database never claim the same job. Workers wake
+//!   when a job is queued anywhere (the event bus, relayed between instances
+//!   on PostgreSQL) and poll besides, for jobs gone stale.
+//! - **Checkpoint.** Items are read in chunks of [`CHUNK`]; their objects
+//!   are probed [`ImportSettings::concurrency`] at a time; then one
+//!   transaction registers the chunk's files, marks its items and adds to
+//!   the job's counters — only while the job is still this instance's and
+//!   RUNNING. A server killed mid-chunk loses that chunk's work only, which
+//!   the next owner redoes, so counts stay exact and nothing is registered
+//!   twice (and the object URL is unique per folder besides).
+//! - **Heartbeat.** While a job runs its instance refreshes `heartbeat_at`
+//!   every quarter of [`ImportSettings::stale_after`]; a job not refreshed
+//!   for that long is claimed again. The heartbeat also notices
+//!   cancellation.
+//! - **All or nothing.** A job that does not ignore file errors only reads
+//!   its objects chunk by chunk (items become READY) and stops at the first
+//!   bad one (FAILED, nothing registered); when every item is READY, one
+//!   transaction registers them all.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use entity::{dataset, dataset_file, file, import_item, import_job, integration};
+use futures_util::{stream, StreamExt};
+use object_store::ObjectStore;
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, QueryFilter, QueryOrder,
+    QuerySelect, Set, Statement, TransactionTrait, Value,
+};
+use tokio::sync::{broadcast::error::RecvError, watch, Notify, Semaphore};
+use uuid::Uuid;
+
+use crate::config::ImportSettings;
+use crate::error::{AppError, AppResult};
+use crate::events::{DatasetChange, Event, ImportStatus};
+use crate::import::probe::{probe, ProbeError, ProbeResult};
+use crate::import::storage::StoreObject;
+use crate::service::imports::{announce, item_status, ImportErrorCode};
+use crate::service::{integrations, Services};
+
+/// Items read from the database, probed and checkpointed together.
+pub const CHUNK: u64 = 128;
+/// Items registered per round of an all-or-nothing job's final transaction.
+const FINAL_BATCH: u64 = 500;
+/// Longest wait for one object's metadata.
+pub const OBJECT_TIMEOUT: Duration = Duration::from_secs(60);
+/// Longest a worker reads objects before it checkpoints what it has read.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
+/// Most progress events one job publishes per second (besides status changes).
+const PUBLISH_INTERVAL: Duration = Duration::from_millis(200);
+
+/// The import workers of this instance; dropping it leaves them running.
+pub struct Workers {
+    id: Uuid,
+    stop: watch::Sender<bool>,
+    svc: Services,
+}
+
+impl Workers {
+    /// Starts the workers (none when `settings.jobs` is 0).
+    pub fn start(svc: Services, settings: ImportSettings) -> Option<Workers> {
+        if settings.jobs == 0 {
+            return None;
+        }
+        let id = Uuid::new_v4();
+        let (stop, stopped) = watch::channel(false);
+        tokio::spawn(dispatch(svc.clone(), settings, id, stopped));
+        Some(Workers { id, stop, svc })
+    }
+
+    /// Stops claiming jobs and hands this instance's running jobs back to
+    /// the queue, for another instance (or the next start) to go on with.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        let requeued = import_job::Entity::update_many()
+            .col_expr(
+                import_job::Column::Status,
+                ImportStatus::Queued.as_str().to_owned().into(),
+            )
+            .col_expr(import_job::Column::Worker, Option::<Uuid>::None.into())
+            .col_expr(import_job::Column::UpdatedAt, Utc::now().into())
+            .filter(import_job::Column::Worker.eq(self.id))
+            .filter(import_job::Column::Status.eq(ImportStatus::Running.as_str()))
+            .exec(&self.svc.db)
+            .await;
+        match requeued {
+            Ok(r) if r.rows_affected > 0 => {
+                tracing::info!(
+                    jobs = r.rows_affected,
+                    "import jobs handed back to the queue"
+                );
+                // Wake the other instances.
+                for job in import_job::Entity::find()
+                    .filter(import_job::Column::Status.eq(ImportStatus::Queued.as_str()))
+                    .limit(r.rows_affected)
+                    .all(&self.svc.db)
+                    .await
+                    .unwrap_or_default()
+                {
+                    announce(&self.svc, &job);
+                }
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "cannot hand import jobs back to the queue"),
+        }
+    }
+}
+
+/// Claims jobs while slots are free, then waits for a reason to look again.
+async fn dispatch(
+    svc: Services,
+    settings: ImportSettings,
+    worker: Uuid,
+    mut stop: watch::Receiver<bool>,
+) {
+    let slots = Arc::new(Semaphore::new(settings.jobs));
+    let finished = Arc::new(Notify::new());
+    let mut events = svc.events.subscribe();
+    let poll = (settings.stale_after / 2).clamp(Duration::from_millis(100), Duration::from_secs(5));
+    loop {
+        while let Ok(permit) = slots.clone().try_acquire_owned() {
+            match claim(&svc, worker, settings.stale_after).await {
+                Ok(Some(job)) => {
+                    let (svc, finished) = (svc.clone(), finished.clone());
+                    tokio::spawn(async move {
+                        run(&svc, settings, worker, job).await;
+                        drop(permit);
+                        finished.notify_one();
+                    });
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::warn!(error = ?e, "cannot claim import jobs");
+                    break;
+                }
+            }
+        }
+        // Wait for a queued job, a free slot, a poll, or the stop.
+        let deadline = tokio::time::sleep(poll);
+        tokio::pin!(deadline);
+        loop {
+            tokio::select! {
+                // Only a stop sent counts (a dropped handle stops nothing).
+                Ok(()) = stop.changed() => return,
+                _ = &mut deadline => break,
+                _ = finished.notified() => break,
+                event = events.recv() => match event {
+                    Ok(Event::ImportProgress { counts, .. }) if counts.status == ImportStatus::Queued => break,
+                    Ok(_) => continue,
+                    Err(RecvError::Lagged(_)) => break,
+                    Err(RecvError::Closed) => return,
+                },
+            }
+        }
+    }
+}
+
+/// Makes the oldest claimable job this instance's: a queued one, or a
+/// running one whose instance has not reported within `stale_after`.
+pub async fn claim(
+    svc: &Services,
+    worker: Uuid,
+    stale_after: Duration,
+) -> AppResult<Option<import_job::Model>> {
+    let backend = svc.db.get_database_backend();
+    let now = Utc::now();
+    let cutoff = now - chrono::Duration::from_std(stale_after).unwrap_or(chrono::Duration::MAX);
+    let (p, lock): (fn(usize) -> String, &str) = match backend {
+        DbBackend::Postgres => (|i| format!("${i}"), " FOR UPDATE SKIP LOCKED"),
+        _ => (|_| "?".to_owned(), ""),
+    };
+    let sql = format!(
+        "UPDATE import_jobs SET status = 'RUNNING', worker = {}, heartbeat_at = {}, \
+         started_at = COALESCE(started_at, {}), updated_at = {} \
+         WHERE id = (SELECT id FROM import_jobs \
+         WHERE status = 'QUEUED' OR (status = 'RUNNING' AND heartbeat_at < {}) \
+         ORDER BY id LIMIT 1{lock}) RETURNING *",
+        p(1),
+        p(2),
+        p(3),
+        p(4),
+        p(5)
+    );
+    let values: Vec<Value> = vec![
+        worker.into(),
+        now.into(),
+        now.into(),
+        now.into(),
+        cutoff.into(),
+    ];
+    let row = svc
+        .db
+        .query_one_raw(Statement::from_sql_and_values(backend, sql, values))
+        .await?;
+    let job = row
+        .map(|row| import_job::Model::from_query_result(&row, ""))
+        .transpose()?;
+    if let Some(job) = &job {
+        tracing::info!(job = %job.id, "import job claimed");
+    }
+    Ok(job)
+}
+
+/// What reading one item's objects found.
+enum Outcome {
+    Ready(ProbeResult),
+    Failed(ImportErrorCode, String),
+    Skipped,
+}
+
+/// Counter changes of one checkpoint.
+#[derive(Default, Debug, Clone, Copy)]
+struct Delta {
+    processed: i64,
+    succeeded: i64,
+    failed: i64,
+    skipped: i64,
+}
+
+/// One job being run by this instance.
+struct Run<'a> {
+    svc: &'a Services,
+    settings: ImportSettings,
+    worker: Uuid,
+    job: import_job::Model,
+    cancelled: Arc<AtomicBool>,
+    last_published: Instant,
+    attached_since_publish: bool,
+}
+
+/// Whether the job goes on.
+enum Step {
+    Continue,
+    /// Ended, cancelled, or taken over by another instance.
+    Stop,
+}
+
+async fn run(svc: &Services, settings: ImportSettings, worker: Uuid, job: import_job::Model) {
+    let cancelled = Arc::new(AtomicBool::new(false));
+    let heartbeat = tokio::spawn(heartbeat(
+        svc.clone(),
+        job.id,
+        worker,
+        (settings.stale_after / 4).max(Duration::from_millis(50)),
+        cancelled.clone(),
+    ));
+    announce(svc, &job);
+    let mut run = Run {
+        svc,
+        settings,
+        worker,
+        job,
+        cancelled,
+        last_published: Instant::now(),
+        attached_since_publish: false,
+    };
+    if let Err(e) = run.process().await {
+        tracing::error!(job = %run.job.id, error = ?e, "import job failed");
+        let message = match &e {
+            AppError::Internal(_) => "the import stopped at an internal error".to_owned(),
+            other => other.public_message(),
+        };
+        if let Err(e) = run.finish(ImportStatus::Failed, Some(message)).await {
+            tracing::error!(job = %run.job.id, error = ?e, "cannot mark the import job failed");
+        }
+    }
+    heartbeat.abort();
+}
+
+/// Keeps the job's heartbeat fresh; flags the run cancelled when the job is
+/// no longer this instance's running job.
+async fn heartbeat(
+    svc: Services,
+    job_id: Uuid,
+    worker: Uuid,
+    every: Duration,
+    cancelled: Arc<AtomicBool>,
+) {
+    let mut events = svc.events.subscribe();
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                let beat = import_job::Entity::update_many()
+                    .col_expr(import_job::Column::HeartbeatAt, Utc::now().into())
+                    .filter(import_job::Column::Id.eq(job_id))
+                    .filter(import_job::Column::Worker.eq(worker))
+                    .filter(import_job::Column::Status.eq(ImportStatus::Running.as_str()))
+                    .exec(&svc.db)
+                    .await;
+                match beat {
+                    Ok(r) if r.rows_affected == 0 => {
+                        cancelled.store(true, Ordering::Release);
+                        return;
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(job = %job_id, error = %e, "import heartbeat failed"),
+                }
+            }
+            event = events.recv() => match event {
+                Ok(Event::ImportProgress { job_id: id, counts, .. })
+                    if id == job_id && counts.status == ImportStatus::Cancelled =>
+                {
+                    cancelled.store(true, Ordering::Release);
+                    return;
+                }
+                Err(RecvError::Closed) => return,
+                _ => {}
+            },
+        }
+    }
+}
+
+/// An error of the probe as an item error.
+fn probe_failure(error: &ProbeError) -> (ImportErrorCode, String) {
+    let code = match error {
+        ProbeError::Unreachable(_) => ImportErrorCode::Unreachable,
+        ProbeError::Unsupported(_) => ImportErrorCode::Unsupported,
+        ProbeError::Malformed(_) => ImportErrorCode::Malformed,
+    };
+    (code, error.to_string())
+}
+
+/// Reads the metadata of an item's objects (several for image groups,
+/// image sequences and DICOM series: sizes add up, the rest is the first's).
+async fn probe_item(
+    store: &Arc<dyn ObjectStore>,
+    integration: &integration::Model,
+    item: &import_item::Model,
+) -> Outcome {
+    let urls: Vec<String> = item
+        .parts
+        .as_ref()
+        .and_then(|parts| serde_json::from_value(parts.clone()).ok())
+        .unwrap_or_else(|| vec![item.object_url.clone()]);
+    let several = urls.len() > 1;
+    let part_kind = match item.kind.as_str() {
+        "IMAGE_GROUP" | "IMAGE_SEQUENCE" => "IMAGE",
+        kind => kind,
+    };
+    let mut combined: Option<ProbeResult> = None;
+    for url in &urls {
+        let failed = |code, message: String| {
+            let message = if several {
+                format!("{url}: {message}")
+            } else {
+                message
+            };
+            Outcome::Failed(code, message)
+        };
+        let path = match integrations::object_path(integration, url) {
+            Ok(path) => path,
+            Err(e) => return failed(ImportErrorCode::BadEntry, e.public_message()),
+        };
+        let object = StoreObject::new(store.clone(), path);
+        let found = match tokio::time::timeout(OBJECT_TIMEOUT, probe(&object, part_kind, url)).await
+        {
+            Err(_) => {
+                return failed(
+                    ImportErrorCode::Unreachable,
+                    format!(
+                        "object unreachable: no answer within {} s",
+                        OBJECT_TIMEOUT.as_secs()
+                    ),
+                )
+            }
+            Ok(Err(e)) => {
+                let (code, message) = probe_failure(&e);
+                return failed(code, message);
+            }
+            Ok(Ok(found)) => found,
+        };
+        combined = Some(match combined {
+            None => found,
+            Some(mut first) => {
+                first.size_bytes += found.size_bytes;
+                first
+            }
+        });
+    }
+    combined.map_or_else(
+        || {
+            Outcome::Failed(
+                ImportErrorCode::BadEntry,
+                "the entry names no object".into(),
+            )
+        },
+        Outcome::Ready,
+    )
+}
+
+/// What becomes of one item: skipped or failed as a duplicate of a file
+/// already in the folder, or what probing its objects found; `None` once the
+/// run is cancelled.
+async fn outcome(
+    item: &import_item::Model,
+    registered: &HashSet<String>,
+    skip_duplicates: bool,
+    cancelled: &AtomicBool,
+    store: &Arc<dyn ObjectStore>,
+    integration: &integration::Model,
+) -> Option<Outcome> {
+    if cancelled.load(Ordering::Acquire) {
+        return None;
+    }
+    Some(if !registered.contains(&item.object_url) {
+        probe_item(store, integration, item).await
+    } else if skip_duplicates {
+        Outcome::Skipped
+    } else {
+        Outcome::Failed(ImportErrorCode::Duplicate, ALREADY_REGISTERED.into())
+    })
+}
+
+const ALREADY_REGISTERED: &str = "the object URL is already registered in the folder";
+
+/// The file row an item becomes.
+fn file_row(
+    job: &import_job::Model,
+    item: &import_item::Model,
+    found: &ProbeResult,
+) -> file::ActiveModel {
+    let now = Utc::now();
+    file::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        folder_id: Set(job.folder_id),
+        title: Set(item.title.clone()),
+        kind: Set(item.kind.clone()),
+        object_url: Set(item.object_url.clone()),
+        integration_id: Set(job.integration_id),
+        size_bytes: Set(Some(found.size_bytes as i64)),
+        mime_type: Set(found.mime_type.clone()),
+        width: Set(found.width.map(|w| w as i32)),
+        height: Set(found.height.map(|h| h as i32)),
+        duration_seconds: Set(found.duration_seconds),
+        frame_rate: Set(found.frame_rate),
+        frame_count: Set(found.frame_count.map(|n| n as i64)),
+        variable_frame_rate: Set(found.variable_frame_rate),
+        client_metadata: Set(item.client_metadata.clone()),
+        parts: Set(item.parts.clone()),
+        created_by: Set(job.submitted_by),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+}
+
+/// Registers a file unless its object URL is already in the folder: its
+/// id, or `None` for a duplicate.
+async fn insert_file<C: ConnectionTrait>(
+    db: &C,
+    row: file::ActiveModel,
+) -> AppResult<Option<Uuid>> {
+    let id = row.id.clone().unwrap();
+    let inserted = file::Entity::insert(row)
+        .on_conflict(
+            OnConflict::columns([file::Column::FolderId, file::Column::ObjectUrl])
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await?;
+    Ok((inserted == 1).then_some(id))
+}
+
+/// Sets the status of the items `seqs` of a job.
+async fn mark<C: ConnectionTrait>(
+    db: &C,
+    job_id: Uuid,
+    seqs: &[i64],
+    status: &str,
+) -> AppResult<()> {
+    for seqs in seqs.chunks(500) {
+        import_item::Entity::update_many()
+            .col_expr(import_item::Column::Status, status.to_owned().into())
+            .col_expr(
+                import_item::Column::Probe,
+                Option::<serde_json::Value>::None.into(),
+            )
+            .filter(import_item::Column::JobId.eq(job_id))
+            .filter(import_item::Column::Seq.is_in(seqs.iter().copied()))
+            .exec(db)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Marks one item failed.
+async fn mark_failed<C: ConnectionTrait>(
+    db: &C,
+    item: &import_item::Model,
+    code: ImportErrorCode,
+    message: &str,
+) -> AppResult<()> {
+    import_item::Entity::update_many()
+        .col_expr(
+            import_item::Column::Status,
+            item_status::FAILED.to_owned().into(),
+        )
+        .col_expr(
+            import_item::Column::ErrorCode,
+            code.as_str().to_owned().into(),
+        )
+        .col_expr(import_item::Column::ErrorMessage, message.to_owned().into())
+        .filter(import_item::Column::JobId.eq(item.job_id))
+        .filter(import_item::Column::Seq.eq(item.seq))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Attaches registered files to a dataset that does not mirror the folder.
+async fn attach<C: ConnectionTrait>(db: &C, dataset_id: Uuid, files: &[Uuid]) -> AppResult<()> {
+    let now = Utc::now();
+    for ids in files.chunks(500) {
+        dataset_file::Entity::insert_many(ids.iter().map(|file_id| dataset_file::ActiveModel {
+            dataset_id: Set(dataset_id),
+            file_id: Set(*file_id),
+            created_at: Set(now),
+        }))
+        .on_conflict_do_nothing()
+        .exec_without_returning(db)
+        .await?;
+    }
+    Ok(())
+}
+
+fn count(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
+}
+
+/// "entry 3" or "line 5" for messages about an item.
+fn item_place(item: &import_item::Model) -> String {
+    match item.line {
+        Some(line) => format!("line {line}"),
+        None => format!("entry {}", item.seq),
+    }
+}
+
+impl Run<'_> {
+    async fn process(&mut self) -> AppResult<()> {
+        let Some(integration) = (match self.job.integration_id {
+            Some(id) => {
+                integration::Entity::find_by_id(id)
+                    .one(&self.svc.db)
+                    .await?
+            }
+            None => None,
+        }) else {
+            return self
+                .finish(
+                    ImportStatus::Failed,
+                    Some("the storage integration was deleted".into()),
+                )
+                .await;
+        };
+        let store = match integrations::open(self.svc, &integration) {
+            Ok(store) => store,
+            Err(e) => {
+                return self
+                    .finish(ImportStatus::Failed, Some(e.public_message()))
+                    .await
+            }
+        };
+        let Some(dataset) = dataset::Entity::find_by_id(self.job.dataset_id)
+            .one(&self.svc.db)
+            .await?
+        else {
+            return Ok(()); // deleted: the job went with it
+        };
+        let attach_to = (dataset.folder_id != Some(self.job.folder_id)).then_some(dataset.id);
+        loop {
+            match self.chunk(&store, &integration, attach_to).await? {
+                Step::Continue => continue,
+                Step::Stop => return Ok(()),
+            }
+        }
+    }
+
+    fn is_cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::Acquire)
+    }
+
+    /// Probes and checkpoints the next chunk of pending items.
+    async fn chunk(
+        &mut self,
+        store: &Arc<dyn ObjectStore>,
+        integration: &integration::Model,
+        attach_to: Option<Uuid>,
+    ) -> AppResult<Step> {
+        if self.is_cancelled() {
+            return Ok(Step::Stop);
+        }
+        let db = &self.svc.db;
+        let job = &self.job;
+        let items = import_item::Entity::find()
+            .filter(import_item::Column::JobId.eq(job.id))
+            .filter(import_item::Column::Status.eq(item_status::PENDING))
+            .order_by_asc(import_item::Column::Seq)
+            .limit(CHUNK)
+            .all(db)
+            .await?;
+        if items.is_empty() {
+            return self.complete(attach_to).await;
+        }
+        let registered: HashSet<String> = file::Entity::find()
+            .select_only()
+            .column(file::Column::ObjectUrl)
+            .filter(file::Column::FolderId.eq(job.folder_id))
+            .filter(file::Column::ObjectUrl.is_in(items.iter().map(|i| i.object_url.clone())))
+            .into_tuple()
+            .all(db)
+            .await?
+            .into_iter()
+            .collect();
+        let skip_duplicates = job.skip_duplicate_urls;
+        let cancelled = &self.cancelled;
+        // Collected first: a lazy `map` here would keep a closure in this
+        // future that the compiler cannot prove `Send` for every lifetime.
+        let pending: Vec<_> = items
+            .iter()
+            .map(|item| {
+                outcome(
+                    item,
+                    &registered,
+                    skip_duplicates,
+                    cancelled,
+                    store,
+                    integration,
+                )
+            })
+            .collect();
+        // Checkpoint what is read after at most CHECKPOINT_EVERY, so that
+        // slow storage still shows progress; the rest stays pending.
+        let mut reading = stream::iter(pending).buffered(self.settings.concurrency);
+        let started = Instant::now();
+        let mut outcomes: Vec<Option<Outcome>> = Vec::with_capacity(items.len());
+        while let Some(outcome) = reading.next().await {
+            outcomes.push(outcome);
+            if started.elapsed() >= CHECKPOINT_EVERY {
+                break;
+            }
+        }
+        drop(reading);
+        if self.is_cancelled() {
+            return Ok(Step::Stop);
+        }
+
+        let txn = db.begin().await?;
+        let mut delta = Delta::default();
+        let (mut done, mut skipped, mut files) = (Vec::new(), Vec::new(), Vec::new());
+        let mut first_failure: Option<String> = None;
+        // `zip` stops at the last outcome read: later items stay pending.
+        for (item, outcome) in items.iter().zip(outcomes) {
+            let Some(outcome) = outcome else {
+                return Ok(Step::Stop);
+            };
+            delta.processed += 1;
+            let mut fail = |code: ImportErrorCode, message: String| {
+                delta.failed += 1;
+                first_failure.get_or_insert_with(|| format!("{}: {message}", item_place(item)));
+                (code, message)
+            };
+            match outcome {
+                Outcome::Skipped => {
+                    delta.skipped += 1;
+                    skipped.push(item.seq);
+                }
+                Outcome::Failed(code, message) => {
+                    let (code, message) = fail(code, message);
+                    mark_failed(&txn, item, code, &message).await?;
+                }
+                Outcome::Ready(found) if job.ignore_file_errors => {
+                    match insert_file(&txn, file_row(job, item, &found)).await? {
+                        Some(id) => {
+                            delta.succeeded += 1;
+                            done.push(item.seq);
+                            files.push(id);
+                        }
+                        None if skip_duplicates => {
+                            delta.skipped += 1;
+                            skipped.push(item.seq);
+                        }
+                        None => {
+                            let (code, message) =
+                                fail(ImportErrorCode::Duplicate, ALREADY_REGISTERED.into());
+                            mark_failed(&txn, item, code, &message).await?;
+                        }
+                    }
+                }
+                Outcome::Ready(found) => {
+                    delta.succeeded += 1;
+                    import_item::Entity::update_many()
+                        .col_expr(
+                            import_item::Column::Status,
+                            item_status::READY.to_owned().into(),
+                        )
+                        .col_expr(
+                            import_item::Column::Probe,
+                            serde_json::to_value(&found)
+                                .map_err(|e| AppError::Internal(e.to_string()))?
+                                .into(),
+                        )
+                        .filter(import_item::Column::JobId.eq(item.job_id))
+                        .filter(import_item::Column::Seq.eq(item.seq))
+                        .exec(&txn)
+                        .await?;
+                }
+            }
+        }
+        mark(&txn, job.id, &done, item_status::DONE).await?;
+        mark(&txn, job.id, &skipped, item_status::SKIPPED).await?;
+        if let Some(dataset_id) = attach_to {
+            attach(&txn, dataset_id, &files).await?;
+        }
+        let strict_failure = (!job.ignore_file_errors).then_some(first_failure).flatten();
+        let ending = strict_failure.map(|message| (ImportStatus::Failed, Some(message)));
+        if !self.checkpoint(&txn, delta, ending.clone()).await? {
+            return Ok(Step::Stop); // rolled back on drop
+        }
+        txn.commit().await?;
+        self.record(
+            delta,
+            !files.is_empty() && attach_to.is_some(),
+            ending.is_some(),
+        );
+        self.publish(ending.is_some()).await?;
+        Ok(if ending.is_some() {
+            Step::Stop
+        } else {
+            Step::Continue
+        })
+    }
+
+    /// Every item is processed: an all-or-nothing job now registers its
+    /// READY items; then the job SUCCEEDS.
+    async fn complete(&mut self, attach_to: Option<Uuid>) -> AppResult<Step> {
+        let txn = self.svc.db.begin().await?;
+        let mut delta = Delta::default();
+        if !self.checkpoint(&txn, delta, None).await? {
+            return Ok(Step::Stop);
+        }
+        let job = &self.job;
+        let mut registered = false;
+        if !job.ignore_file_errors {
+            let mut after = -1i64;
+            loop {
+                let items = import_item::Entity::find()
+                    .filter(import_item::Column::JobId.eq(job.id))
+                    .filter(import_item::Column::Status.eq(item_status::READY))
+                    .filter(import_item::Column::Seq.gt(after))
+                    .order_by_asc(import_item::Column::Seq)
+                    .limit(FINAL_BATCH)
+                    .all(&txn)
+                    .await?;
+                let Some(last) = items.last() else { break };
+                after = last.seq;
+                let (mut done, mut skipped, mut files) = (Vec::new(), Vec::new(), Vec::new());
+                for item in &items {
+                    let found: ProbeResult = item
+                        .probe
+                        .clone()
+                        .and_then(|p| serde_json::from_value(p).ok())
+                        .unwrap_or_default();
+                    match insert_file(&txn, file_row(job, item, &found)).await? {
+                        Some(id) => {
+                            done.push(item.seq);
+                            files.push(id);
+                        }
+                        None if job.skip_duplicate_urls => {
+                            delta.succeeded -= 1;
+                            delta.skipped += 1;
+                            skipped.push(item.seq);
+                        }
+                        None => {
+                            drop(txn);
+                            let message = format!("{}: {ALREADY_REGISTERED}", item_place(item));
+                            self.finish(ImportStatus::Failed, Some(message)).await?;
+                            return Ok(Step::Stop);
+                        }
+                    }
+                }
+                mark(&txn, job.id, &done, item_status::DONE).await?;
+                mark(&txn, job.id, &skipped, item_status::SKIPPED).await?;
+                if let Some(dataset_id) = attach_to {
+                    attach(&txn, dataset_id, &files).await?;
+                }
+                registered |= !files.is_empty();
+            }
+        }
+        if !self
+            .checkpoint(&txn, delta, Some((ImportStatus::Succeeded, None)))
+            .await?
+        {
+            return Ok(Step::Stop);
+        }
+        txn.commit().await?;
+        self.record(delta, registered && attach_to.is_some(), true);
+        self.publish(true).await?;
+        Ok(Step::Stop)
+    }
+
+    /// Adds `delta` to the job's counters (and ends it with `ending`), if it
+    /// is still this instance's running job; `false` otherwise.
+    async fn checkpoint<C: ConnectionTrait>(
+        &self,
+        db: &C,
+        delta: Delta,
+        ending: Option<(ImportStatus, Option<String>)>,
+    ) -> AppResult<bool> {
+        let now = Utc::now();
+        let add = |column: import_job::Column, by: i64| Expr::col(column).add(by);
+        let mut update = import_job::Entity::update_many()
+            .col_expr(
+                import_job::Column::Processed,
+                add(import_job::Column::Processed, delta.processed),
+            )
+            .col_expr(
+                import_job::Column::Succeeded,
+                add(import_job::Column::Succeeded, delta.succeeded),
+            )
+            .col_expr(
+                import_job::Column::Failed,
+                add(import_job::Column::Failed, delta.failed),
+            )
+            .col_expr(
+                import_job::Column::Skipped,
+                add(import_job::Column::Skipped, delta.skipped),
+            )
+            .col_expr(import_job::Column::HeartbeatAt, now.into())
+            .col_expr(import_job::Column::UpdatedAt, now.into());
+        if let Some((status, message)) = ending {
+            update = update
+                .col_expr(
+                    import_job::Column::Status,
+                    status.as_str().to_owned().into(),
+                )
+                .col_expr(import_job::Column::Message, message.into())
+                .col_expr(import_job::Column::FinishedAt, now.into());
+        }
+        let updated = update
+            .filter(import_job::Column::Id.eq(self.job.id))
+            .filter(import_job::Column::Worker.eq(self.worker))
+            .filter(import_job::Column::Status.eq(ImportStatus::Running.as_str()))
+            .exec(db)
+            .await?;
+        Ok(updated.rows_affected == 1)
+    }
+
+    /// Ends the job outside a checkpoint (a failure of the job as a whole).
+    async fn finish(&mut self, status: ImportStatus, message: Option<String>) -> AppResult<()> {
+        if self
+            .checkpoint(&self.svc.db, Delta::default(), Some((status, message)))
+            .await?
+        {
+            self.publish(true).await?;
+        }
+        Ok(())
+    }
+
+    fn record(&mut self, delta: Delta, attached: bool, _ended: bool) {
+        let metrics = &self.svc.metrics;
+        if self.job.ignore_file_errors {
+            metrics.record_imports("registered", count(delta.succeeded));
+        }
+        metrics.record_imports("failed", count(delta.failed));
+        metrics.record_imports("skipped", count(delta.skipped));
+        self.attached_since_publish |= attached;
+    }
+
+    /// Tells subscribers where the job is: always when `force`, otherwise
+    /// at most every [`PUBLISH_INTERVAL`].
+    async fn publish(&mut self, force: bool) -> AppResult<()> {
+        if !force && self.last_published.elapsed() < PUBLISH_INTERVAL {
+            return Ok(());
+        }
+        self.last_published = Instant::now();
+        if let Some(job) = import_job::Entity::find_by_id(self.job.id)
+            .one(&self.svc.db)
+            .await?
+        {
+            announce(self.svc, &job);
+            if std::mem::take(&mut self.attached_since_publish) {
+                self.svc
+                    .events
+                    .dataset_changed(job.dataset_id, DatasetChange::FilesAttached);
+            }
+            self.job = job;
+        }
+        Ok(())
+    }
+}

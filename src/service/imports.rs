@@ -1,0 +1,471 @@
+//! Import jobs: a manifest of objects in users' storage, registered into a
+//! dataset by the import workers (`crate::import::worker`).
+//!
+//! Submitting reads the whole manifest as a stream and stages one item per
+//! entry in the same transaction as the job, so that a malformed manifest is
+//! refused at once (BAD_USER_INPUT naming the line or entry) and the job,
+//! once it exists, has everything it needs to run on any instance. Entries
+//! that are bad on their own (no URL, a URL outside the integration, …)
+//! refuse the whole manifest, unless the job ignores file errors: then they
+//! are staged as failed items. A URL listed twice is skipped (the first
+//! one counts) or, without `skipDuplicateUrls`, is an error like the others.
+
+use std::collections::hash_map::DefaultHasher;
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+
+use chrono::Utc;
+use entity::{import_item, import_job};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    TransactionTrait,
+};
+use serde_json::json;
+use tokio::io::AsyncRead;
+use uuid::Uuid;
+
+use crate::auth::Caller;
+use crate::error::{AppError, AppResult};
+use crate::events::{ImportCounts, ImportStatus};
+use crate::import::manifest::{ManifestEntry, ManifestFormat, ManifestLimits, ManifestParser};
+use crate::policy::Action;
+use crate::service::access::visible_datasets;
+use crate::service::page::{paginate, Page, PageArgs};
+use crate::service::{datasets, folders, integrations, Services};
+
+/// Items staged per INSERT statement.
+const STAGE_BATCH: usize = 500;
+
+/// What an item of a job has become.
+pub mod item_status {
+    /// Not read yet.
+    pub const PENDING: &str = "PENDING";
+    /// Read; an all-or-nothing job registers it when every item is read.
+    pub const READY: &str = "READY";
+    /// Registered.
+    pub const DONE: &str = "DONE";
+    /// Not registered: see its error.
+    pub const FAILED: &str = "FAILED";
+    /// Not registered: its object URL is already in the folder or listed
+    /// before in the manifest.
+    pub const SKIPPED: &str = "SKIPPED";
+}
+
+/// Why an entry of a job was not registered.
+#[derive(async_graphql::Enum, Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum ImportErrorCode {
+    /// The entry itself is invalid (no or a malformed URL, an unknown kind,
+    /// metadata that is not an object, a URL outside the integration).
+    BadEntry,
+    /// Its object URL is already registered in the folder or listed before
+    /// in the manifest, and the job does not skip duplicates.
+    Duplicate,
+    /// The object could not be read from storage.
+    Unreachable,
+    /// The object is not the kind of data the entry says, or in a format
+    /// that is not supported.
+    Unsupported,
+    /// The object claims a format but is broken or truncated.
+    Malformed,
+}
+
+impl ImportErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ImportErrorCode::BadEntry => "BAD_ENTRY",
+            ImportErrorCode::Duplicate => "DUPLICATE",
+            ImportErrorCode::Unreachable => "UNREACHABLE",
+            ImportErrorCode::Unsupported => "UNSUPPORTED",
+            ImportErrorCode::Malformed => "MALFORMED",
+        }
+    }
+
+    pub fn parse(name: &str) -> ImportErrorCode {
+        match name {
+            "DUPLICATE" => ImportErrorCode::Duplicate,
+            "UNREACHABLE" => ImportErrorCode::Unreachable,
+            "UNSUPPORTED" => ImportErrorCode::Unsupported,
+            "MALFORMED" => ImportErrorCode::Malformed,
+            _ => ImportErrorCode::BadEntry,
+        }
+    }
+}
+
+/// An import to submit; the manifest comes beside it.
+#[derive(Debug, Clone)]
+pub struct NewImport {
+    pub dataset_id: Uuid,
+    /// Where the files go; by default the dataset's own folder.
+    pub folder_id: Option<Uuid>,
+    pub integration_id: Uuid,
+    pub format: ManifestFormat,
+    pub ignore_file_errors: bool,
+    /// By default the manifest's `skip_duplicate_urls`, else true.
+    pub skip_duplicate_urls: Option<bool>,
+}
+
+/// The status of a job row.
+pub fn status_of(job: &import_job::Model) -> ImportStatus {
+    ImportStatus::parse(&job.status).unwrap_or(ImportStatus::Failed)
+}
+
+/// The counters of a job row.
+pub fn counts_of(job: &import_job::Model) -> ImportCounts {
+    ImportCounts {
+        status: status_of(job),
+        total: job.total,
+        processed: job.processed,
+        succeeded: job.succeeded,
+        failed: job.failed,
+        skipped: job.skipped,
+    }
+}
+
+/// Tells every subscriber (and every instance's workers) where the job is.
+pub fn announce(svc: &Services, job: &import_job::Model) {
+    svc.events
+        .import_progress(job.id, job.dataset_id, counts_of(job));
+}
+
+/// The folder an import of `dataset` writes into.
+fn target_folder(dataset: &entity::dataset::Model, given: Option<Uuid>) -> AppResult<Uuid> {
+    match (dataset.folder_id, given) {
+        (Some(own), None) => Ok(own),
+        (Some(own), Some(folder)) if own == folder => Ok(own),
+        (Some(_), Some(_)) => Err(AppError::bad_input(
+            "this dataset shows the files of its own folder: leave folderId out (or give that folder)",
+        )),
+        (None, Some(folder)) => Ok(folder),
+        (None, None) => Err(AppError::bad_input(
+            "folderId is required: this dataset has no folder of its own, so name the folder the files are registered in",
+        )),
+    }
+}
+
+/// A manifest problem as the mutation reports it.
+fn manifest_error(e: impl std::fmt::Display) -> AppError {
+    AppError::bad_input(format!("manifest: {e}"))
+}
+
+/// Where an entry is, for messages: `line 7` (CSV) or `entry 3` (JSON).
+fn entry_place(entry: &ManifestEntry) -> String {
+    match entry.line {
+        Some(line) => format!("line {line}"),
+        None => format!("entry {}", entry.index),
+    }
+}
+
+fn url_key(url: &str) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    url.hash(&mut hasher);
+    hasher.finish()
+}
+
+/// Submits an import: checks the caller may add data to the dataset, add
+/// files to the folder and use the integration, reads and stages the whole
+/// manifest, and queues the job. Needs dataset add-data, folder add-files
+/// and integration use.
+#[tracing::instrument(skip(svc, caller, manifest), fields(dataset = %request.dataset_id))]
+pub async fn submit<R: AsyncRead + Unpin + Send>(
+    svc: &Services,
+    caller: &Caller,
+    request: NewImport,
+    manifest: R,
+    limits: ManifestLimits,
+) -> AppResult<import_job::Model> {
+    let (dataset, _) = datasets::get_for(svc, caller, request.dataset_id, Action::AddData).await?;
+    let folder_id = target_folder(&dataset, request.folder_id)?;
+    folders::get_for(svc, caller, folder_id, Action::AddFiles).await?;
+    let (integration, _) =
+        integrations::get_for(svc, caller, request.integration_id, Action::Use).await?;
+    integrations::open(svc, &integration)?;
+
+    let now = Utc::now();
+    let job_id = Uuid::now_v7();
+    let txn = svc.db.begin().await?;
+    let mut job = import_job::ActiveModel {
+        id: Set(job_id),
+        dataset_id: Set(dataset.id),
+        folder_id: Set(folder_id),
+        integration_id: Set(Some(integration.id)),
+        submitted_by: Set(Some(caller.id)),
+        status: Set(ImportStatus::Queued.as_str().to_owned()),
+        format: Set(match request.format {
+            ManifestFormat::Json => "JSON",
+            ManifestFormat::Csv => "CSV",
+        }
+        .to_owned()),
+        ignore_file_errors: Set(request.ignore_file_errors),
+        skip_duplicate_urls: Set(request.skip_duplicate_urls.unwrap_or(true)),
+        total: Set(0),
+        processed: Set(0),
+        succeeded: Set(0),
+        failed: Set(0),
+        skipped: Set(0),
+        message: Set(None),
+        worker: Set(None),
+        heartbeat_at: Set(None),
+        created_at: Set(now),
+        started_at: Set(None),
+        finished_at: Set(None),
+        updated_at: Set(now),
+    }
+    .insert(&txn)
+    .await?;
+
+    let mut parser = ManifestParser::new(manifest, request.format, limits);
+    let mut batch: Vec<import_item::ActiveModel> = Vec::with_capacity(STAGE_BATCH);
+    // First entry of each URL (by hash), and the later ones naming it again.
+    let mut first_seen: HashMap<u64, i64> = HashMap::new();
+    let mut repeats: Vec<(i64, i64, String)> = Vec::new();
+    let (mut total, mut failed) = (0i64, 0i64);
+    while let Some(item) = parser.next().await {
+        let seq = total;
+        let row = match item {
+            Ok(entry) => {
+                let foreign = entry
+                    .object_urls
+                    .iter()
+                    .find_map(|url| integrations::object_path(&integration, url).err());
+                if let Some(e) = foreign {
+                    let message = e.public_message();
+                    if !request.ignore_file_errors {
+                        return Err(manifest_error(format_args!(
+                            "{}: {message}",
+                            entry_place(&entry)
+                        )));
+                    }
+                    failed += 1;
+                    staged(job_id, seq, &entry, item_status::FAILED)
+                        .failing(ImportErrorCode::BadEntry, &message)
+                } else {
+                    let key = url_key(&entry.object_urls[0]);
+                    if let Some(&first) = first_seen.get(&key) {
+                        repeats.push((seq, first, entry_place(&entry)));
+                    } else {
+                        first_seen.insert(key, seq);
+                    }
+                    staged(job_id, seq, &entry, item_status::PENDING)
+                }
+            }
+            Err(e) if e.fatal || !request.ignore_file_errors => return Err(manifest_error(e)),
+            Err(e) => {
+                failed += 1;
+                import_item::ActiveModel {
+                    job_id: Set(job_id),
+                    seq: Set(seq),
+                    line: Set(e.line.map(|l| l as i64)),
+                    status: Set(item_status::FAILED.to_owned()),
+                    kind: Set(String::new()),
+                    title: Set(String::new()),
+                    object_url: Set(String::new()),
+                    parts: Set(None),
+                    client_metadata: Set(None),
+                    probe: Set(None),
+                    error_code: Set(Some(ImportErrorCode::BadEntry.as_str().to_owned())),
+                    error_message: Set(Some(e.to_string())),
+                }
+            }
+        };
+        total += 1;
+        batch.push(row);
+        if batch.len() == STAGE_BATCH {
+            import_item::Entity::insert_many(std::mem::take(&mut batch))
+                .exec_without_returning(&txn)
+                .await?;
+        }
+    }
+    if !batch.is_empty() {
+        import_item::Entity::insert_many(batch)
+            .exec_without_returning(&txn)
+            .await?;
+    }
+    if total == 0 {
+        return Err(manifest_error("it lists no entries"));
+    }
+    let skip_duplicates = request
+        .skip_duplicate_urls
+        .or(parser.skip_duplicate_urls())
+        .unwrap_or(true);
+    // The hash may join two different URLs: only real repeats count.
+    let mut skipped = 0i64;
+    for (seq, first, place) in repeats {
+        let urls: Vec<String> = import_item::Entity::find()
+            .select_only()
+            .column(import_item::Column::ObjectUrl)
+            .filter(import_item::Column::JobId.eq(job_id))
+            .filter(import_item::Column::Seq.is_in([seq, first]))
+            .order_by_asc(import_item::Column::Seq)
+            .into_tuple()
+            .all(&txn)
+            .await?;
+        if urls.len() != 2 || urls[0] != urls[1] {
+            continue;
+        }
+        let repeat = import_item::Entity::update_many()
+            .filter(import_item::Column::JobId.eq(job_id))
+            .filter(import_item::Column::Seq.eq(seq));
+        if skip_duplicates {
+            skipped += 1;
+            repeat
+                .col_expr(
+                    import_item::Column::Status,
+                    item_status::SKIPPED.to_owned().into(),
+                )
+                .exec(&txn)
+                .await?;
+        } else if request.ignore_file_errors {
+            failed += 1;
+            repeat
+                .col_expr(
+                    import_item::Column::Status,
+                    item_status::FAILED.to_owned().into(),
+                )
+                .col_expr(
+                    import_item::Column::ErrorCode,
+                    ImportErrorCode::Duplicate.as_str().to_owned().into(),
+                )
+                .col_expr(
+                    import_item::Column::ErrorMessage,
+                    format!("the object URL is listed before, as entry {first}").into(),
+                )
+                .exec(&txn)
+                .await?;
+        } else {
+            return Err(manifest_error(format_args!(
+                "{place}: objectUrl {:?} is listed twice (first as entry {first})",
+                urls[0]
+            )));
+        }
+    }
+    let mut active: import_job::ActiveModel = job.clone().into();
+    active.total = Set(total);
+    active.failed = Set(failed);
+    active.skipped = Set(skipped);
+    active.processed = Set(failed + skipped);
+    active.skip_duplicate_urls = Set(skip_duplicates);
+    job = active.update(&txn).await?;
+    txn.commit().await?;
+    svc.metrics.record_imports("failed", failed as u64);
+    svc.metrics.record_imports("skipped", skipped as u64);
+    announce(svc, &job);
+    Ok(job)
+}
+
+/// An item row for a good entry.
+fn staged(job_id: Uuid, seq: i64, entry: &ManifestEntry, status: &str) -> import_item::ActiveModel {
+    import_item::ActiveModel {
+        job_id: Set(job_id),
+        seq: Set(seq),
+        line: Set(entry.line.map(|l| l as i64)),
+        status: Set(status.to_owned()),
+        kind: Set(entry.kind.clone()),
+        title: Set(entry.title.clone()),
+        object_url: Set(entry.object_urls[0].clone()),
+        parts: Set((entry.object_urls.len() > 1).then(|| json!(entry.object_urls))),
+        client_metadata: Set(entry.client_metadata.clone()),
+        probe: Set(None),
+        error_code: Set(None),
+        error_message: Set(None),
+    }
+}
+
+trait Failing {
+    fn failing(self, code: ImportErrorCode, message: &str) -> Self;
+}
+
+impl Failing for import_item::ActiveModel {
+    fn failing(mut self, code: ImportErrorCode, message: &str) -> Self {
+        self.error_code = Set(Some(code.as_str().to_owned()));
+        self.error_message = Set(Some(message.to_owned()));
+        self
+    }
+}
+
+/// The job, if the caller may view its dataset.
+pub async fn get(svc: &Services, caller: &Caller, id: Uuid) -> AppResult<import_job::Model> {
+    import_job::Entity::find_by_id(id)
+        .inner_join(entity::dataset::Entity)
+        .filter(visible_datasets(&svc.policy, caller.id))
+        .one(&svc.db)
+        .await?
+        .ok_or_else(|| AppError::not_found("import job"))
+}
+
+/// The jobs of a dataset the caller may view, oldest first (or as ordered).
+pub async fn list(
+    svc: &Services,
+    caller: &Caller,
+    dataset_id: Uuid,
+    status: Option<ImportStatus>,
+    page: PageArgs,
+) -> AppResult<Page<import_job::Model>> {
+    datasets::get(svc, caller, dataset_id).await?;
+    let mut query = import_job::Entity::find().filter(import_job::Column::DatasetId.eq(dataset_id));
+    if let Some(status) = status {
+        query = query.filter(import_job::Column::Status.eq(status.as_str()));
+    }
+    paginate(
+        &svc.db,
+        query,
+        crate::sort_keys!(import_job, Status, status),
+        page,
+    )
+    .await
+}
+
+/// Stops a queued or running job; what it registered so far stays. Needs
+/// add-data on the job's dataset. A job that already ended is CONFLICT.
+#[tracing::instrument(skip(svc, caller))]
+pub async fn cancel(svc: &Services, caller: &Caller, id: Uuid) -> AppResult<import_job::Model> {
+    let job = get(svc, caller, id).await?;
+    datasets::get_for(svc, caller, job.dataset_id, Action::AddData).await?;
+    let now = Utc::now();
+    let done = import_job::Entity::update_many()
+        .col_expr(
+            import_job::Column::Status,
+            ImportStatus::Cancelled.as_str().to_owned().into(),
+        )
+        .col_expr(import_job::Column::FinishedAt, now.into())
+        .col_expr(import_job::Column::UpdatedAt, now.into())
+        .col_expr(import_job::Column::Worker, Option::<Uuid>::None.into())
+        .filter(import_job::Column::Id.eq(id))
+        .filter(import_job::Column::Status.is_in([
+            ImportStatus::Queued.as_str(),
+            ImportStatus::Running.as_str(),
+        ]))
+        .exec(&svc.db)
+        .await?;
+    let job = crate::service::grants::by_id::<import_job::Entity>(svc, id, "import job").await?;
+    if done.rows_affected == 0 {
+        return Err(AppError::conflict(format!(
+            "the import job has already ended ({})",
+            job.status
+        )));
+    }
+    announce(svc, &job);
+    Ok(job)
+}
+
+/// The failed items of a job, in manifest order: `(items, has next page)`.
+pub async fn errors(
+    svc: &Services,
+    job_id: Uuid,
+    first: u64,
+    after_seq: Option<i64>,
+) -> AppResult<(Vec<import_item::Model>, bool)> {
+    let mut query = import_item::Entity::find()
+        .filter(import_item::Column::JobId.eq(job_id))
+        .filter(import_item::Column::Status.eq(item_status::FAILED));
+    if let Some(after) = after_seq {
+        query = query.filter(import_item::Column::Seq.gt(after));
+    }
+    let mut items = query
+        .order_by_asc(import_item::Column::Seq)
+        .limit(first + 1)
+        .all(&svc.db)
+        .await?;
+    let has_next = items.len() as u64 > first;
+    items.truncate(first as usize);
+    Ok((items, has_next))
+}
