@@ -6,13 +6,18 @@
 //!   and `*/*` understood; wildcards and a missing `Accept` mean
 //!   `application/json`). Nothing acceptable: 406.
 //! - **POST** needs `Content-Type: application/json` (a charset, if given,
-//!   must be utf-8; 415 otherwise). The body is one request object or a
-//!   non-empty array of them (a batch, at most `max_batch_size`, 400 beyond);
-//!   bodies over `max_body_bytes` get a 413.
+//!   must be utf-8) or `multipart/form-data`; 415 otherwise. A JSON body is
+//!   one request object or a non-empty array of them (a batch, at most
+//!   `max_batch_size`, 400 beyond); bodies over `max_body_bytes` get a 413.
+//! - **File uploads** come as a GraphQL multipart request: `operations` (what
+//!   a JSON body would hold, checked the same way), `map`, then at most
+//!   `multipart::MAX_FILES` files of up to `max_upload_bytes` each, spooled
+//!   to temporary files; see `multipart.rs`, also for why no CSRF header is
+//!   required.
 //! - **GET** takes `query`, `operationName`, `variables` and `extensions`
 //!   from the query string (the last two JSON-encoded) and runs queries only:
-//!   a mutation gets 405 with `Allow: POST`. Without a query string, or for a
-//!   browser, it serves the playground.
+//!   a mutation, or a multipart body, gets 405 with `Allow: POST`. Without a
+//!   query string, or for a browser, it serves the playground.
 //! - **Parameters** are type-checked: `query` a string; `operationName` a
 //!   string or null; `variables` and `extensions` objects or null. A body
 //!   that is not JSON or not of that shape gets a 400.
@@ -25,7 +30,8 @@
 //!
 //! The caller is authenticated (a bad token is a 401) after the request has
 //! been checked and before anything executes. Every error carries
-//! `extensions.code`; the transport's own refusals use `BAD_USER_INPUT`.
+//! `extensions.code`; the transport's own refusals (413s included) use
+//! `BAD_USER_INPUT`.
 
 use std::cmp::Reverse;
 use std::collections::BTreeMap;
@@ -42,9 +48,11 @@ use futures_util::StreamExt;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use super::multipart::{self, MultipartError, UploadLimits, MAX_FILES};
 use super::operations::{self, error_codes, note_errors, note_operation};
 use super::{authenticate, error_response, playground_page, with_codes, AppState};
 use crate::auth::Principal;
+use crate::error::AppError;
 use crate::metrics::BATCH;
 
 /// A media type `/graphql` can answer with.
@@ -267,12 +275,34 @@ fn not_acceptable() -> Response {
     )
 }
 
-fn too_large(media: MediaType, limit: usize) -> Response {
-    refuse(
+fn too_large(media: MediaType, message: impl Into<String>) -> Response {
+    refuse(media, StatusCode::PAYLOAD_TOO_LARGE, message)
+}
+
+fn body_too_large(media: MediaType, limit: usize) -> Response {
+    too_large(
         media,
-        StatusCode::PAYLOAD_TOO_LARGE,
         format!("the request body is larger than {limit} bytes"),
     )
+}
+
+/// An error of ours or a bad token, before anything executed.
+fn app_error(media: MediaType, error: AppError) -> Response {
+    let code = error.code();
+    let mut response = error_response(error);
+    note_errors(&mut response, [code]);
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, media.content_type());
+    response
+}
+
+/// The length the client declared, if any.
+fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
 }
 
 /// Why a body could not be read.
@@ -380,13 +410,14 @@ fn get_params(uri: &Uri) -> Result<Map<String, Value>, String> {
     Ok(params)
 }
 
-/// The requests of a POST body: one object, or a batch of them.
-fn post_requests(bytes: &[u8], max_batch_size: usize) -> Result<BatchRequest, String> {
+/// The requests of a POST body (`what` names it in messages): one object,
+/// or a batch of them.
+fn post_requests(bytes: &[u8], max_batch_size: usize, what: &str) -> Result<BatchRequest, String> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err("the request body is empty".into());
+        return Err(format!("{what} is empty"));
     }
-    let body: Value = serde_json::from_slice(bytes)
-        .map_err(|e| format!("the request body is not valid JSON: {e}"))?;
+    let body: Value =
+        serde_json::from_slice(bytes).map_err(|e| format!("{what} is not valid JSON: {e}"))?;
     match body {
         Value::Object(params) => Ok(BatchRequest::Single(graphql_request(&params)?)),
         Value::Array(items) => {
@@ -415,7 +446,7 @@ fn post_requests(bytes: &[u8], max_batch_size: usize) -> Result<BatchRequest, St
                 .map(BatchRequest::Batch)
         }
         other => Err(format!(
-            "the request body must be an object or an array of objects, not {}",
+            "{what} must be an object or an array of objects, not {}",
             json_type(&other)
         )),
     }
@@ -542,15 +573,7 @@ async fn run(
 ) -> Response {
     let principal = match authenticate(state, headers).await {
         Ok(principal) => principal,
-        Err(e) => {
-            let code = e.code();
-            let mut response = error_response(e);
-            note_errors(&mut response, [code]);
-            response
-                .headers_mut()
-                .insert(header::CONTENT_TYPE, media.content_type());
-            return response;
-        }
+        Err(e) => return app_error(media, e),
     };
     let outcomes = execute(state, principal, prepared).await;
     graphql_response(media, outcomes, batch)
@@ -594,40 +617,26 @@ async fn handle_post(State(state): State<AppState>, request: Request) -> Respons
     let Some(media) = response_media_type(&parts.headers) else {
         return not_acceptable();
     };
-    if !is_json_content_type(&parts.headers) {
+    let requests = if is_json_content_type(&parts.headers) {
+        json_requests(&state, &parts.headers, body, media).await
+    } else if let Some(boundary) = multipart::form_data_boundary(&parts.headers) {
+        multipart_requests(&state, &parts.headers, body, boundary, media).await
+    } else {
         let mut response = refuse(
             media,
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "a POST request must have Content-Type: application/json",
+            "a POST request must have Content-Type: application/json, \
+             or multipart/form-data to upload files",
         );
-        response
-            .headers_mut()
-            .insert("accept-post", HeaderValue::from_static("application/json"));
+        response.headers_mut().insert(
+            "accept-post",
+            HeaderValue::from_static("application/json, multipart/form-data"),
+        );
         return response;
-    }
-    let limit = state.limits.max_body_bytes;
-    let declared = parts
-        .headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok());
-    if declared.is_some_and(|length| length > limit as u64) {
-        return too_large(media, limit);
-    }
-    let bytes = match read_body(body, limit).await {
-        Ok(bytes) => bytes,
-        Err(BodyError::TooLarge) => return too_large(media, limit),
-        Err(BodyError::Unreadable) => {
-            return refuse(
-                media,
-                StatusCode::BAD_REQUEST,
-                "the request body cannot be read",
-            )
-        }
     };
-    let requests = match post_requests(&bytes, state.limits.max_batch_size) {
+    let requests = match requests {
         Ok(requests) => requests,
-        Err(message) => return refuse(media, StatusCode::BAD_REQUEST, message),
+        Err(refusal) => return refusal,
     };
     let (mut prepared, batch, given) = match requests {
         BatchRequest::Single(request) => {
@@ -650,9 +659,91 @@ async fn handle_post(State(state): State<AppState>, request: Request) -> Respons
     response
 }
 
+/// The requests of an `application/json` body, or the refusal.
+async fn json_requests(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+    media: MediaType,
+) -> Result<BatchRequest, Response> {
+    let limit = state.limits.max_body_bytes;
+    if declared_length(headers).is_some_and(|length| length > limit as u64) {
+        return Err(body_too_large(media, limit));
+    }
+    let bytes = match read_body(body, limit).await {
+        Ok(bytes) => bytes,
+        Err(BodyError::TooLarge) => return Err(body_too_large(media, limit)),
+        Err(BodyError::Unreadable) => {
+            return Err(refuse(
+                media,
+                StatusCode::BAD_REQUEST,
+                "the request body cannot be read",
+            ))
+        }
+    };
+    post_requests(&bytes, state.limits.max_batch_size, "the request body")
+        .map_err(|message| refuse(media, StatusCode::BAD_REQUEST, message))
+}
+
+/// The requests of a GraphQL multipart request (file uploads), or the
+/// refusal.
+async fn multipart_requests(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+    boundary: Result<String, String>,
+    media: MediaType,
+) -> Result<BatchRequest, Response> {
+    let boundary = boundary.map_err(|message| refuse(media, StatusCode::BAD_REQUEST, message))?;
+    let limits = UploadLimits {
+        fields_bytes: state.limits.max_body_bytes,
+        file_bytes: state.limits.max_upload_bytes,
+    };
+    if declared_length(headers).is_some_and(|length| length > limits.body_bytes()) {
+        return Err(too_large(
+            media,
+            format!(
+                "a multipart request may carry at most {MAX_FILES} files of {} bytes \
+                 and {} bytes besides",
+                limits.file_bytes, limits.fields_bytes
+            ),
+        ));
+    }
+    let max_batch_size = state.limits.max_batch_size;
+    let operations = |bytes: &[u8]| post_requests(bytes, max_batch_size, "the `operations` field");
+    multipart::read_request(body, &boundary, limits, operations)
+        .await
+        .map_err(|error| match error {
+            MultipartError::Malformed(message) => refuse(media, StatusCode::BAD_REQUEST, message),
+            MultipartError::TooLarge(message) => too_large(media, message),
+            MultipartError::Spool(e) => app_error(
+                media,
+                AppError::internal(format!("spooling an upload: {e}")),
+            ),
+        })
+}
+
+/// A GET refused because what it asks needs POST: 405, `Allow: POST`.
+fn post_only(media: MediaType, message: &str) -> Response {
+    let mut response = refuse(media, StatusCode::METHOD_NOT_ALLOWED, message);
+    response
+        .headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static("POST"));
+    response
+}
+
 /// `GET /graphql`: the playground for a browser, queries for everyone else.
 async fn handle_get(State(state): State<AppState>, request: Request) -> Response {
     let (parts, _) = request.into_parts();
+    if multipart::form_data_boundary(&parts.headers).is_some() {
+        let Some(media) = response_media_type(&parts.headers) else {
+            return not_acceptable();
+        };
+        return post_only(
+            media,
+            "file uploads (multipart/form-data) must be sent with POST",
+        );
+    }
     let wants_html = parts
         .headers
         .get(header::ACCEPT)
@@ -672,14 +763,7 @@ async fn handle_get(State(state): State<AppState>, request: Request) -> Response
     let mut prepared = prepare(&state, request);
     let operation = operation_name(given, &mut prepared);
     if let Ok((_, Some(OperationType::Mutation))) = &prepared {
-        let mut response = refuse(
-            media,
-            StatusCode::METHOD_NOT_ALLOWED,
-            "mutations cannot run over GET; send them with POST",
-        );
-        response
-            .headers_mut()
-            .insert(header::ALLOW, HeaderValue::from_static("POST"));
+        let mut response = post_only(media, "mutations cannot run over GET; send them with POST");
         note_operation(&mut response, operation);
         return response;
     }

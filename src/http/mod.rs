@@ -7,6 +7,7 @@
 
 pub mod apq;
 pub mod graphql_over_http;
+mod multipart;
 pub mod operations;
 pub mod ws;
 

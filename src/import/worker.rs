@@ -6,9 +6,10 @@
 //!   so instances sharing a database never claim the same job. Workers wake
 //!   when a job is queued anywhere (the event bus, relayed between instances
 //!   on PostgreSQL) and poll besides, for jobs gone stale.
-//! - **Checkpoint.** Items are read in chunks of [`CHUNK`]; their objects
-//!   are probed [`ImportSettings::concurrency`] at a time; then one
-//!   transaction registers the chunk's files, marks its items and adds to
+//! - **Checkpoint.** Items are read in chunks of at most [`CHUNK`]; their
+//!   objects are probed [`ImportSettings::concurrency`] at a time, for at
+//!   most [`CHECKPOINT_EVERY`] (the rest stays pending); then one
+//!   transaction registers the files read, marks their items and adds to
 //!   the job's counters — only while the job is still this instance's and
 //!   RUNNING. A server killed mid-chunk loses that chunk's work only, which
 //!   the next owner redoes, so counts stay exact and nothing is registered
@@ -54,7 +55,7 @@ const FINAL_BATCH: u64 = 500;
 /// Longest wait for one object's metadata.
 pub const OBJECT_TIMEOUT: Duration = Duration::from_secs(60);
 /// Longest a worker reads objects before it checkpoints what it has read.
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
+pub const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
 /// Most progress events one job publishes per second (besides status changes).
 const PUBLISH_INTERVAL: Duration = Duration::from_millis(200);
 
@@ -729,11 +730,7 @@ impl Run<'_> {
             return Ok(Step::Stop); // rolled back on drop
         }
         txn.commit().await?;
-        self.record(
-            delta,
-            !files.is_empty() && attach_to.is_some(),
-            ending.is_some(),
-        );
+        self.record(delta, !files.is_empty());
         self.publish(ending.is_some()).await?;
         Ok(if ending.is_some() {
             Step::Stop
@@ -805,7 +802,7 @@ impl Run<'_> {
             return Ok(Step::Stop);
         }
         txn.commit().await?;
-        self.record(delta, registered && attach_to.is_some(), true);
+        self.record(delta, registered);
         self.publish(true).await?;
         Ok(Step::Stop)
     }
@@ -868,14 +865,16 @@ impl Run<'_> {
         Ok(())
     }
 
-    fn record(&mut self, delta: Delta, attached: bool, _ended: bool) {
+    /// Counts the entries of a checkpoint in the metrics; `registered`: files
+    /// were added to the dataset (subscribers hear of it with the progress).
+    fn record(&mut self, delta: Delta, registered: bool) {
         let metrics = &self.svc.metrics;
         if self.job.ignore_file_errors {
             metrics.record_imports("registered", count(delta.succeeded));
         }
         metrics.record_imports("failed", count(delta.failed));
         metrics.record_imports("skipped", count(delta.skipped));
-        self.attached_since_publish |= attached;
+        self.attached_since_publish |= registered;
     }
 
     /// Tells subscribers where the job is: always when `force`, otherwise

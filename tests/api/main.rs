@@ -18,5 +18,6 @@ mod ontologies;
 mod operations;
 mod projects;
 mod schema;
+mod uploads;
 mod workspace;
 mod ws;
