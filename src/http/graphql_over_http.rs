@@ -620,7 +620,14 @@ async fn handle_post(State(state): State<AppState>, request: Request) -> Respons
     let requests = if is_json_content_type(&parts.headers) {
         json_requests(&state, &parts.headers, body, media).await
     } else if let Some(boundary) = multipart::form_data_boundary(&parts.headers) {
-        multipart_requests(&state, &parts.headers, body, boundary, media).await
+        // Files are spooled to disk: only for a caller with a valid token,
+        // checked before a byte of the body is read (a bad one is a 401 at
+        // once; without one, the request may carry no file).
+        let signed_in = match upload_allowed(&state, &parts.headers) {
+            Ok(signed_in) => signed_in,
+            Err(e) => return app_error(media, e),
+        };
+        multipart_requests(&state, &parts.headers, body, boundary, media, signed_in).await
     } else {
         let mut response = refuse(
             media,
@@ -659,6 +666,19 @@ async fn handle_post(State(state): State<AppState>, request: Request) -> Respons
     response
 }
 
+/// Whether a multipart request comes with a token, which must verify (the
+/// caller is provisioned later, as for any request).
+fn upload_allowed(state: &AppState, headers: &HeaderMap) -> Result<bool, AppError> {
+    let Some(value) = headers.get(axum::http::header::AUTHORIZATION) else {
+        return Ok(false);
+    };
+    let value = value.to_str().map_err(|_| {
+        AppError::Unauthenticated("the Authorization header is not valid text".into())
+    })?;
+    state.auth.verify_header(value)?;
+    Ok(true)
+}
+
 /// The requests of an `application/json` body, or the refusal.
 async fn json_requests(
     state: &AppState,
@@ -693,11 +713,16 @@ async fn multipart_requests(
     body: Body,
     boundary: Result<String, String>,
     media: MediaType,
+    signed_in: bool,
 ) -> Result<BatchRequest, Response> {
     let boundary = boundary.map_err(|message| refuse(media, StatusCode::BAD_REQUEST, message))?;
     let limits = UploadLimits {
         fields_bytes: state.limits.max_body_bytes,
-        file_bytes: state.limits.max_upload_bytes,
+        file_bytes: if signed_in {
+            state.limits.max_upload_bytes
+        } else {
+            0
+        },
     };
     if declared_length(headers).is_some_and(|length| length > limits.body_bytes()) {
         return Err(too_large(
@@ -716,6 +741,10 @@ async fn multipart_requests(
         .map_err(|error| match error {
             MultipartError::Malformed(message) => refuse(media, StatusCode::BAD_REQUEST, message),
             MultipartError::TooLarge(message) => too_large(media, message),
+            MultipartError::NoUploads => app_error(
+                media,
+                AppError::Unauthenticated("sign in to upload files".into()),
+            ),
             MultipartError::Spool(e) => app_error(
                 media,
                 AppError::internal(format!("spooling an upload: {e}")),

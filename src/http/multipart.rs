@@ -55,6 +55,8 @@ pub enum MultipartError {
     TooLarge(String),
     /// A temporary file could not be written: ours, 500.
     Spool(std::io::Error),
+    /// A file was sent by a caller who may not upload (no token): 401.
+    NoUploads,
 }
 
 fn malformed(message: impl Into<String>) -> MultipartError {
@@ -516,6 +518,9 @@ impl PartReader {
     /// The content of the file `name` in an anonymous temporary file, read
     /// from its start; more than `limit` bytes is an error.
     async fn file(&mut self, name: &str, limit: usize) -> Result<std::fs::File, MultipartError> {
+        if limit == 0 {
+            return Err(MultipartError::NoUploads);
+        }
         let spool = anonymous_temp_file().await.map_err(MultipartError::Spool)?;
         let mut writer = BufWriter::with_capacity(64 * 1024, spool);
         let mut size = 0;

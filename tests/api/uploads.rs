@@ -46,9 +46,16 @@ fn raw_body(fields: &[(&str, Option<&str>, &str)]) -> String {
     body
 }
 
-fn post_raw(app: &TestApp, accept: &str, content_type: &str, body: String) -> RequestBuilder {
+fn post_raw(
+    app: &TestApp,
+    token: &str,
+    accept: &str,
+    content_type: &str,
+    body: String,
+) -> RequestBuilder {
     app.client
         .post(&app.url)
+        .bearer_auth(token)
         .header(ACCEPT, accept)
         .header(CONTENT_TYPE, content_type)
         .body(body)
@@ -95,17 +102,30 @@ fn assert_refused(result: &(u16, String, Value), status: u16, why: &str) {
 #[tokio::test]
 async fn files_land_in_the_variables_their_map_names() {
     let app = spawn_app().await;
+    let token = app.user("uploader@example.com").await.token;
 
     // One request, one file; the variable holds the upload, the query runs.
     let operations = json!({ "query": TAKES_F, "variables": { "f": null } });
     let map = json!({ "0": ["variables.f"] });
     let upload = form(&operations, &map, &[("0", b"objectUrl\nfile:///x/a.png\n")]);
-    let (status, _, body) = send(app.client.post(&app.url).multipart(upload)).await;
+    let (status, _, body) = send(
+        app.client
+            .post(&app.url)
+            .bearer_auth(&token)
+            .multipart(upload),
+    )
+    .await;
     assert_eq!((status, body), (200, json!({ "data": { "__type": null } })));
 
     // No files at all is a request like any other.
     let plain = form(&json!({ "query": "{ __typename }" }), &json!({}), &[]);
-    let (status, _, body) = send(app.client.post(&app.url).multipart(plain)).await;
+    let (status, _, body) = send(
+        app.client
+            .post(&app.url)
+            .bearer_auth(&token)
+            .multipart(plain),
+    )
+    .await;
     assert_eq!(
         (status, body),
         (200, json!({ "data": { "__typename": "Query" } }))
@@ -120,6 +140,7 @@ async fn files_land_in_the_variables_their_map_names() {
     let (status, _, body) = send(
         app.client
             .post(&app.url)
+            .bearer_auth(&token)
             .header(ACCEPT, GRAPHQL_RESPONSE_JSON)
             .multipart(upload),
     )
@@ -174,6 +195,7 @@ async fn an_uploaded_manifest_becomes_an_import_job() {
 #[tokio::test]
 async fn malformed_multipart_requests_are_400() {
     let app = spawn_app().await;
+    let token = app.user("uploader@example.com").await.token;
     let operations = json!({ "query": TAKES_F, "variables": { "f": null } }).to_string();
     let ops = operations.as_str();
     let map = r#"{"0":["variables.f"]}"#;
@@ -247,7 +269,7 @@ async fn malformed_multipart_requests_are_400() {
     ];
     for accept in [JSON, GRAPHQL_RESPONSE_JSON] {
         for (why, content_type, body) in &cases {
-            let result = send(post_raw(&app, accept, content_type, body.clone())).await;
+            let result = send(post_raw(&app, &token, accept, content_type, body.clone())).await;
             assert_refused(&result, 400, why);
             assert_eq!(result.1, accept, "{why}: the negotiated media type");
         }
@@ -261,16 +283,27 @@ async fn files_over_the_upload_limit_are_413() {
         config.max_body_bytes = 2048;
     })
     .await;
+    let token = app.user("uploader@example.com").await.token;
     let operations = json!({ "query": TAKES_F, "variables": { "f": null } });
     let map = json!({ "0": ["variables.f"] });
 
     let fits = form(&operations, &map, &[("0", &[b'x'; 1024])]);
-    let (status, _, body) = send(app.client.post(&app.url).multipart(fits)).await;
+    let (status, _, body) = send(
+        app.client
+            .post(&app.url)
+            .bearer_auth(&token)
+            .multipart(fits),
+    )
+    .await;
     assert_eq!((status, body), (200, json!({ "data": { "__type": null } })));
 
     for accept in [JSON, GRAPHQL_RESPONSE_JSON] {
         let over = form(&operations, &map, &[("0", &[b'x'; 1025])]);
-        let request = app.client.post(&app.url).header(ACCEPT, accept);
+        let request = app
+            .client
+            .post(&app.url)
+            .bearer_auth(&token)
+            .header(ACCEPT, accept);
         let result = send(request.multipart(over)).await;
         assert_refused(&result, 413, "the file `0` is larger than 1024 bytes");
         assert_eq!(result.1, accept);
@@ -284,6 +317,7 @@ async fn files_over_the_upload_limit_are_413() {
     let result = send(
         app.client
             .post(&app.url)
+            .bearer_auth(&token)
             .multipart(form(&padded, &map, &[("0", b"x")])),
     )
     .await;
@@ -293,6 +327,7 @@ async fn files_over_the_upload_limit_are_413() {
 #[tokio::test]
 async fn a_request_carries_at_most_four_files() {
     let app = spawn_app().await;
+    let token = app.user("uploader@example.com").await.token;
     // `n` files, each in a variable of its own.
     let upload = |n: usize| {
         let names: Vec<String> = (0..n).map(|i| format!("f{i}")).collect();
@@ -319,19 +354,32 @@ async fn a_request_carries_at_most_four_files() {
             &files,
         )
     };
-    let (status, _, body) = send(app.client.post(&app.url).multipart(upload(4))).await;
+    let (status, _, body) = send(
+        app.client
+            .post(&app.url)
+            .bearer_auth(&token)
+            .multipart(upload(4)),
+    )
+    .await;
     assert_eq!(status, 200, "{body:#}");
     assert_eq!(
         body,
         json!({ "data": { "f0": null, "f1": null, "f2": null, "f3": null } })
     );
-    let result = send(app.client.post(&app.url).multipart(upload(5))).await;
+    let result = send(
+        app.client
+            .post(&app.url)
+            .bearer_auth(&token)
+            .multipart(upload(5)),
+    )
+    .await;
     assert_refused(&result, 400, "at most 4 files, this `map` names 5");
 }
 
 #[tokio::test]
 async fn uploads_follow_the_rules_of_json_requests() {
     let app = spawn_app_with(|config| config.max_batch_size = 2).await;
+    let token = app.user("uploader@example.com").await.token;
     let map = json!({});
 
     // The batch limit.
@@ -339,7 +387,16 @@ async fn uploads_follow_the_rules_of_json_requests() {
     let result = send(app.client.post(&app.url).multipart(form(&batch, &map, &[]))).await;
     assert_refused(&result, 400, "a batch may hold at most 2 requests");
 
-    // A bad token is a 401, a missing one anonymous.
+    // A bad token is a 401 before the body is read; without one, a request
+    // is anonymous and may carry no file.
+    let with_file = form(
+        &json!({ "query": TAKES_F, "variables": { "f": null } }),
+        &json!({ "0": ["variables.f"] }),
+        &[("0", b"x")],
+    );
+    let (status, _, body) = send(app.client.post(&app.url).multipart(with_file)).await;
+    assert_eq!(status, 401, "{body:#}");
+    assert_eq!(body["errors"][0]["message"], "sign in to upload files");
     let me = json!({ "query": "query Me { me { id } }" });
     let (status, _, body) = send(
         app.client
@@ -388,7 +445,13 @@ async fn uploads_follow_the_rules_of_json_requests() {
         &json!({ "0": ["variables.f"] }),
         &[("0", b"x")],
     );
-    let (status, _, _) = send(app.client.post(&app.url).multipart(upload)).await;
+    let (status, _, _) = send(
+        app.client
+            .post(&app.url)
+            .bearer_auth(&token)
+            .multipart(upload),
+    )
+    .await;
     assert_eq!(status, 200);
     let metrics = app
         .client
