@@ -1,4 +1,5 @@
-//! Subscriptions, served over WebSocket on `/graphql/ws` (see `http::ws`).
+//! Subscriptions, served over WebSocket on `/graphql/ws` (see `http::ws`):
+//! `datasetChanged` and `importProgress`.
 //!
 //! A subscription checks access when it starts (UNAUTHENTICATED without a
 //! token, NOT_FOUND for a resource the caller cannot see, as queries do) and

@@ -17,6 +17,7 @@ mod matrix;
 mod ontologies;
 mod operations;
 mod projects;
+mod s3;
 mod schema;
 mod uploads;
 mod workspace;
