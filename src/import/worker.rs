@@ -30,7 +30,8 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use entity::{dataset, dataset_file, file, import_item, import_job, integration};
-use futures_util::{stream, StreamExt};
+use futures_util::stream::FuturesOrdered;
+use futures_util::StreamExt;
 use object_store::ObjectStore;
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{
@@ -641,18 +642,23 @@ impl Run<'_> {
                 )
             })
             .collect();
-        // Checkpoint what is read after at most CHECKPOINT_EVERY, so that
-        // slow storage still shows progress; the rest stays pending.
-        let mut reading = stream::iter(pending).buffered(self.settings.concurrency);
-        let started = Instant::now();
+        // Checkpoint what is read after about CHECKPOINT_EVERY, so that
+        // slow storage still shows progress: no read starts after it (those
+        // started finish, so no object is read twice); the rest stays pending.
+        let deadline = Instant::now() + CHECKPOINT_EVERY;
+        let mut waiting = pending.into_iter();
+        let mut reading: FuturesOrdered<_> =
+            waiting.by_ref().take(self.settings.concurrency).collect();
         let mut outcomes: Vec<Option<Outcome>> = Vec::with_capacity(items.len());
         while let Some(outcome) = reading.next().await {
             outcomes.push(outcome);
-            if started.elapsed() >= CHECKPOINT_EVERY {
-                break;
+            if Instant::now() < deadline {
+                if let Some(next) = waiting.next() {
+                    reading.push_back(next);
+                }
             }
         }
-        drop(reading);
+        drop((reading, waiting));
         if self.is_cancelled() {
             return Ok(Step::Stop);
         }

@@ -906,8 +906,9 @@ fn build_store(settings: &Settings, secrets: &Secrets) -> Result<Arc<dyn ObjectS
                 }
                 options = options.with_default_headers(headers);
             }
+            // object_store adds the path after a `/` of its own.
             HttpBuilder::new()
-                .with_url(&c.base_url)
+                .with_url(c.base_url.trim_end_matches('/'))
                 .with_client_options(options)
                 .with_retry(retry())
                 .build()

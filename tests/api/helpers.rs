@@ -32,7 +32,7 @@ pub struct TestUser {
 
 /// The database URL for one test: a fresh database on PostgreSQL, or a
 /// temporary SQLite file.
-async fn fresh_database() -> (String, Option<tempfile::TempDir>) {
+pub async fn fresh_database() -> (String, Option<tempfile::TempDir>) {
     match std::env::var("TEST_DATABASE_URL") {
         Ok(url) if url.starts_with("postgres") => {
             let name = format!("annograph_test_{}", uuid::Uuid::new_v4().simple());

@@ -9,6 +9,7 @@ mod datasets;
 mod folders;
 mod groups;
 mod http;
+mod import_processes;
 mod imports;
 mod integrations;
 mod limits;
