@@ -146,6 +146,9 @@ struct Envelope {
 #[derive(Clone, Debug)]
 pub struct EventBus {
     sender: broadcast::Sender<Event>,
+    /// Receivers held by the server itself (the import workers), not by
+    /// subscriptions.
+    internal: std::sync::Arc<std::sync::atomic::AtomicUsize>,
     /// Events to send to the other instances, when relaying.
     outbox: Option<tokio::sync::mpsc::UnboundedSender<Event>>,
 }
@@ -162,6 +165,7 @@ impl EventBus {
         let (sender, _) = broadcast::channel(CAPACITY);
         EventBus {
             sender,
+            internal: Default::default(),
             outbox: None,
         }
     }
@@ -244,9 +248,22 @@ impl EventBus {
         self.sender.subscribe()
     }
 
-    /// How many receivers are open (subscriptions listening now).
+    /// Receives every event published from now on, for the server's own
+    /// use: not counted among [`EventBus::subscribers`].
+    pub fn listen(&self) -> Listener {
+        self.internal
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Listener {
+            receiver: self.sender.subscribe(),
+            internal: self.internal.clone(),
+        }
+    }
+
+    /// How many subscriptions are listening now.
     pub fn subscribers(&self) -> usize {
-        self.sender.receiver_count()
+        self.sender
+            .receiver_count()
+            .saturating_sub(self.internal.load(std::sync::atomic::Ordering::SeqCst))
     }
 
     /// Publishes `ImportProgress` for a job state committed just now.
@@ -266,6 +283,32 @@ impl EventBus {
             change,
             at: Utc::now(),
         });
+    }
+}
+
+/// A receiver of the server's own (see [`EventBus::listen`]).
+pub struct Listener {
+    receiver: broadcast::Receiver<Event>,
+    internal: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl std::ops::Deref for Listener {
+    type Target = broadcast::Receiver<Event>;
+    fn deref(&self) -> &Self::Target {
+        &self.receiver
+    }
+}
+
+impl std::ops::DerefMut for Listener {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.receiver
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        self.internal
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
     }
 }
 

@@ -126,7 +126,7 @@ async fn dispatch(
 ) {
     let slots = Arc::new(Semaphore::new(settings.jobs));
     let finished = Arc::new(Notify::new());
-    let mut events = svc.events.subscribe();
+    let mut events = svc.events.listen();
     let poll = (settings.stale_after / 2).clamp(Duration::from_millis(100), Duration::from_secs(5));
     loop {
         while let Ok(permit) = slots.clone().try_acquire_owned() {
@@ -287,7 +287,7 @@ async fn heartbeat(
     every: Duration,
     cancelled: Arc<AtomicBool>,
 ) {
-    let mut events = svc.events.subscribe();
+    let mut events = svc.events.listen();
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tick.tick().await;

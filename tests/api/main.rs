@@ -10,6 +10,7 @@ mod folders;
 mod groups;
 mod http;
 mod import_processes;
+mod import_progress;
 mod imports;
 mod integrations;
 mod limits;

@@ -5,7 +5,8 @@
 #
 # Starts `$ANNOGRAPH_BIN serve --demo` (default target/debug/annograph; build it
 # first with `cargo build`) on a free loopback port with a fresh SQLite database,
-# takes the Authorization header it prints, and runs client.mjs against it.
+# takes the Authorization header it prints, mints a token for a second user
+# (`annograph token`, same secret), and runs client.mjs against it.
 # Prints `ws-client: N passed, M failed`, and exits non-zero when a check fails.
 # The server is always stopped. Needs Node.js 20+ and npm.
 set -euo pipefail
@@ -56,10 +57,10 @@ base="http://127.0.0.1:$port"
 
 : >"$tmp/server.out"
 : >"$tmp/server.err"
+export ANNOGRAPH_JWT_SECRET="${ANNOGRAPH_JWT_SECRET:-ws-client-test-$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')}"
 # Run from the temporary folder so that nothing lands in the repository.
 (
   cd "$tmp"
-  export ANNOGRAPH_JWT_SECRET="${ANNOGRAPH_JWT_SECRET:-ws-client-test-$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')}"
   exec "$bin" serve --demo --listen "127.0.0.1:$port" \
     --database-url "sqlite://$tmp/ws.db?mode=rwc" >"$tmp/server.out" 2>"$tmp/server.err"
 ) &
@@ -89,4 +90,10 @@ curl -fsS -o /dev/null --max-time 5 "$base/healthz" || {
   exit 1
 }
 
-BASE_URL="$base" AUTH_HEADERS="$header" node "$here/client.mjs"
+# A second user, signed with the server's secret, who sees none of the
+# demo user's new datasets.
+stranger="$(cd "$tmp" && "$bin" token --user ws-client-stranger@example.com)"
+
+BASE_URL="$base" AUTH_HEADERS="$header" \
+  STRANGER_AUTH_HEADERS="{\"Authorization\": \"Bearer $stranger\"}" \
+  FIXTURES="$root/tests/fixtures" node "$here/client.mjs"
