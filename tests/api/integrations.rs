@@ -98,7 +98,7 @@ async fn closed_port() -> SocketAddr {
     listener.local_addr().unwrap()
 }
 
-async fn create(
+pub async fn create(
     app: &TestApp,
     user: &TestUser,
     provider: &str,
@@ -137,7 +137,12 @@ async fn failure(
     )
 }
 
-async fn test_integration(app: &TestApp, user: &TestUser, id: &str, object: Option<&str>) -> Value {
+pub async fn test_integration(
+    app: &TestApp,
+    user: &TestUser,
+    id: &str,
+    object: Option<&str>,
+) -> Value {
     app.ok(
         user,
         "mutation($id: ID!, $o: String) { testIntegration(input: {id: $id, objectUrl: $o}) { ok message } }",

@@ -371,17 +371,7 @@ fn succeed(command: &mut StdCommand) {
 // ---- tests -------------------------------------------------------------------
 
 async fn create(app: &TestApp, user: &TestUser, config: Value, credentials: Value) -> Value {
-    app.ok(
-        user,
-        "mutation($c: JSON!, $s: JSON) {
-            createIntegration(input: {title: \"Moto\", provider: S3, config: $c, credentials: $s}) {
-                id config hasCredentials
-            }
-        }",
-        json!({ "c": config, "s": credentials }),
-    )
-    .await["createIntegration"]
-        .clone()
+    crate::integrations::create(app, user, "S3", config, credentials).await
 }
 
 async fn test_integration(
@@ -390,13 +380,7 @@ async fn test_integration(
     id: &Value,
     object: Option<&str>,
 ) -> Value {
-    app.ok(
-        user,
-        "mutation($id: ID!, $o: String) { testIntegration(input: {id: $id, objectUrl: $o}) { ok message } }",
-        json!({ "id": id, "o": object }),
-    )
-    .await["testIntegration"]
-        .clone()
+    crate::integrations::test_integration(app, user, id.as_str().unwrap(), object).await
 }
 
 fn with(mut config: Value, key: &str, value: &str) -> Value {
