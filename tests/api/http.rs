@@ -35,7 +35,7 @@ fn get_query(app: &TestApp, accept: &str, params: &[(&str, &str)]) -> RequestBui
 }
 
 /// Status, the essence of the Content-Type and the JSON body.
-async fn read(response: Response) -> (u16, String, Value) {
+pub async fn read(response: Response) -> (u16, String, Value) {
     let status = response.status().as_u16();
     let content_type = response
         .headers()
@@ -52,7 +52,7 @@ async fn read(response: Response) -> (u16, String, Value) {
     (status, content_type, body)
 }
 
-async fn send(request: RequestBuilder) -> (u16, String, Value) {
+pub async fn send(request: RequestBuilder) -> (u16, String, Value) {
     read(request.send().await.expect("request sent")).await
 }
 

@@ -3,10 +3,11 @@
 
 use reqwest::header::{ACCEPT, ALLOW, CONTENT_TYPE};
 use reqwest::multipart::{Form, Part};
-use reqwest::{RequestBuilder, Response};
+use reqwest::RequestBuilder;
 use serde_json::{json, Value};
 
 use crate::helpers::{spawn_app, spawn_app_with, TestApp};
+use crate::http::{read, send};
 use crate::imports::{finished, integration, media_root, mirrored_dataset};
 
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
@@ -63,26 +64,6 @@ fn post_raw(
 
 fn multipart_type() -> String {
     format!("multipart/form-data; boundary={BOUNDARY}")
-}
-
-/// Status, the essence of the Content-Type and the JSON body.
-async fn read(response: Response) -> (u16, String, Value) {
-    let status = response.status().as_u16();
-    let content_type = response
-        .headers()
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .unwrap_or_default()
-        .trim()
-        .to_owned();
-    let text = response.text().await.expect("body");
-    let body = serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"));
-    (status, content_type, body)
-}
-
-async fn send(request: RequestBuilder) -> (u16, String, Value) {
-    read(request.send().await.expect("request sent")).await
 }
 
 /// A refusal by the transport: the status, `BAD_USER_INPUT`, no `data`, and
