@@ -21,6 +21,7 @@
 //! | `BENCH_DATABASE_URL` | — | a PostgreSQL server to create the database on |
 //! | `BENCH_MANIFEST` | `inline` | `inline` (the `manifest` text) or `upload` (a multipart file) |
 //! | `BENCH_IGNORE_FILE_ERRORS` | false | run the job registering as it goes rather than all-or-nothing |
+//! | `BENCH_OBJECT_LATENCY_MS` | 0 | how long the object server waits before each answer |
 //! | `BENCH_SQLITE_WAL` | false | create the SQLite file in WAL mode (which persists in the file) |
 //!
 //! Peak RSS and SQL statements are of the whole process: server, workers,
@@ -64,6 +65,7 @@ struct Settings {
     upload: bool,
     ignore_file_errors: bool,
     sqlite_wal: bool,
+    object_latency: Duration,
 }
 
 impl Settings {
@@ -81,6 +83,7 @@ impl Settings {
             upload,
             ignore_file_errors: flag("BENCH_IGNORE_FILE_ERRORS")?,
             sqlite_wal: flag("BENCH_SQLITE_WAL")?,
+            object_latency: Duration::from_millis(parsed("BENCH_OBJECT_LATENCY_MS")?.unwrap_or(0)),
         })
     }
 }
@@ -200,9 +203,10 @@ impl BenchDatabase {
     }
 }
 
-/// Requests the object server answered.
+/// The object server's state: its latency and the requests it answered.
 #[derive(Default)]
 struct ObjectRequests {
+    latency: Duration,
     head: AtomicU64,
     get: AtomicU64,
 }
@@ -234,6 +238,9 @@ async fn serve_object(
     let head = method == Method::HEAD;
     let counter = if head { &requests.head } else { &requests.get };
     counter.fetch_add(1, Ordering::Relaxed);
+    if !requests.latency.is_zero() {
+        tokio::time::sleep(requests.latency).await;
+    }
     let range = match headers.get(header::RANGE) {
         None => None,
         Some(value) => match value.to_str().ok().and_then(|v| byte_range(v, len)) {
@@ -468,7 +475,10 @@ struct Report {
 }
 
 async fn run(settings: &Settings, database: &BenchDatabase) -> anyhow::Result<Report> {
-    let requests = Arc::new(ObjectRequests::default());
+    let requests = Arc::new(ObjectRequests {
+        latency: settings.object_latency,
+        ..ObjectRequests::default()
+    });
     let base = object_server(requests.clone()).await?;
 
     let mut config = Config::for_database(&database.url, SECRET);
@@ -679,8 +689,9 @@ impl Report {
             self.registered
         );
         println!(
-            "object requests       {heads} HEAD + {gets} GET ({:.2} per entry)",
-            (heads + gets) as f64 / entries
+            "object requests       {heads} HEAD + {gets} GET ({:.2} per entry), each answered after {} ms",
+            (heads + gets) as f64 / entries,
+            self.requests.latency.as_millis()
         );
         println!(
             "peak RSS (VmHWM)      {:.1} MiB before submission, {:.1} MiB after the job (RSS now {:.1} MiB)",

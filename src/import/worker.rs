@@ -46,7 +46,9 @@ use crate::error::{AppError, AppResult};
 use crate::events::{DatasetChange, Event, ImportStatus};
 use crate::import::probe::{probe, ProbeError, ProbeResult};
 use crate::import::storage::StoreObject;
-use crate::service::imports::{announce, item_status, ImportErrorCode};
+use crate::service::imports::{
+    announce, item_status, refresh_statistics, ImportErrorCode, ANALYZE_AFTER,
+};
 use crate::service::{integrations, Services};
 
 /// Items read from the database, probed and checkpointed together.
@@ -237,6 +239,8 @@ struct Run<'a> {
     cancelled: Arc<AtomicBool>,
     last_published: Instant,
     attached_since_publish: bool,
+    /// Files registered since the planner statistics were last refreshed.
+    since_analyze: i64,
 }
 
 /// Whether the job goes on.
@@ -264,6 +268,7 @@ async fn run(svc: &Services, settings: ImportSettings, worker: Uuid, job: import
         cancelled,
         last_published: Instant::now(),
         attached_since_publish: false,
+        since_analyze: 0,
     };
     if let Err(e) = run.process().await {
         tracing::error!(job = %run.job.id, error = ?e, "import job failed");
@@ -615,6 +620,11 @@ impl Run<'_> {
         if items.is_empty() {
             return self.complete(attach_to).await;
         }
+        if self.since_analyze >= ANALYZE_AFTER {
+            self.since_analyze = 0;
+            refresh_statistics(self.svc, "files").await;
+            refresh_statistics(self.svc, "import_items").await;
+        }
         let registered: HashSet<String> = file::Entity::find()
             .select_only()
             .column(file::Column::ObjectUrl)
@@ -881,6 +891,7 @@ impl Run<'_> {
         metrics.record_imports("failed", count(delta.failed));
         metrics.record_imports("skipped", count(delta.skipped));
         self.attached_since_publish |= registered;
+        self.since_analyze += delta.processed;
     }
 
     /// Tells subscribers where the job is: always when `force`, otherwise

@@ -17,8 +17,8 @@ use std::hash::{Hash, Hasher};
 use chrono::Utc;
 use entity::{import_item, import_job};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
-    TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set, TransactionTrait,
 };
 use serde_json::json;
 use tokio::io::AsyncRead;
@@ -32,6 +32,22 @@ use crate::policy::Action;
 use crate::service::access::visible_datasets;
 use crate::service::page::{paginate, Page, PageArgs};
 use crate::service::{datasets, folders, integrations, Services};
+
+/// Rows written after which PostgreSQL's planner statistics of a table are
+/// refreshed (`ANALYZE`), so that lookups of a batch by key keep using the
+/// indexes while an import grows the table faster than autovacuum looks.
+pub const ANALYZE_AFTER: i64 = 10_000;
+
+/// `ANALYZE table` on PostgreSQL (nothing on SQLite); a failure (say, a role
+/// that does not own the table) only costs speed.
+pub async fn refresh_statistics(svc: &Services, table: &str) {
+    if svc.db.get_database_backend() != sea_orm::DbBackend::Postgres {
+        return;
+    }
+    if let Err(e) = svc.db.execute_unprepared(&format!("ANALYZE {table}")).await {
+        tracing::debug!(table, error = %e, "cannot refresh planner statistics");
+    }
+}
 
 /// Items staged per INSERT statement.
 const STAGE_BATCH: usize = 500;
@@ -346,6 +362,11 @@ pub async fn submit<R: AsyncRead + Unpin + Send>(
     active.skip_duplicate_urls = Set(skip_duplicates);
     job = active.update(&txn).await?;
     txn.commit().await?;
+    // A large manifest changes the table's shape: let the planner know
+    // before the workers query it by the thousand.
+    if total >= ANALYZE_AFTER {
+        refresh_statistics(svc, "import_items").await;
+    }
     svc.metrics.record_imports("failed", failed as u64);
     svc.metrics.record_imports("skipped", skipped as u64);
     announce(svc, &job);

@@ -455,15 +455,33 @@ async fn progress(server: &Server, token: &str, job: &str) -> Vec<Value> {
     let (mut socket, _) = tokio_tungstenite::connect_async(request)
         .await
         .expect("WebSocket upgrade");
-    for message in [
-        json!({ "type": "connection_init",
-            "payload": { "Authorization": format!("Bearer {token}") } }),
-        json!({ "id": "1", "type": "subscribe",
-            "payload": { "query": PROGRESS, "variables": { "id": job } } }),
-    ] {
-        let text = Message::Text(message.to_string().into());
-        socket.send(text).await.expect("message sent");
+    // The protocol allows `subscribe` only after `connection_ack`.
+    let init = json!({ "type": "connection_init",
+        "payload": { "Authorization": format!("Bearer {token}") } });
+    socket
+        .send(Message::Text(init.to_string().into()))
+        .await
+        .expect("message sent");
+    loop {
+        let message = tokio::time::timeout(PATIENCE, socket.next())
+            .await
+            .expect("connection_ack in time");
+        match message {
+            Some(Ok(Message::Text(text))) => {
+                let message: Value = serde_json::from_str(&text).expect("JSON");
+                assert_eq!(message["type"], "connection_ack", "{message:#}");
+                break;
+            }
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+            other => panic!("expected connection_ack, got {other:?}"),
+        }
     }
+    let subscribe = json!({ "id": "1", "type": "subscribe",
+        "payload": { "query": PROGRESS, "variables": { "id": job } } });
+    socket
+        .send(Message::Text(subscribe.to_string().into()))
+        .await
+        .expect("message sent");
     let mut states = Vec::new();
     loop {
         let message = tokio::time::timeout(PATIENCE, socket.next())
