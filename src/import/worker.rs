@@ -94,23 +94,14 @@ impl Workers {
             .col_expr(import_job::Column::UpdatedAt, Utc::now().into())
             .filter(import_job::Column::Worker.eq(self.id))
             .filter(import_job::Column::Status.eq(ImportStatus::Running.as_str()))
-            .exec(&self.svc.db)
+            .exec_with_returning(&self.svc.db)
             .await;
         match requeued {
-            Ok(r) if r.rows_affected > 0 => {
-                tracing::info!(
-                    jobs = r.rows_affected,
-                    "import jobs handed back to the queue"
-                );
-                // Wake the other instances.
-                for job in import_job::Entity::find()
-                    .filter(import_job::Column::Status.eq(ImportStatus::Queued.as_str()))
-                    .limit(r.rows_affected)
-                    .all(&self.svc.db)
-                    .await
-                    .unwrap_or_default()
-                {
-                    announce(&self.svc, &job);
+            Ok(jobs) if !jobs.is_empty() => {
+                tracing::info!(jobs = jobs.len(), "import jobs handed back to the queue");
+                // Their subscribers, and the other instances' workers, hear of it.
+                for job in &jobs {
+                    announce(&self.svc, job);
                 }
             }
             Ok(_) => {}

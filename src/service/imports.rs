@@ -442,7 +442,7 @@ pub async fn cancel(svc: &Services, caller: &Caller, id: Uuid) -> AppResult<impo
     let job = get(svc, caller, id).await?;
     datasets::get_for(svc, caller, job.dataset_id, Action::AddData).await?;
     let now = Utc::now();
-    let done = import_job::Entity::update_many()
+    let cancelled = import_job::Entity::update_many()
         .col_expr(
             import_job::Column::Status,
             ImportStatus::Cancelled.as_str().to_owned().into(),
@@ -455,15 +455,16 @@ pub async fn cancel(svc: &Services, caller: &Caller, id: Uuid) -> AppResult<impo
             ImportStatus::Queued.as_str(),
             ImportStatus::Running.as_str(),
         ]))
-        .exec(&svc.db)
+        .exec_with_returning(&svc.db)
         .await?;
-    let job = crate::service::grants::by_id::<import_job::Entity>(svc, id, "import job").await?;
-    if done.rows_affected == 0 {
+    let Some(job) = cancelled.into_iter().next() else {
+        let job =
+            crate::service::grants::by_id::<import_job::Entity>(svc, id, "import job").await?;
         return Err(AppError::conflict(format!(
             "the import job has already ended ({})",
             job.status
         )));
-    }
+    };
     announce(svc, &job);
     Ok(job)
 }
