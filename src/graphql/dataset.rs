@@ -13,8 +13,8 @@ use super::loaders::UserField;
 use super::project::Project;
 use super::user::User;
 use super::{
-    connection, enum_name, enum_value, global_id, loaders, or_null, page_args, parse_id, parse_ids,
-    scope, Conn, ListArgs, ListOrder,
+    connection, empty_connection, enum_name, enum_value, global_id, hidden, loaders, or_null,
+    page_args, parse_id, parse_ids, scope, Conn, ListArgs, ListOrder,
 };
 use crate::error::AppResult;
 use crate::policy::{Action, Kind};
@@ -23,6 +23,12 @@ use crate::service::files::{FileFilter, FileParent};
 use crate::service::{datasets, Services};
 
 /// A collection of files, shared through dataset roles and attached to projects.
+///
+/// A `Dataset` may be reached without view access (workspace ADMINs list
+/// every dataset; a payload may follow the caller's own role going away), so
+/// its summary fields answer anyone who reached it, while every field of its
+/// contents first asks the caller's own access (loaded per caller, batched)
+/// and answers nothing without `view`.
 pub struct Dataset {
     pub model: dataset::Model,
     access: OnceCell<Access>,
@@ -88,7 +94,16 @@ impl Dataset {
             .get_or_try_init(|| async { loaders(ctx)?.access(Kind::Dataset, self.model.id).await })
             .await
     }
+
+    /// Whether the caller may see the dataset's contents.
+    async fn shows_contents(&self, ctx: &Context<'_>) -> AppResult<bool> {
+        let (svc, _) = scope(ctx)?;
+        Ok(self.access(ctx).await?.visible(&svc.policy))
+    }
 }
+
+/// Said of the contents of a dataset the caller has not joined.
+const CONTENTS: &str = "dataset contents (join the dataset to see them)";
 
 #[Object]
 impl Dataset {
@@ -108,11 +123,15 @@ impl Dataset {
     async fn mirrored(&self) -> bool {
         self.model.folder_id.is_some()
     }
-    /// The folder a mirrored dataset is backed by, when the caller may see it.
+    /// The folder a mirrored dataset is backed by, when the caller may see
+    /// it (contents: null with NOT_FOUND unless the caller may view the dataset).
     async fn folder(&self, ctx: &Context<'_>) -> Result<Option<Folder>> {
         let Some(folder_id) = self.model.folder_id else {
             return Ok(None);
         };
+        if !self.shows_contents(ctx).await? {
+            return hidden(ctx, CONTENTS, None);
+        }
         Ok(loaders(ctx)?
             .folders
             .load_one(folder_id)
@@ -134,7 +153,13 @@ impl Dataset {
             .await?
             .map(User))
     }
-    /// The dataset's files, oldest first.
+    /// The number of files in the dataset (part of its summary).
+    async fn file_count(&self, ctx: &Context<'_>) -> Result<u64> {
+        let key = (FileParent::of_dataset(&self.model), FileFilter::default());
+        Ok(loaders(ctx)?.file_counts.load_one(key).await?.unwrap_or(0))
+    }
+    /// The dataset's files, oldest first (contents: empty with NOT_FOUND
+    /// unless the caller may view the dataset).
     #[graphql(complexity = "first.unwrap_or(20).clamp(0, 100) as usize * child_complexity + 1")]
     async fn files(
         &self,
@@ -144,6 +169,9 @@ impl Dataset {
         #[graphql(desc = "Only files of this kind.")] kind: Option<FileKind>,
         #[graphql(desc = "Case-insensitive text to find in the title.")] search: Option<String>,
     ) -> Result<Conn<File>> {
+        if !self.shows_contents(ctx).await? {
+            return hidden(ctx, CONTENTS, empty_connection());
+        }
         let filter = FileFilter {
             kind: kind.map(|k| enum_name(k).to_owned()),
             search,
@@ -157,8 +185,12 @@ impl Dataset {
             .await?;
         Ok(connection(page, File))
     }
-    /// Projects using this dataset that the caller may see.
+    /// Projects using this dataset that the caller may see (contents: empty
+    /// with NOT_FOUND unless the caller may view the dataset).
     async fn projects(&self, ctx: &Context<'_>) -> Result<Vec<Project>> {
+        if !self.shows_contents(ctx).await? {
+            return hidden(ctx, CONTENTS, Vec::new());
+        }
         let found = loaders(ctx)?
             .dataset_projects
             .load_one(self.model.id)
@@ -237,7 +269,11 @@ impl DatasetQuery {
         Ok(connection(page, Dataset::new))
     }
 
-    /// Every dataset of the workspace (workspace ADMINs only; they may join any).
+    /// Every dataset of the workspace (workspace ADMINs only; they may join
+    /// any). Each shows its summary (title, description, dates, creator,
+    /// collaborators, `fileCount`, `myRole`, `viewerCan`); its contents
+    /// (`files`, `folder`, `projects`) only once the caller may view it, e.g.
+    /// after `joinDataset`.
     #[graphql(complexity = "first.unwrap_or(20).clamp(0, 100) as usize * child_complexity + 1")]
     #[allow(clippy::too_many_arguments)] // one per GraphQL argument
     async fn workspace_datasets(

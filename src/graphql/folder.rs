@@ -9,8 +9,8 @@ use uuid::Uuid;
 use super::collaborators::{self, Collaborator};
 use super::file::{File, FileKind};
 use super::{
-    connection, enum_name, enum_value, global_id, loaders, or_null, page_args, parse_id, scope,
-    Conn, ListArgs, ListOrder,
+    connection, empty_connection, enum_name, enum_value, global_id, hidden, loaders, or_null,
+    page_args, parse_id, scope, Conn, ListArgs, ListOrder,
 };
 use crate::auth::Caller;
 use crate::error::AppResult;
@@ -76,6 +76,13 @@ impl Folder {
             .get_or_try_init(|| async { loaders(ctx)?.access(Kind::Folder, self.model.id).await })
             .await
     }
+
+    /// Whether the caller may see the folder's contents: a payload may follow
+    /// the caller's own role going away, so contents ask the caller's access.
+    async fn shows_contents(&self, ctx: &Context<'_>) -> AppResult<bool> {
+        let (svc, _) = scope(ctx)?;
+        Ok(self.access(ctx).await?.visible(&svc.policy))
+    }
 }
 
 #[Object]
@@ -103,7 +110,8 @@ impl Folder {
     async fn created_at(&self) -> DateTime<Utc> {
         self.model.created_at
     }
-    /// The folder's files, oldest first.
+    /// The folder's files, oldest first (empty with NOT_FOUND unless the
+    /// caller may view the folder).
     #[graphql(complexity = "first.unwrap_or(20).clamp(0, 100) as usize * child_complexity + 1")]
     async fn files(
         &self,
@@ -113,6 +121,9 @@ impl Folder {
         #[graphql(desc = "Only files of this kind.")] kind: Option<FileKind>,
         #[graphql(desc = "Case-insensitive text to find in the title.")] search: Option<String>,
     ) -> Result<Conn<File>> {
+        if !self.shows_contents(ctx).await? {
+            return hidden(ctx, "folder contents", empty_connection());
+        }
         let filter = FileFilter {
             kind: kind.map(|k| enum_name(k).to_owned()),
             search,

@@ -218,3 +218,25 @@ pub fn or_null<T>(ctx: &Context<'_>, result: AppResult<T>) -> async_graphql::Res
         }
     }
 }
+
+/// What a field of an object's contents answers when the object was reached
+/// without view access (a workspace ADMIN listing datasets they have not
+/// joined, a payload after the caller removed their own role): `hidden`
+/// (null, an empty list or connection) in `data`, and NOT_FOUND on the field
+/// in `errors`, as for a resource that does not exist.
+pub fn hidden<T>(ctx: &Context<'_>, what: &str, hidden: T) -> async_graphql::Result<T> {
+    let err: async_graphql::Error = AppError::not_found(what).into();
+    ctx.add_error(ctx.set_error_path(err.into_server_error(ctx.item.pos)));
+    Ok(hidden)
+}
+
+/// An empty connection, for lists the caller may not see.
+pub fn empty_connection<T: OutputType>() -> Conn<T> {
+    Connection::with_additional_fields(
+        false,
+        false,
+        ConnectionFields {
+            total: TotalCount::from_fn(|| Box::pin(async { Ok(0) })),
+        },
+    )
+}

@@ -11,7 +11,8 @@ use super::loaders::UserField;
 use super::project::Project;
 use super::user::User;
 use super::{
-    connection, enum_value, global_id, loaders, or_null, parse_id, scope, Conn, ListArgs, ListOrder,
+    connection, enum_value, global_id, hidden, loaders, or_null, parse_id, scope, Conn, ListArgs,
+    ListOrder,
 };
 use crate::auth::Caller;
 use crate::error::AppResult;
@@ -75,7 +76,19 @@ impl Ontology {
             .get_or_try_init(|| async { loaders(ctx)?.access(Kind::Ontology, self.model.id).await })
             .await
     }
+
+    /// Whether the caller may see the ontology's contents: a payload may
+    /// follow the caller's own role going away, so contents ask the caller's
+    /// access.
+    async fn shows_contents(&self, ctx: &Context<'_>) -> AppResult<bool> {
+        let (svc, _) = scope(ctx)?;
+        Ok(self.access(ctx).await?.visible(&svc.policy))
+    }
 }
+
+/// An empty structure, answered to callers who may not view the ontology.
+static NO_STRUCTURE: std::sync::LazyLock<serde_json::Value> =
+    std::sync::LazyLock::new(|| serde_json::json!({}));
 
 #[Object]
 impl Ontology {
@@ -91,9 +104,13 @@ impl Ontology {
     async fn description(&self) -> &str {
         &self.model.description
     }
-    /// `{ objects: [{ name, shape }], classifications: [{ name, type, options }] }`.
-    async fn structure(&self) -> Json<&serde_json::Value> {
-        Json(&self.model.structure)
+    /// `{ objects: [{ name, shape }], classifications: [{ name, type, options }] }`
+    /// (`{}` with NOT_FOUND unless the caller may view the ontology).
+    async fn structure(&self, ctx: &Context<'_>) -> Result<Json<&serde_json::Value>> {
+        if !self.shows_contents(ctx).await? {
+            return hidden(ctx, "ontology contents", Json(&*NO_STRUCTURE));
+        }
+        Ok(Json(&self.model.structure))
     }
     /// When the ontology was created.
     async fn created_at(&self) -> DateTime<Utc> {
@@ -110,8 +127,12 @@ impl Ontology {
             .await?
             .map(User))
     }
-    /// Projects using the ontology that the caller may see.
+    /// Projects using the ontology that the caller may see (empty with
+    /// NOT_FOUND unless the caller may view the ontology).
     async fn projects(&self, ctx: &Context<'_>) -> Result<Vec<Project>> {
+        if !self.shows_contents(ctx).await? {
+            return hidden(ctx, "ontology contents", Vec::new());
+        }
         let found = loaders(ctx)?
             .ontology_projects
             .load_one(self.model.id)
