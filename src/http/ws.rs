@@ -29,6 +29,9 @@
 //! refused with HTTP 401, like `/graphql`). A bad token in the payload closes
 //! 4403; no token at all is anonymous, and subscriptions then answer
 //! UNAUTHENTICATED. The connection is closed 4403 when the token expires.
+//! The token is checked once, but the user it names is read again for each
+//! operation: a demoted workspace ADMIN's next operation runs as a MEMBER,
+//! and a deleted user's answers UNAUTHENTICATED.
 
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -530,14 +533,34 @@ impl Connection {
         self.next_seq += 1;
         let subscription = is_subscription(&mut request);
         let started = ExecutionStarted::default();
-        let request = request
-            .data(session.principal.clone())
-            .data(started.clone());
-        let mut stream = self.state.schema.execute_stream(request);
+        let signed_in = session.principal.clone();
+        let state = self.state.clone();
         let metrics = self.state.services.metrics.clone();
         let outputs = self.outputs.clone();
         let op_id = id.clone();
         let task = tokio::spawn(async move {
+            // Only the token is the connection's: who the user is now (their
+            // workspace role, whether they still exist) is read for each
+            // operation, exactly as each HTTP request does.
+            let principal = match &signed_in {
+                Principal::User(caller) => match users::current(&state.services.db, caller).await {
+                    Ok(caller) => Principal::User(caller),
+                    Err(e) => {
+                        let error: async_graphql::Error = e.into();
+                        let error = error.into_server_error(Default::default());
+                        let output = Output {
+                            id: op_id,
+                            seq,
+                            kind: OutputKind::Error(vec![error]),
+                        };
+                        let _ = outputs.send(output).await;
+                        return;
+                    }
+                },
+                Principal::Anonymous => Principal::Anonymous,
+            };
+            let request = request.data(principal).data(started.clone());
+            let mut stream = state.schema.execute_stream(request);
             let _active = subscription.then(|| metrics.subscription_guard());
             let mut first = true;
             while let Some(mut response) = stream.next().await {

@@ -139,6 +139,18 @@ pub async fn upsert(
     }
 }
 
+/// The caller as the database knows them now, with their current workspace
+/// role; UNAUTHENTICATED once the account is gone. A WebSocket connection
+/// signs in once but asks this before each operation, so a demoted or
+/// deleted user's next operation sees the change, as over HTTP.
+pub async fn current(db: &DatabaseConnection, caller: &Caller) -> AppResult<Caller> {
+    user::Entity::find_by_id(caller.id)
+        .one(db)
+        .await?
+        .map(|u| Caller::from(&u))
+        .ok_or_else(|| AppError::Unauthenticated("this account no longer exists".into()))
+}
+
 /// Any workspace member may look users up, to pick collaborators.
 pub fn require_directory(svc: &Services, caller: &Caller) -> AppResult<()> {
     require_workspace(svc, caller, Action::ViewDirectory)
