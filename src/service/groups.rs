@@ -5,8 +5,8 @@
 use chrono::Utc;
 use entity::{group, group_membership};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, Set,
-    TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter,
+    QueryOrder, Set, TransactionTrait,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -124,31 +124,75 @@ pub async fn delete(svc: &Services, caller: &Caller, id: Uuid) -> AppResult<Uuid
     Ok(id)
 }
 
+/// In what capacity the caller manages a group's memberships.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Manager {
+    /// A workspace ADMIN: every membership, their own included.
+    Workspace,
+    /// A MANAGER of the group: other users' plain memberships only.
+    Group,
+}
+
 /// Workspace ADMINs, and MANAGERs of the group, manage its memberships.
-async fn require_manage_members(svc: &Services, caller: &Caller, group_id: Uuid) -> AppResult<()> {
+async fn require_manage_members<C: ConnectionTrait>(
+    db: &C,
+    svc: &Services,
+    caller: &Caller,
+    group_id: Uuid,
+) -> AppResult<Manager> {
     if svc.policy.allows(
         Kind::Workspace,
         &caller.workspace_role,
         Action::ManageGroups,
     ) {
-        return Ok(());
+        return Ok(Manager::Workspace);
     }
     let membership = group_membership::Entity::find_by_id((group_id, caller.id))
-        .one(&svc.db)
+        .one(db)
         .await?;
     match membership {
-        Some(m)
-            if svc
-                .policy
-                .allows(Kind::Group, &m.role, Action::ManageMembers) =>
-        {
-            Ok(())
-        }
+        Some(m) if manages(svc, &m.role) => Ok(Manager::Group),
         _ => Err(AppError::forbidden(Action::ManageMembers.describe())),
     }
 }
 
-/// Adds users to a group with `role`, or changes the role of existing members.
+/// Whether a membership role manages the group (per the policy: MANAGER).
+fn manages(svc: &Services, role: &str) -> bool {
+    svc.policy.allows(Kind::Group, role, Action::ManageMembers)
+}
+
+/// What a group MANAGER may not do to a membership: their own (a manager
+/// who made themselves a MEMBER would inherit the group's grants, which the
+/// members-only rule withholds from managers), another manager's, or make
+/// anyone a manager. Workspace ADMINs may.
+fn require_plain_membership(
+    svc: &Services,
+    caller: &Caller,
+    user_id: Uuid,
+    current: Option<&str>,
+    new_role: Option<&str>,
+) -> AppResult<()> {
+    if user_id == caller.id {
+        return Err(AppError::Forbidden(
+            "a group MANAGER cannot change their own membership; ask a workspace ADMIN".into(),
+        ));
+    }
+    if current.is_some_and(|role| manages(svc, role)) {
+        return Err(AppError::Forbidden(
+            "only a workspace ADMIN changes or removes another MANAGER of the group".into(),
+        ));
+    }
+    if new_role.is_some_and(|role| manages(svc, role)) {
+        return Err(AppError::Forbidden(
+            "only a workspace ADMIN makes someone a MANAGER of the group".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Adds users to a group with `role`, or changes the role of existing
+/// members. A group MANAGER adds and changes plain members other than
+/// themselves; workspace ADMINs change any membership.
 #[tracing::instrument(skip(svc, caller))]
 pub async fn add_members(
     svc: &Services,
@@ -158,19 +202,28 @@ pub async fn add_members(
     role: &str,
 ) -> AppResult<group::Model> {
     let group = get(svc, caller, group_id).await?;
-    require_manage_members(svc, caller, group_id).await?;
     let role = crate::service::grants::validate_role(Kind::Group, role)?;
     if user_ids.is_empty() {
         return Err(AppError::bad_input("name at least one user"));
     }
     let user_ids = dedup(user_ids);
     let txn = svc.db.begin().await?;
+    let manager = require_manage_members(&txn, svc, caller, group_id).await?;
     require_all(&txn, &user_ids).await?;
     for user_id in user_ids {
-        match group_membership::Entity::find_by_id((group_id, user_id))
+        let existing = group_membership::Entity::find_by_id((group_id, user_id))
             .one(&txn)
-            .await?
-        {
+            .await?;
+        if manager == Manager::Group {
+            require_plain_membership(
+                svc,
+                caller,
+                user_id,
+                existing.as_ref().map(|m| m.role.as_str()),
+                Some(role),
+            )?;
+        }
+        match existing {
             Some(existing) if existing.role == role => continue,
             Some(existing) => {
                 let mut active = existing.into_active_model();
@@ -202,6 +255,9 @@ pub async fn add_members(
     Ok(group)
 }
 
+/// Removes a user from a group. A group MANAGER removes plain members, or
+/// leaves the group themselves; nobody removes the group's last MANAGER
+/// (CONFLICT).
 #[tracing::instrument(skip(svc, caller))]
 pub async fn remove_member(
     svc: &Services,
@@ -210,16 +266,32 @@ pub async fn remove_member(
     user_id: Uuid,
 ) -> AppResult<group::Model> {
     let group = get(svc, caller, group_id).await?;
-    require_manage_members(svc, caller, group_id).await?;
     let txn = svc.db.begin().await?;
-    let removed = group_membership::Entity::delete_by_id((group_id, user_id))
-        .exec(&txn)
+    let manager = require_manage_members(&txn, svc, caller, group_id).await?;
+    let memberships = group_membership::Entity::find()
+        .filter(group_membership::Column::GroupId.eq(group_id))
+        .all(&txn)
         .await?;
-    if removed.rows_affected == 0 {
+    let Some(target) = memberships.iter().find(|m| m.user_id == user_id) else {
         return Err(AppError::NotFound(
             "that user is not a member of this group".into(),
         ));
+    };
+    let target_manages = manages(svc, &target.role);
+    // Leaving is the one change a MANAGER may make to their own membership:
+    // it only takes rights away.
+    if manager == Manager::Group && user_id != caller.id {
+        require_plain_membership(svc, caller, user_id, Some(&target.role), None)?;
     }
+    let managers = memberships.iter().filter(|m| manages(svc, &m.role)).count();
+    if target_manages && managers == 1 {
+        return Err(AppError::conflict(
+            "this is the group's last MANAGER: make someone else MANAGER before removing them",
+        ));
+    }
+    group_membership::Entity::delete_by_id((group_id, user_id))
+        .exec(&txn)
+        .await?;
     audit::record(
         &txn,
         caller.id,
