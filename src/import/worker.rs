@@ -49,7 +49,7 @@ use crate::import::storage::StoreObject;
 use crate::service::imports::{
     announce, item_status, refresh_statistics, ImportErrorCode, ANALYZE_AFTER,
 };
-use crate::service::{integrations, Services};
+use crate::service::{imports, integrations, Services};
 
 /// Items read from the database, probed and checkpointed together.
 pub const CHUNK: u64 = 128;
@@ -596,7 +596,7 @@ impl Run<'_> {
         integration: &integration::Model,
         attach_to: Option<Uuid>,
     ) -> AppResult<Step> {
-        if self.is_cancelled() {
+        if self.is_cancelled() || self.stopped_for_lost_right().await? {
             return Ok(Step::Stop);
         }
         let db = &self.svc.db;
@@ -665,6 +665,13 @@ impl Run<'_> {
         }
 
         let txn = db.begin().await?;
+        // Asked again before anything read is registered: a right lost while
+        // the objects were read stops the job before this chunk goes in.
+        if let Some(why) = imports::lost_right(&txn, &self.svc.policy, job).await? {
+            drop(txn);
+            self.stop_for(why).await?;
+            return Ok(Step::Stop);
+        }
         let mut delta = Delta::default();
         let (mut done, mut skipped, mut files) = (Vec::new(), Vec::new(), Vec::new());
         let mut first_failure: Option<String> = None;
@@ -750,6 +757,11 @@ impl Run<'_> {
     /// READY items; then the job SUCCEEDS.
     async fn complete(&mut self, attach_to: Option<Uuid>) -> AppResult<Step> {
         let txn = self.svc.db.begin().await?;
+        if let Some(why) = imports::lost_right(&txn, &self.svc.policy, &self.job).await? {
+            drop(txn);
+            self.stop_for(why).await?;
+            return Ok(Step::Stop);
+        }
         let mut delta = Delta::default();
         if !self.checkpoint(&txn, delta, None).await? {
             return Ok(Step::Stop);
@@ -859,6 +871,26 @@ impl Run<'_> {
             .exec(db)
             .await?;
         Ok(updated.rows_affected == 1)
+    }
+
+    /// Ends the job FAILED, keeping what it registered, when its submitter
+    /// may no longer add data to the dataset, add files to the folder or use
+    /// the integration; true then.
+    async fn stopped_for_lost_right(&mut self) -> AppResult<bool> {
+        match imports::lost_right(&self.svc.db, &self.svc.policy, &self.job).await? {
+            Some(why) => {
+                self.stop_for(why).await?;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    /// Ends the job FAILED because its submitter lost a right (`why`).
+    async fn stop_for(&mut self, why: String) -> AppResult<()> {
+        tracing::info!(job = %self.job.id, reason = %why, "import job stopped: a right was lost");
+        self.finish(ImportStatus::Failed, Some(format!("import stopped: {why}")))
+            .await
     }
 
     /// Ends the job outside a checkpoint (a failure of the job as a whole).

@@ -211,6 +211,36 @@ pub async fn roles_on_many<C: ConnectionTrait>(
     Ok(out)
 }
 
+/// The roles `user` holds on each of several resources of different kinds,
+/// in one statement (the import workers' checkpoint asks this).
+pub async fn roles_on_each<C: ConnectionTrait>(
+    db: &C,
+    policy: &Policy,
+    resources: &[(Kind, Uuid)],
+    user: Uuid,
+) -> AppResult<HashMap<(Kind, Uuid), Vec<String>>> {
+    let rows: Vec<(String, Uuid, String)> = role_grant::Entity::find()
+        .select_only()
+        .column(role_grant::Column::ResourceType)
+        .column(role_grant::Column::ResourceId)
+        .column(role_grant::Column::Role)
+        .filter(role_grant::Column::ResourceId.is_in(resources.iter().map(|(_, id)| *id)))
+        .filter(held_by(policy, user))
+        .into_tuple()
+        .all(db)
+        .await?;
+    let mut out: HashMap<(Kind, Uuid), Vec<String>> = HashMap::new();
+    for (kind, id, role) in rows {
+        if let Some(key) = resources
+            .iter()
+            .find(|(k, i)| *i == id && k.as_str() == kind)
+        {
+            out.entry(*key).or_default().push(role);
+        }
+    }
+    Ok(out)
+}
+
 /// What a caller may do with one resource.
 #[derive(Debug, Clone)]
 pub struct Access {

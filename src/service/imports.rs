@@ -28,8 +28,8 @@ use crate::auth::Caller;
 use crate::error::{AppError, AppResult};
 use crate::events::{ImportCounts, ImportStatus};
 use crate::import::manifest::{ManifestEntry, ManifestFormat, ManifestLimits, ManifestParser};
-use crate::policy::Action;
-use crate::service::access::visible_datasets;
+use crate::policy::{Action, Kind, Policy};
+use crate::service::access::{self, visible_datasets};
 use crate::service::page::{paginate, Page, PageArgs};
 use crate::service::{datasets, folders, integrations, Services};
 
@@ -135,6 +135,45 @@ pub fn counts_of(job: &import_job::Model) -> ImportCounts {
         failed: job.failed,
         skipped: job.skipped,
     }
+}
+
+/// Why the submitter of a running job may no longer go on with it, if they
+/// may not: it needs, as at submission, add-data on the dataset, add-files
+/// on the folder and use of the integration — read now, in one statement
+/// (two when the integration is used through the submitter's workspace role).
+pub async fn lost_right<C: ConnectionTrait>(
+    db: &C,
+    policy: &Policy,
+    job: &import_job::Model,
+) -> AppResult<Option<String>> {
+    let Some(user) = job.submitted_by else {
+        return Ok(Some("the submitter's account no longer exists".into()));
+    };
+    let Some(integration) = job.integration_id else {
+        return Ok(Some("the storage integration was deleted".into()));
+    };
+    let dataset = (Kind::Dataset, job.dataset_id);
+    let folder = (Kind::Folder, job.folder_id);
+    let integration = (Kind::Integration, integration);
+    let roles = access::roles_on_each(db, policy, &[dataset, folder, integration], user).await?;
+    let may = |key, action| {
+        roles
+            .get(&key)
+            .is_some_and(|r| policy.any_allows(key.0, r, action))
+    };
+    let lost = |what: &str| Ok(Some(format!("the submitter may no longer {what}")));
+    if !may(dataset, Action::AddData) {
+        return lost(Action::AddData.describe());
+    }
+    if !may(folder, Action::AddFiles) {
+        return lost(Action::AddFiles.describe());
+    }
+    if !may(integration, Action::Use)
+        && !access::manages_all(db, policy, Kind::Integration, user).await?
+    {
+        return lost("use this storage integration");
+    }
+    Ok(None)
 }
 
 /// Tells every subscriber (and every instance's workers) where the job is.
