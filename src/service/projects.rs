@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use chrono::Utc;
 use entity::{dataset, ontology, project, project_dataset};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
-    QuerySelect, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter,
+    QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -124,19 +124,22 @@ pub async fn create(
         caller.id,
     )
     .await?;
+    // Every collaborator of the project now views the ontology and the
+    // datasets: sharing, written down with the change.
+    record_ontology_use(&txn, caller, &created, None).await?;
     for dataset_id in dataset_ids {
-        link(&txn, created.id, dataset_id).await?;
+        if link(&txn, created.id, dataset_id).await? {
+            record_dataset_link(&txn, caller, &created, dataset_id, "dataset.project.attach")
+                .await?;
+        }
     }
     txn.commit().await?;
     Ok(created)
 }
 
-async fn link<C: sea_orm::ConnectionTrait>(
-    db: &C,
-    project_id: Uuid,
-    dataset_id: Uuid,
-) -> AppResult<()> {
-    project_dataset::Entity::insert(project_dataset::ActiveModel {
+/// Links a dataset to a project; false when it already was.
+async fn link<C: ConnectionTrait>(db: &C, project_id: Uuid, dataset_id: Uuid) -> AppResult<bool> {
+    let inserted = project_dataset::Entity::insert(project_dataset::ActiveModel {
         project_id: Set(project_id),
         dataset_id: Set(dataset_id),
         created_at: Set(Utc::now()),
@@ -144,7 +147,53 @@ async fn link<C: sea_orm::ConnectionTrait>(
     .on_conflict_do_nothing()
     .exec_without_returning(db)
     .await?;
-    Ok(())
+    Ok(matches!(inserted, sea_orm::TryInsertResult::Inserted(n) if n > 0))
+}
+
+/// Audits, on the dataset, that a project's collaborators gained (`attach`)
+/// or lost (`detach`) read access to it.
+async fn record_dataset_link<C: ConnectionTrait>(
+    db: &C,
+    caller: &Caller,
+    project: &project::Model,
+    dataset_id: Uuid,
+    action: &str,
+) -> AppResult<()> {
+    audit::record(
+        db,
+        caller.id,
+        action,
+        Kind::Dataset,
+        dataset_id,
+        json!({ "projectId": project.id, "projectTitle": project.title }),
+    )
+    .await
+}
+
+/// Audits, on the ontology a project now uses, that the project's
+/// collaborators gained read access to it.
+async fn record_ontology_use<C: ConnectionTrait>(
+    db: &C,
+    caller: &Caller,
+    project: &project::Model,
+    previous: Option<Uuid>,
+) -> AppResult<()> {
+    let mut details = json!({
+        "projectId": project.id,
+        "projectTitle": project.title,
+    });
+    if let Some(previous) = previous {
+        details["previousOntologyId"] = json!(previous);
+    }
+    audit::record(
+        db,
+        caller.id,
+        "ontology.project.use",
+        Kind::Ontology,
+        project.ontology_id,
+        details,
+    )
+    .await
 }
 
 #[tracing::instrument(skip(svc, caller))]
@@ -176,10 +225,17 @@ pub async fn set_ontology(
 ) -> AppResult<project::Model> {
     let (existing, _) = get_for(svc, caller, id, Action::SetOntology).await?;
     usable_ontology(svc, caller, ontology_id).await?;
+    let previous = existing.ontology_id;
     let mut active = existing.into_active_model();
     active.ontology_id = Set(ontology_id);
     active.updated_at = Set(Utc::now());
-    Ok(active.update(&svc.db).await?)
+    let txn = svc.db.begin().await?;
+    let updated = active.update(&txn).await?;
+    if previous != ontology_id {
+        record_ontology_use(&txn, caller, &updated, Some(previous)).await?;
+    }
+    txn.commit().await?;
+    Ok(updated)
 }
 
 #[tracing::instrument(skip(svc, caller))]
@@ -191,7 +247,11 @@ pub async fn attach_dataset(
 ) -> AppResult<project::Model> {
     let (model, _) = get_for(svc, caller, id, Action::AttachDataset).await?;
     attachable_dataset(svc, caller, dataset_id).await?;
-    link(&svc.db, id, dataset_id).await?;
+    let txn = svc.db.begin().await?;
+    if link(&txn, id, dataset_id).await? {
+        record_dataset_link(&txn, caller, &model, dataset_id, "dataset.project.attach").await?;
+    }
+    txn.commit().await?;
     Ok(model)
 }
 
@@ -204,14 +264,17 @@ pub async fn detach_dataset(
 ) -> AppResult<project::Model> {
     let (model, _) = get_for(svc, caller, id, Action::AttachDataset).await?;
     attachable_dataset(svc, caller, dataset_id).await?;
+    let txn = svc.db.begin().await?;
     let removed = project_dataset::Entity::delete_by_id((id, dataset_id))
-        .exec(&svc.db)
+        .exec(&txn)
         .await?;
     if removed.rows_affected == 0 {
         return Err(AppError::bad_input(
             "the dataset is not attached to this project",
         ));
     }
+    record_dataset_link(&txn, caller, &model, dataset_id, "dataset.project.detach").await?;
+    txn.commit().await?;
     Ok(model)
 }
 
