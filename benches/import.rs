@@ -484,6 +484,8 @@ async fn run(settings: &Settings, database: &BenchDatabase) -> anyhow::Result<Re
     let mut config = Config::for_database(&database.url, SECRET);
     // As `annograph serve` by default.
     config.db_max_connections = 10;
+    // The objects are served on loopback.
+    config.storage_allowed_hosts = annograph::storage::allow_list::AllowList::loopback();
     // The manifest goes inline: a line is about 50 bytes.
     config.max_body_bytes = config.max_body_bytes.max(settings.entries * 64 + 4096);
     config.import.max_entries = config.import.max_entries.max(settings.entries);

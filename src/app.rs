@@ -98,6 +98,10 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
     };
     // Where LOCAL integrations may point.
     services.storage.set_local_roots(config.local_roots.clone());
+    // Which internal addresses integrations may reach.
+    services
+        .storage
+        .set_allowed_hosts(config.storage_allowed_hosts.clone());
     let workers = Workers::start(services.clone(), config.import);
     let state = AppState {
         schema: build_schema(Some(services.clone()), &config.query),

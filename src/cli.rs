@@ -106,6 +106,12 @@ pub struct ServeArgs {
     pub local_storage_roots: Vec<PathBuf>,
     #[command(flatten)]
     pub import: crate::config::ImportSettings,
+    /// Internal hosts storage integrations may reach, comma-separated: host
+    /// names (`minio.internal`), `host:port`, addresses, `address:port` or
+    /// CIDR ranges (`10.0.0.0/8`). By default loopback, private, link-local
+    /// and other internal addresses are refused.
+    #[arg(long, env = "ANNOGRAPH_STORAGE_ALLOWED_HOSTS", value_delimiter = ',')]
+    pub storage_allowed_hosts: Vec<String>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -247,6 +253,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         query: args.query,
         local_roots: args.local_storage_roots,
         import: args.import,
+        storage_allowed_hosts: crate::storage::allow_list::AllowList::parse(
+            &args.storage_allowed_hosts,
+        )
+        .map_err(anyhow::Error::msg)?,
     };
     let mut app = crate::app::build(&config).await?;
     if config.demo {

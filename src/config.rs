@@ -291,6 +291,9 @@ pub struct Config {
     pub local_roots: Vec<PathBuf>,
     /// How import jobs run here.
     pub import: ImportSettings,
+    /// Internal hosts, ports and ranges storage integrations may reach; by
+    /// default none (only public addresses).
+    pub storage_allowed_hosts: crate::storage::allow_list::AllowList,
 }
 
 impl Config {
@@ -315,6 +318,7 @@ impl Config {
             query: QueryLimits::default(),
             local_roots: Vec::new(),
             import: ImportSettings::default(),
+            storage_allowed_hosts: Default::default(),
         }
     }
 }

@@ -16,3 +16,4 @@ pub mod metrics;
 pub mod playground;
 pub mod policy;
 pub mod service;
+pub mod storage;

@@ -53,6 +53,8 @@ use crate::service::input::{contains_ci, required_text, search_term, TITLE_MAX};
 use crate::service::page::{paginate, Page, PageArgs};
 use crate::service::users::require_workspace;
 use crate::service::{audit, Services};
+use crate::storage::allow_list::{AllowList, HostVerdict, REFUSED};
+use crate::storage::connector::{GuardedConnector, Refused};
 
 /// How long a connection test may take before it is reported as failed.
 pub const TEST_TIMEOUT: Duration = Duration::from_secs(20);
@@ -61,6 +63,7 @@ pub const TEST_TIMEOUT: Duration = Duration::from_secs(20);
 #[derive(Clone, Default)]
 pub struct StorageSettings {
     local_roots: Arc<RwLock<Arc<[PathBuf]>>>,
+    allowed_hosts: Arc<RwLock<Arc<AllowList>>>,
 }
 
 impl StorageSettings {
@@ -76,12 +79,29 @@ impl StorageSettings {
             .unwrap_or_else(|e| e.into_inner())
             .clone()
     }
+
+    /// The internal hosts and ranges integrations may reach (none: only
+    /// public addresses). Shared by every clone.
+    pub fn set_allowed_hosts(&self, allowed: AllowList) {
+        *self
+            .allowed_hosts
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = Arc::new(allowed);
+    }
+
+    pub fn allowed_hosts(&self) -> Arc<AllowList> {
+        self.allowed_hosts
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
 }
 
 impl std::fmt::Debug for StorageSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("StorageSettings")
             .field("local_roots", &self.local_roots())
+            .field("allowed_hosts", &self.allowed_hosts())
             .finish()
     }
 }
@@ -218,6 +238,50 @@ impl Settings {
     fn prefix_path(&self) -> Option<ObjectPath> {
         self.prefix().and_then(|p| ObjectPath::parse(p).ok())
     }
+
+    /// The URL the store connects to, when the integration chose it.
+    fn endpoint_url(&self) -> Option<Url> {
+        let text = match self {
+            Settings::S3(c) => c.endpoint.as_deref(),
+            Settings::Azure(c) => c.endpoint.as_deref(),
+            Settings::Http(c) => Some(c.base_url.as_str()),
+            Settings::Gcs(_) | Settings::Local(_) => None,
+        };
+        text.and_then(|t| Url::parse(t).ok())
+    }
+
+    fn endpoint_field(&self) -> &'static str {
+        match self {
+            Settings::Http(_) => "baseUrl",
+            _ => "endpoint",
+        }
+    }
+
+    fn allow_http(&self) -> bool {
+        match self {
+            Settings::S3(c) => c.allow_http,
+            Settings::Azure(c) => c.allow_http,
+            Settings::Http(c) => c.allow_http,
+            Settings::Gcs(_) | Settings::Local(_) => false,
+        }
+    }
+
+    /// Where the stored credentials are sent: the bucket, container,
+    /// account, endpoint, region or base URL. Changing it drops them.
+    fn location(&self) -> Value {
+        match self {
+            Settings::S3(c) => json!([
+                c.bucket,
+                c.region.as_deref().unwrap_or("us-east-1"),
+                c.endpoint,
+                c.virtual_hosted_style
+            ]),
+            Settings::Gcs(c) => json!([c.bucket]),
+            Settings::Azure(c) => json!([c.account, c.container, c.endpoint]),
+            Settings::Http(c) => json!([c.base_url]),
+            Settings::Local(c) => json!([c.root]),
+        }
+    }
 }
 
 const CONFIG_KEYS_S3: &str =
@@ -251,7 +315,27 @@ fn parse_config<T: serde::de::DeserializeOwned>(
 
 /// Parses and checks the settings of a `provider` integration. LOCAL roots
 /// must exist and lie under one of `local_roots`; they are stored resolved.
+/// Endpoints on internal addresses are refused unless `allowed` lists them
+/// (names are checked again on what they resolve to, at each connection).
 fn validate_config(
+    provider: Provider,
+    config: &Value,
+    local_roots: &[PathBuf],
+    allowed: &AllowList,
+) -> AppResult<Settings> {
+    let settings = parse_settings(provider, config, local_roots)?;
+    if let Some(url) = settings.endpoint_url() {
+        if allowed.verdict(&url) == HostVerdict::Refused {
+            return Err(AppError::bad_input(format!(
+                "{}: {REFUSED}",
+                settings.endpoint_field()
+            )));
+        }
+    }
+    Ok(settings)
+}
+
+fn parse_settings(
     provider: Provider,
     config: &Value,
     local_roots: &[PathBuf],
@@ -655,6 +739,14 @@ fn secret_texts(model: &integration::Model) -> Vec<String> {
 /// A storage error in words a user can act on, without secrets: credentials,
 /// and the query strings of URLs (SAS tokens, signatures), are removed.
 pub fn describe_storage_error(error: &object_store::Error, secrets: &[String]) -> String {
+    // A refused address: the same words whatever (if anything) is there.
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = source {
+        if let Some(refused) = e.downcast_ref::<Refused>() {
+            return refused.to_string();
+        }
+        source = e.source();
+    }
     match error {
         object_store::Error::NotFound { .. } => "the object was not found".to_owned(),
         object_store::Error::PermissionDenied { .. } => {
@@ -792,12 +884,16 @@ fn retry() -> RetryConfig {
     }
 }
 
-/// A client for the integration's storage. Objects are addressed from the
-/// bucket (container, base URL, root) on: see [`object_path`].
-pub fn store(model: &integration::Model) -> Result<Arc<dyn ObjectStore>, AppError> {
+/// A client for the integration's storage, reaching internal addresses
+/// only where `storage` allows them. Objects are addressed from the bucket
+/// (container, base URL, root) on: see [`object_path`].
+pub fn store(
+    storage: &StorageSettings,
+    model: &integration::Model,
+) -> Result<Arc<dyn ObjectStore>, AppError> {
     let (provider, settings) = stored_settings(model)?;
     let secrets = stored_secrets(provider, model)?;
-    build_store(&settings, &secrets).map_err(|message| {
+    build_store(&settings, &secrets, storage.allowed_hosts()).map_err(|message| {
         AppError::bad_input(format!(
             "cannot connect to this storage: {}",
             scrub(&message, &secret_texts(model))
@@ -805,12 +901,19 @@ pub fn store(model: &integration::Model) -> Result<Arc<dyn ObjectStore>, AppErro
     })
 }
 
-fn build_store(settings: &Settings, secrets: &Secrets) -> Result<Arc<dyn ObjectStore>, String> {
+fn build_store(
+    settings: &Settings,
+    secrets: &Secrets,
+    allowed: Arc<AllowList>,
+) -> Result<Arc<dyn ObjectStore>, String> {
     use object_store::aws::AmazonS3Builder;
     use object_store::azure::MicrosoftAzureBuilder;
     use object_store::gcp::GoogleCloudStorageBuilder;
     use object_store::http::HttpBuilder;
     use object_store::local::LocalFileSystem;
+    // Every request of every cloud store, token requests included, goes
+    // through this client.
+    let connector = GuardedConnector::new(allowed, settings.allow_http());
     let built: object_store::Result<Arc<dyn ObjectStore>> = match settings {
         Settings::S3(c) => {
             let mut b = AmazonS3Builder::new()
@@ -819,6 +922,7 @@ fn build_store(settings: &Settings, secrets: &Secrets) -> Result<Arc<dyn ObjectS
                 .with_virtual_hosted_style_request(c.virtual_hosted_style)
                 .with_allow_http(c.allow_http)
                 .with_client_options(client_options(c.allow_http))
+                .with_http_connector(connector)
                 .with_retry(retry());
             if let Some(endpoint) = &c.endpoint {
                 b = b.with_endpoint(endpoint.trim_end_matches('/'));
@@ -841,6 +945,7 @@ fn build_store(settings: &Settings, secrets: &Secrets) -> Result<Arc<dyn ObjectS
             let b = GoogleCloudStorageBuilder::new()
                 .with_bucket_name(&c.bucket)
                 .with_client_options(client_options(false))
+                .with_http_connector(connector)
                 .with_retry(retry());
             let b = match secrets {
                 Secrets::Gcs(s) => b.with_service_account_key(s.service_account_key.expose()),
@@ -854,6 +959,7 @@ fn build_store(settings: &Settings, secrets: &Secrets) -> Result<Arc<dyn ObjectS
                 .with_container_name(&c.container)
                 .with_allow_http(c.allow_http)
                 .with_client_options(client_options(c.allow_http))
+                .with_http_connector(connector)
                 .with_retry(retry());
             if let Some(endpoint) = &c.endpoint {
                 b = b.with_endpoint(endpoint.trim_end_matches('/').to_owned());
@@ -887,7 +993,7 @@ fn build_store(settings: &Settings, secrets: &Secrets) -> Result<Arc<dyn ObjectS
             b.build().map(|s| Arc::new(s) as Arc<dyn ObjectStore>)
         }
         Settings::Http(c) => {
-            let mut options = client_options(c.allow_http);
+            let mut connector = connector;
             if let Secrets::Http(s) = secrets {
                 let mut headers = HeaderMap::new();
                 if let Some(token) = &s.bearer_token {
@@ -904,12 +1010,16 @@ fn build_store(settings: &Settings, secrets: &Secrets) -> Result<Arc<dyn ObjectS
                     value.set_sensitive(true);
                     headers.insert(name, value);
                 }
-                options = options.with_default_headers(headers);
+                // Not default headers: those would follow redirects anywhere.
+                let base =
+                    Url::parse(&c.base_url).map_err(|_| "the base URL is not a URL".to_owned())?;
+                connector = connector.with_credentials(&base, headers);
             }
             // object_store adds the path after a `/` of its own.
             HttpBuilder::new()
                 .with_url(c.base_url.trim_end_matches('/'))
-                .with_client_options(options)
+                .with_client_options(client_options(c.allow_http))
+                .with_http_connector(connector)
                 .with_retry(retry())
                 .build()
                 .map(|s| Arc::new(s) as Arc<dyn ObjectStore>)
@@ -927,7 +1037,7 @@ pub fn open(svc: &Services, model: &integration::Model) -> AppResult<Arc<dyn Obj
     if let (_, Settings::Local(c)) = stored_settings(model)? {
         allowed_local_root(&c.root, &svc.storage.local_roots())?;
     }
-    store(model)
+    store(&svc.storage, model)
 }
 
 // ---- object URLs -------------------------------------------------------------
@@ -1399,14 +1509,14 @@ pub async fn create(
     require_workspace(svc, caller, Action::CreateResources)?;
     let title = required_text("title", title, TITLE_MAX)?;
     let local_roots = svc.storage.local_roots();
-    let settings = validate_config(provider, config, &local_roots)?;
+    let settings = validate_config(provider, config, &local_roots, &svc.storage.allowed_hosts())?;
     let credentials = credentials.filter(|c| !c.is_null());
     let secrets = match credentials {
         Some(c) => parse_credentials(provider, c)?,
         None => Secrets::None,
     };
     let stored = credentials.map(|c| Credentials(c.to_string()));
-    check_buildable(&settings, &secrets, stored.as_ref())?;
+    check_buildable(svc, &settings, &secrets, stored.as_ref())?;
     let now = Utc::now();
     let txn = svc.db.begin().await?;
     let created = integration::ActiveModel {
@@ -1437,30 +1547,33 @@ pub async fn create(
 /// Builds the client once, so that settings the storage library refuses are
 /// reported now rather than at the first import.
 fn check_buildable(
+    svc: &Services,
     settings: &Settings,
     secrets: &Secrets,
     stored: Option<&Credentials>,
 ) -> AppResult<()> {
-    build_store(settings, secrets).map(drop).map_err(|message| {
-        let mut secrets = Vec::new();
-        if let Some(c) = stored {
-            let probe = integration::Model {
-                id: Uuid::nil(),
-                title: String::new(),
-                provider: String::new(),
-                config: Value::Null,
-                credentials: Some(c.clone()),
-                created_by: None,
-                created_at: Utc::now(),
-                updated_at: Utc::now(),
-            };
-            secrets = secret_texts(&probe);
-        }
-        AppError::bad_input(format!(
-            "these settings cannot be used: {}",
-            scrub(&message, &secrets)
-        ))
-    })
+    build_store(settings, secrets, svc.storage.allowed_hosts())
+        .map(drop)
+        .map_err(|message| {
+            let mut secrets = Vec::new();
+            if let Some(c) = stored {
+                let probe = integration::Model {
+                    id: Uuid::nil(),
+                    title: String::new(),
+                    provider: String::new(),
+                    config: Value::Null,
+                    credentials: Some(c.clone()),
+                    created_by: None,
+                    created_at: Utc::now(),
+                    updated_at: Utc::now(),
+                };
+                secrets = secret_texts(&probe);
+            }
+            AppError::bad_input(format!(
+                "these settings cannot be used: {}",
+                scrub(&message, &secrets)
+            ))
+        })
 }
 
 /// What an update does to the credentials.
@@ -1474,7 +1587,11 @@ pub enum CredentialsChange {
 }
 
 /// Changes the title, settings or credentials (integration ADMIN). The
-/// provider stays; new credentials replace the old ones entirely.
+/// provider stays; new credentials replace the old ones entirely. Settings
+/// that change where requests go (bucket, region, endpoint, account,
+/// container, base URL) drop the stored credentials unless new ones come
+/// with them: they were given for the old place, not for whoever answers at
+/// the new one.
 #[tracing::instrument(skip_all, fields(integration = %id))]
 pub async fn update(
     svc: &Services,
@@ -1487,10 +1604,19 @@ pub async fn update(
     let (existing, _) = get_for(svc, caller, id, Action::Edit).await?;
     let (provider, current) = stored_settings(&existing)?;
     let settings = match config {
-        Some(config) => validate_config(provider, config, &svc.storage.local_roots())?,
-        None => current,
+        Some(config) => validate_config(
+            provider,
+            config,
+            &svc.storage.local_roots(),
+            &svc.storage.allowed_hosts(),
+        )?,
+        None => current.clone(),
     };
+    let moved = settings.location() != current.location();
+    let dropped =
+        moved && existing.credentials.is_some() && matches!(credentials, CredentialsChange::Keep);
     let (stored, credentials_changed) = match credentials {
+        CredentialsChange::Keep if dropped => (None, true),
         CredentialsChange::Keep => (existing.credentials.clone(), false),
         CredentialsChange::Clear => (None, existing.credentials.is_some()),
         CredentialsChange::Replace(value) if value.is_null() => {
@@ -1509,7 +1635,7 @@ pub async fn update(
         }
         None => Secrets::None,
     };
-    check_buildable(&settings, &secrets, stored.as_ref())?;
+    check_buildable(svc, &settings, &secrets, stored.as_ref())?;
     let mut changed = Vec::new();
     let mut active = existing.clone().into_active_model();
     if let Some(title) = title {
@@ -1533,13 +1659,17 @@ pub async fn update(
     let updated = active.update(&txn).await?;
     if changed.iter().any(|c| *c != "title") {
         // Which parts changed, never their values.
+        let mut detail = json!({ "changed": changed });
+        if dropped {
+            detail["credentialsDropped"] = json!(true);
+        }
         audit::record(
             &txn,
             caller.id,
             "integration.update",
             Kind::Integration,
             id,
-            json!({ "changed": changed }),
+            detail,
         )
         .await?;
     }
@@ -1844,8 +1974,13 @@ mod tests {
 
     #[test]
     fn settings_are_validated_with_clear_messages() {
-        let bad = |provider: Provider, config: Value| match validate_config(provider, &config, &[])
-        {
+        let none = AllowList::default();
+        let bad = |provider: Provider, config: Value| match validate_config(
+            provider,
+            &config,
+            &[],
+            &none,
+        ) {
             Err(AppError::BadUserInput(m)) => m,
             Ok(_) => panic!("{config} was accepted"),
             Err(e) => panic!("{}", e.code()),
@@ -1881,8 +2016,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let allowed = [dir.path().to_owned()];
         let other = tempfile::tempdir().unwrap();
-        let local =
-            |root: &FsPath| validate_config(Provider::Local, &json!({ "root": root }), &allowed);
+        let local = |root: &FsPath| {
+            validate_config(Provider::Local, &json!({ "root": root }), &allowed, &none)
+        };
         assert!(local(dir.path()).is_ok());
         assert!(local(&dir.path().join("missing")).is_err());
         assert!(local(other.path()).is_err());
@@ -1892,12 +2028,71 @@ mod tests {
             Provider::Http,
             &json!({"baseUrl": "http://127.0.0.1:8000/files", "allowHttp": true}),
             &[],
+            &AllowList::loopback(),
         )
         .unwrap();
         assert_eq!(
             http.to_json(),
             json!({"baseUrl": "http://127.0.0.1:8000/files/", "allowHttp": true})
         );
+        // Internal endpoints, however spelled, unless the operator allows them.
+        for (provider, config) in [
+            (
+                Provider::Http,
+                json!({"baseUrl": "http://2130706433:8000/", "allowHttp": true}),
+            ),
+            (
+                Provider::S3,
+                json!({"bucket": "b", "endpoint": "http://169.254.169.254/", "allowHttp": true}),
+            ),
+            (
+                Provider::Azure,
+                json!({"account": "a", "container": "c", "endpoint": "https://[::ffff:10.0.0.1]/"}),
+            ),
+        ] {
+            assert!(bad(provider, config.clone()).contains("--storage-allowed-hosts"));
+            let allowed =
+                AllowList::parse(&["127.0.0.0/8", "169.254.0.0/16", "10.0.0.0/8"]).unwrap();
+            assert!(validate_config(provider, &config, &[], &allowed).is_ok());
+        }
+    }
+
+    #[test]
+    fn credentials_are_bound_to_where_the_integration_points() {
+        let settings = |provider, config: Value| {
+            validate_config(provider, &config, &[], &AllowList::default()).unwrap()
+        };
+        let s3 = settings(Provider::S3, json!({"bucket": "farm"}));
+        assert_eq!(
+            s3.location(),
+            settings(
+                Provider::S3,
+                json!({"bucket": "farm", "region": "us-east-1", "prefix": "x"})
+            )
+            .location()
+        );
+        for moved in [
+            json!({"bucket": "barn"}),
+            json!({"bucket": "farm", "region": "eu-west-1"}),
+            json!({"bucket": "farm", "endpoint": "https://s3.example.com"}),
+        ] {
+            assert_ne!(s3.location(), settings(Provider::S3, moved).location());
+        }
+        assert_ne!(
+            settings(Provider::Gcs, json!({"bucket": "a"})).location(),
+            settings(Provider::Gcs, json!({"bucket": "b"})).location()
+        );
+        let azure = settings(Provider::Azure, json!({"account": "a", "container": "c"}));
+        for moved in [
+            json!({"account": "b", "container": "c"}),
+            json!({"account": "a", "container": "d"}),
+            json!({"account": "a", "container": "c", "endpoint": "https://blob.example.com"}),
+        ] {
+            assert_ne!(
+                azure.location(),
+                settings(Provider::Azure, moved).location()
+            );
+        }
     }
 
     #[test]

@@ -77,6 +77,9 @@ async fn spawn_on(
     adjust: impl FnOnce(&mut Config),
 ) -> TestApp {
     let mut config = Config::for_database(&database_url, SECRET);
+    // Tests serve storage (HTTP servers, moto) on loopback; the tests of
+    // the refusal of internal addresses clear this in `adjust`.
+    config.storage_allowed_hosts = annograph::storage::allow_list::AllowList::loopback();
     adjust(&mut config);
     let server = spawn(&config).await.expect("server starts");
     TestApp {
@@ -317,4 +320,10 @@ pub fn titles(nodes: &Value) -> Vec<String> {
         .collect();
     out.sort();
     out
+}
+
+/// Like `spawn_app_beside`, with the configuration adjusted first (after
+/// the test defaults).
+pub async fn spawn_app_beside_with(other: &TestApp, adjust: impl FnOnce(&mut Config)) -> TestApp {
+    spawn_on(other.database_url.clone(), None, adjust).await
 }

@@ -59,6 +59,8 @@ impl Server {
             .args(["--database-url", database_url])
             .args(flags)
             .env("ANNOGRAPH_JWT_SECRET", SECRET)
+            // The objects are served on loopback.
+            .env("ANNOGRAPH_STORAGE_ALLOWED_HOSTS", "127.0.0.1")
             .stdin(Stdio::null())
             .stdout(out.try_clone().expect("log file"))
             .stderr(out)

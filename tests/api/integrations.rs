@@ -700,7 +700,7 @@ async fn store_objects_read_the_right_bytes_over_local_and_http() {
         (&http, format!("{base}cfr.mp4")),
     ] {
         let object = StoreObject::new(
-            integrations::store(integration).unwrap(),
+            integrations::store(&app.server.state.services.storage, integration).unwrap(),
             integrations::object_path(integration, &url).unwrap(),
         );
         assert_eq!(object.len().await.unwrap(), expected.len() as u64, "{url}");
@@ -726,7 +726,7 @@ async fn store_objects_read_the_right_bytes_over_local_and_http() {
     }
     let photo_url = format!("{base}photo.jpg");
     let photo = StoreObject::new(
-        integrations::store(&http).unwrap(),
+        integrations::store(&app.server.state.services.storage, &http).unwrap(),
         integrations::object_path(&http, &photo_url).unwrap(),
     );
     let image = probe(&photo, "IMAGE", &photo_url).await.unwrap();
@@ -744,7 +744,7 @@ async fn store_objects_read_the_right_bytes_over_local_and_http() {
 
     // A missing object is unreachable, not a panic; a foreign one is refused.
     let missing = StoreObject::new(
-        integrations::store(&http).unwrap(),
+        integrations::store(&app.server.state.services.storage, &http).unwrap(),
         integrations::object_path(&http, &format!("{base}missing.mp4")).unwrap(),
     );
     assert!(missing.len().await.is_err());

@@ -22,6 +22,7 @@ mod operations;
 mod projects;
 mod s3;
 mod schema;
+mod ssrf;
 mod uploads;
 mod workspace;
 mod ws;

@@ -599,7 +599,7 @@ async fn store_objects_probe_videos_over_s3_with_ranged_reads() {
         .expect("stored");
     let object = |url: &str| {
         StoreObject::new(
-            integrations::store(&integration).unwrap(),
+            integrations::store(&app.server.state.services.storage, &integration).unwrap(),
             integrations::object_path(&integration, url).unwrap(),
         )
     };

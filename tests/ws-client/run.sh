@@ -62,6 +62,7 @@ export ANNOGRAPH_JWT_SECRET="${ANNOGRAPH_JWT_SECRET:-ws-client-test-$(od -An -tx
 (
   cd "$tmp"
   exec "$bin" serve --demo --listen "127.0.0.1:$port" \
+    --storage-allowed-hosts 127.0.0.1 \
     --database-url "sqlite://$tmp/ws.db?mode=rwc" >"$tmp/server.out" 2>"$tmp/server.err"
 ) &
 server_pid=$!
