@@ -21,6 +21,7 @@ mod operations;
 mod projects;
 mod s3;
 mod schema;
+mod tokens;
 mod uploads;
 mod workspace;
 mod ws;
