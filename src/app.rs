@@ -71,10 +71,20 @@ pub struct App {
     pub state: AppState,
     /// This instance's import workers (none with `--import-jobs 0`).
     pub workers: Option<Workers>,
+    /// With `--demo`: the sample workspace and its ADMIN's token.
+    pub demo: Option<crate::demo::DemoAccess>,
 }
 
 /// Connects, migrates, loads the policy and builds the router.
 pub async fn build(config: &Config) -> anyhow::Result<App> {
+    // The demo hands an ADMIN token to whoever opens the playground.
+    if config.demo && !config.listen.ip().is_loopback() && !config.demo_allow_remote {
+        anyhow::bail!(
+            "--demo gives a workspace ADMIN token to anyone who opens the playground; \
+             listen on a loopback address ({}) or add --demo-allow-remote",
+            crate::config::DEFAULT_LISTEN
+        );
+    }
     let mut db = connect(&config.database_url, config.db_max_connections).await?;
     let metrics = Arc::new(Metrics::default());
     let counter = metrics.clone();
@@ -83,7 +93,11 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
     let policy = Policy::load(config.policy_dir.as_deref())
         .await
         .context("loading the policy")?;
-    let auth = Authenticator::new(&config.auth).context("configuring authentication")?;
+    let mut auth = Authenticator::new(&config.auth).context("configuring authentication")?;
+    if config.demo {
+        auth = auth.with_demo_key()?;
+    }
+    auth.start().await.context("configuring authentication")?;
     let events = match db.get_database_backend() {
         DbBackend::Postgres => EventBus::relayed_through_postgres(&db)
             .await
@@ -112,10 +126,22 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
             config.query.persisted_queries,
         )),
     };
+    let mut router = crate::http::operations::layer(router(state.clone()), &config.cors_origins)?;
+    let demo = match config.demo {
+        true => {
+            let access = crate::demo::access(&state.services, &state.auth).await?;
+            router = router.layer(axum::Extension(crate::playground::DefaultHeaders::bearer(
+                &access.token,
+            )));
+            Some(access)
+        }
+        false => None,
+    };
     Ok(App {
-        router: crate::http::operations::layer(router(state.clone()), &config.cors_origins)?,
+        router,
         state,
         workers,
+        demo,
     })
 }
 

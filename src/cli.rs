@@ -61,7 +61,8 @@ pub struct ServeArgs {
     /// A folder holding `model.conf` and `policy.csv` to use instead of the built-in policy.
     #[arg(long, env = "ANNOGRAPH_POLICY_DIR")]
     pub policy_dir: Option<PathBuf>,
-    /// Seed a small sample workspace and print a ready Authorization header.
+    /// Seed a small sample workspace and print a ready Authorization header
+    /// (signed with a key of this process only; loopback addresses only).
     #[arg(long)]
     pub demo: bool,
     /// Largest accepted `/graphql` request body in bytes (413 beyond).
@@ -112,6 +113,9 @@ pub struct ServeArgs {
     /// and other internal addresses are refused.
     #[arg(long, env = "ANNOGRAPH_STORAGE_ALLOWED_HOSTS", value_delimiter = ',')]
     pub storage_allowed_hosts: Vec<String>,
+    /// Let `--demo` listen on a non-loopback address.
+    #[arg(long, env = "ANNOGRAPH_DEMO_ALLOW_REMOTE")]
+    pub demo_allow_remote: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -257,25 +261,25 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             &args.storage_allowed_hosts,
         )
         .map_err(anyhow::Error::msg)?,
+        demo_allow_remote: args.demo_allow_remote,
     };
-    let mut app = crate::app::build(&config).await?;
-    if config.demo {
-        let demo = crate::demo::seed(&app.state.services).await?;
-        let token = app.state.auth.mint(
-            &demo.admin_email,
-            Some("Alice Admin"),
-            Duration::from_secs(7 * 24 * 3600),
-        )?;
-        app.router = app
-            .router
-            .layer(axum::Extension(crate::playground::DefaultHeaders::bearer(
-                &token,
-            )));
+    let app = crate::app::build(&config).await?;
+    if let Some(demo) = &app.demo {
         println!("annograph demo workspace is ready.");
         println!("  Playground:    http://{}/graphql", config.listen);
-        println!("  Signed in as:  {} (workspace ADMIN)", demo.admin_email);
-        println!("  Header:        {{\"Authorization\": \"Bearer {token}\"}}");
-        println!("  Other users:   {}", demo.other_emails.join(", "));
+        println!(
+            "  Signed in as:  {} (workspace ADMIN)",
+            demo.workspace.admin_email
+        );
+        println!(
+            "  Header:        {{\"Authorization\": \"Bearer {}\"}}",
+            demo.token
+        );
+        println!("  (valid while this process runs; no other server accepts it)");
+        println!(
+            "  Other users:   {}",
+            demo.workspace.other_emails.join(", ")
+        );
     }
     crate::app::serve(app, config.listen).await
 }

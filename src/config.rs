@@ -90,15 +90,65 @@ pub struct AuthArgs {
         default_value = ".annograph/jwt-secret"
     )]
     pub jwt_secret_file: PathBuf,
+    /// Clock skew forgiven when checking `exp` and `nbf`, e.g. `30s` (at most 5 minutes).
+    #[arg(long, env = "ANNOGRAPH_JWT_LEEWAY", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub jwt_leeway: std::time::Duration,
+    /// JWKS URL of an identity provider (RS256 / ES256 / EdDSA keys), fetched
+    /// at start, on an unknown `kid` and every 10 minutes.
+    #[arg(long, env = "ANNOGRAPH_JWT_JWKS_URL")]
+    pub jwt_jwks_url: Option<String>,
+}
+
+/// Longest clock-skew leeway accepted.
+pub const MAX_JWT_LEEWAY: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// How the keys of a JWKS URL are kept fresh.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JwksSettings {
+    /// Fetched again this often.
+    pub refresh_every: std::time::Duration,
+    /// A token with an unknown `kid` fetches the keys again, at most this often.
+    pub min_refetch: std::time::Duration,
+    /// Longest a fetch may take.
+    pub timeout: std::time::Duration,
+}
+
+impl Default for JwksSettings {
+    fn default() -> Self {
+        JwksSettings {
+            refresh_every: std::time::Duration::from_secs(600),
+            min_refetch: std::time::Duration::from_secs(30),
+            timeout: std::time::Duration::from_secs(10),
+        }
+    }
 }
 
 /// Verified token settings.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct AuthConfig {
     pub secret: Option<Secret>,
     pub public_key_pem: Option<Vec<u8>>,
     pub issuer: Option<String>,
     pub audience: Option<String>,
+    /// Clock skew forgiven on `exp` and `nbf`.
+    pub leeway: std::time::Duration,
+    /// Where the identity provider publishes its keys (JWKS).
+    pub jwks_url: Option<String>,
+    pub jwks: JwksSettings,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            secret: None,
+            public_key_pem: None,
+            issuer: None,
+            audience: None,
+            leeway: std::time::Duration::from_secs(30),
+            jwks_url: None,
+            jwks: JwksSettings::default(),
+        }
+    }
 }
 
 impl AuthConfig {
@@ -121,13 +171,22 @@ impl AuthConfig {
             }
             (Some(s), _) => Some(Secret::new(s.clone())),
             (None, Some(_)) => None,
+            (None, None) if args.jwt_jwks_url.is_some() => None,
             (None, None) => Some(development_secret(&args.jwt_secret_file)?),
         };
+        if args.jwt_leeway > MAX_JWT_LEEWAY {
+            return Err(ConfigError::Invalid(
+                "ANNOGRAPH_JWT_LEEWAY must be at most 5 minutes".into(),
+            ));
+        }
         Ok(AuthConfig {
             secret,
             public_key_pem,
             issuer: args.jwt_issuer.clone(),
             audience: args.jwt_audience.clone(),
+            leeway: args.jwt_leeway,
+            jwks_url: args.jwt_jwks_url.clone(),
+            jwks: JwksSettings::default(),
         })
     }
 }
@@ -294,6 +353,8 @@ pub struct Config {
     /// Internal hosts, ports and ranges storage integrations may reach; by
     /// default none (only public addresses).
     pub storage_allowed_hosts: crate::storage::allow_list::AllowList,
+    /// With `demo`: listen on a non-loopback address all the same.
+    pub demo_allow_remote: bool,
 }
 
 impl Config {
@@ -319,6 +380,7 @@ impl Config {
             local_roots: Vec::new(),
             import: ImportSettings::default(),
             storage_allowed_hosts: Default::default(),
+            demo_allow_remote: false,
         }
     }
 }

@@ -16,6 +16,27 @@ pub struct DemoWorkspace {
     pub other_emails: Vec<String>,
 }
 
+/// The seeded workspace and a token of its ADMIN, signed with the process's
+/// own demo key: no other server accepts it, and it dies with the process.
+pub struct DemoAccess {
+    pub workspace: DemoWorkspace,
+    pub token: String,
+}
+
+/// Seeds the workspace and mints the ADMIN's demo token.
+pub async fn access(
+    svc: &Services,
+    auth: &crate::auth::Authenticator,
+) -> anyhow::Result<DemoAccess> {
+    let workspace = seed(svc).await?;
+    let token = auth.mint_demo(
+        &workspace.admin_email,
+        Some("Alice Admin"),
+        std::time::Duration::from_secs(7 * 24 * 3600),
+    )?;
+    Ok(DemoAccess { workspace, token })
+}
+
 const ADMIN: &str = "alice@example.com";
 const OTHERS: [&str; 3] = ["bob@example.com", "carol@example.com", "dave@example.com"];
 

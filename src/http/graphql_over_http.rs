@@ -623,7 +623,7 @@ async fn handle_post(State(state): State<AppState>, request: Request) -> Respons
         // Files are spooled to disk: only for a caller with a valid token,
         // checked before a byte of the body is read (a bad one is a 401 at
         // once; without one, the request may carry no file).
-        let signed_in = match upload_allowed(&state, &parts.headers) {
+        let signed_in = match upload_allowed(&state, &parts.headers).await {
             Ok(signed_in) => signed_in,
             Err(e) => return app_error(media, e),
         };
@@ -668,14 +668,14 @@ async fn handle_post(State(state): State<AppState>, request: Request) -> Respons
 
 /// Whether a multipart request comes with a token, which must verify (the
 /// caller is provisioned later, as for any request).
-fn upload_allowed(state: &AppState, headers: &HeaderMap) -> Result<bool, AppError> {
+async fn upload_allowed(state: &AppState, headers: &HeaderMap) -> Result<bool, AppError> {
     let Some(value) = headers.get(axum::http::header::AUTHORIZATION) else {
         return Ok(false);
     };
     let value = value.to_str().map_err(|_| {
         AppError::Unauthenticated("the Authorization header is not valid text".into())
     })?;
-    state.auth.verify_header(value)?;
+    state.auth.verify_header(value).await?;
     Ok(true)
 }
 

@@ -83,7 +83,7 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Princ
     let value = value.to_str().map_err(|_| {
         AppError::Unauthenticated("the Authorization header is not valid text".into())
     })?;
-    let claims = state.auth.verify_header(value)?;
+    let claims = state.auth.verify_header(value).await?;
     let user = users::provision(&state.services.db, &claims).await?;
     Ok(Principal::User(Caller::from(&user)))
 }

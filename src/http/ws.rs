@@ -149,7 +149,7 @@ impl Session {
 
 /// Verifies a bearer token and provisions its user, as `http::authenticate`.
 async fn sign_in(state: &AppState, authorization: &str) -> Result<Session, AppError> {
-    let claims = state.auth.verify_header(authorization)?;
+    let claims = state.auth.verify_header(authorization).await?;
     let user = users::provision(&state.services.db, &claims).await?;
     Ok(Session {
         principal: Principal::User(Caller::from(&user)),

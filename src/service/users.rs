@@ -28,14 +28,38 @@ impl From<&user::Model> for Caller {
     }
 }
 
+/// Longest display name kept; a longer `name` claim is cut to this many characters.
+pub const MAX_NAME_CHARS: usize = 200;
+
+/// The form an e-mail (or subject) is stored and matched in: trimmed, ASCII
+/// letters lower-cased, nothing else changed. An identity that NFKC
+/// normalisation would change is refused: otherwise look-alikes such as the
+/// Kelvin sign (`\u{212A}ate@…`), full-width letters or decomposed accents
+/// could name, or be taken for, another user's address.
 fn normalize_email(raw: &str) -> AppResult<String> {
-    let email = raw.trim().to_lowercase();
+    use unicode_normalization::UnicodeNormalization;
+    let email = raw.trim();
     if email.is_empty() || email.len() > 320 {
         return Err(AppError::bad_input(
             "a user needs an email (or subject) of 1 to 320 characters",
         ));
     }
-    Ok(email)
+    if !email.nfkc().eq(email.chars()) {
+        return Err(AppError::bad_input(
+            "an email (or subject) must be in Unicode normalisation form NFKC",
+        ));
+    }
+    Ok(email.to_ascii_lowercase())
+}
+
+/// The `name` claim, trimmed and cut to [`MAX_NAME_CHARS`] characters.
+fn claimed_name(claims: &Claims) -> Option<String> {
+    let name = claims.name.as_deref()?.trim();
+    match name.char_indices().nth(MAX_NAME_CHARS) {
+        _ if name.is_empty() => None,
+        Some((end, _)) => Some(name[..end].trim_end().to_owned()),
+        None => Some(name.to_owned()),
+    }
 }
 
 fn default_name(email: &str) -> String {
@@ -45,13 +69,19 @@ fn default_name(email: &str) -> String {
 /// Finds or creates the user a verified token names; keeps the name current.
 #[tracing::instrument(skip_all, fields(identity = claims.identity()))]
 pub async fn provision(db: &DatabaseConnection, claims: &Claims) -> AppResult<user::Model> {
-    let email = normalize_email(claims.identity())
-        .map_err(|_| AppError::Unauthenticated("the token names no user".into()))?;
-    let name = claims
-        .name
-        .as_deref()
-        .map(str::trim)
-        .filter(|n| !n.is_empty());
+    // The e-mail is what links a token to an account; one the identity
+    // provider has not verified must link to none (nor create one that a
+    // verified token would later reach).
+    if claims.email.is_some() && claims.email_verified == Some(false) {
+        return Err(AppError::Unauthenticated(
+            "the token's email address is not verified".into(),
+        ));
+    }
+    let email = normalize_email(claims.identity()).map_err(|e| {
+        AppError::Unauthenticated(format!("the token names no user: {}", e.public_message()))
+    })?;
+    let name = claimed_name(claims);
+    let name = name.as_deref();
     if let Some(existing) = user::Entity::find()
         .filter(user::Column::Email.eq(&email))
         .one(db)
@@ -262,4 +292,47 @@ pub async fn set_workspace_role(
     .await?;
     txn.commit().await?;
     Ok(updated)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails_fold_ascii_case_and_refuse_what_nfkc_would_change() {
+        assert_eq!(
+            normalize_email(" Kate@Example.COM ").unwrap(),
+            "kate@example.com"
+        );
+        assert_eq!(
+            normalize_email("Jos\u{e9}@example.com").unwrap(),
+            "jos\u{e9}@example.com"
+        );
+        for lookalike in [
+            "\u{212A}ate@example.com",
+            "\u{FF4B}ate@example.com",
+            "ka\u{301}te@example.com",
+        ] {
+            assert!(normalize_email(lookalike).is_err(), "{lookalike}");
+        }
+    }
+
+    #[test]
+    fn a_claimed_name_is_trimmed_and_cut_to_200_characters() {
+        let claims = |name: &str| Claims {
+            sub: "s".into(),
+            email: None,
+            email_verified: None,
+            name: Some(name.into()),
+            exp: 0,
+            nbf: None,
+            iat: None,
+            iss: None,
+            aud: None,
+        };
+        assert_eq!(claimed_name(&claims("  Ann  ")).as_deref(), Some("Ann"));
+        assert_eq!(claimed_name(&claims("   ")), None);
+        let long = claimed_name(&claims(&"\u{e9}".repeat(300))).unwrap();
+        assert_eq!(long.chars().count(), MAX_NAME_CHARS);
+    }
 }
