@@ -524,53 +524,100 @@ async fn removing_the_last_manager_is_a_conflict_for_himself_and_for_a_workspace
 
 // ---- Imports stop when their submitter loses a right -------------------------
 
-#[tokio::test]
-async fn a_running_import_stops_failed_when_its_submitter_may_no_longer_add_data() {
-    let app = spawn_app_with(|c| c.import.concurrency = 2).await;
-    let ann = app.user("ann@example.com").await;
-    let bob = app.user("bob@example.com").await;
-    let (media, manifest) = many_images(60, "");
+/// Entries of the slow imports below.
+const ENTRIES: i64 = 100;
+
+/// Ann's HTTP integration over a server that answers each request after
+/// 50 ms, which Bob may use, and a manifest of its images.
+struct SlowStorage {
+    integration: String,
+    manifest: String,
+    /// The served folder, kept while the test runs.
+    _media: tempfile::TempDir,
+}
+
+async fn slow_storage(app: &TestApp, ann: &TestUser, bob: &TestUser) -> SlowStorage {
+    let (media, manifest) = many_images(ENTRIES as usize, "");
     let (base, _, _) = slow_server(media.path().to_path_buf(), Duration::from_millis(50)).await;
-    let storage = integration(
-        &app,
-        &ann,
+    let integration = integration(
+        app,
+        ann,
         "HTTP",
         json!({ "baseUrl": base, "allowHttp": true }),
     )
     .await;
-    let (dataset, folder) = mirrored_dataset(&app, &ann).await;
-    app.share(&ann, "Dataset", &dataset, &[&bob], "ADMIN").await;
-    app.share(&ann, "Folder", &folder, &[&bob], "ADMIN").await;
-    app.share(&ann, "Integration", &storage, &[&bob], "USER")
+    app.share(ann, "Integration", &integration, &[bob], "USER")
         .await;
-    let manifest = manifest.replace("\n0", &format!("\n{base}0"));
+    SlowStorage {
+        integration,
+        // The listed names (`00000.png`, …) become URLs under the server.
+        manifest: manifest.replace("\n0", &format!("\n{base}0")),
+        _media: media,
+    }
+}
+
+/// Bob's import into `dataset`, once it has registered some files (most
+/// are still to read): its id.
+async fn import_under_way(
+    app: &TestApp,
+    bob: &TestUser,
+    dataset: &str,
+    storage: &SlowStorage,
+) -> String {
     let job = submit(
-        &app,
-        &bob,
-        &dataset,
-        &storage,
-        &manifest,
+        app,
+        bob,
+        dataset,
+        &storage.integration,
+        &storage.manifest,
         json!({ "ignore": true }),
     )
     .await;
     let job = job["id"].as_str().unwrap().to_owned();
-
-    // Mid-way: some files registered, most still to read.
     let start = Instant::now();
     loop {
         let data = app
             .ok(
-                &ann,
+                bob,
                 "query($id: ID!) { importJob(id: $id) { succeeded } }",
                 json!({ "id": job }),
             )
             .await;
         if data["importJob"]["succeeded"].as_i64().unwrap() > 0 {
-            break;
+            return job;
         }
         assert!(start.elapsed() < Duration::from_secs(30), "no progress");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// Checks that a job stopped FAILED for losing the right `lost`, before
+/// reading every entry.
+fn assert_stopped_for(ended: &Value, lost: &str) {
+    assert_eq!(ended["status"], "FAILED", "{ended:#}");
+    let message = ended["message"].as_str().unwrap();
+    assert!(
+        message.contains(lost),
+        "the message names the lost right: {message}"
+    );
+    let processed = ended["processed"].as_i64().unwrap();
+    assert!(
+        ended["succeeded"].as_i64().unwrap() > 0 && processed < ENTRIES,
+        "{ended:#}"
+    );
+}
+
+#[tokio::test]
+async fn a_running_import_stops_failed_when_its_submitter_may_no_longer_add_data() {
+    let app = spawn_app_with(|c| c.import.concurrency = 2).await;
+    let ann = app.user("ann@example.com").await;
+    let bob = app.user("bob@example.com").await;
+    let storage = slow_storage(&app, &ann, &bob).await;
+    let (dataset, folder) = mirrored_dataset(&app, &ann).await;
+    app.share(&ann, "Dataset", &dataset, &[&bob], "ADMIN").await;
+    app.share(&ann, "Folder", &folder, &[&bob], "ADMIN").await;
+    let job = import_under_way(&app, &bob, &dataset, &storage).await;
+
     app.ok(
         &ann,
         "mutation($d: ID!, $u: ID!) { removeDatasetCollaborator(input: {datasetId: $d, userId: $u}) { id } }",
@@ -579,17 +626,7 @@ async fn a_running_import_stops_failed_when_its_submitter_may_no_longer_add_data
     .await;
 
     let ended = finished(&app, &ann, &job).await;
-    assert_eq!(ended["status"], "FAILED", "{ended:#}");
-    let message = ended["message"].as_str().unwrap();
-    assert!(
-        message.contains("add data to this dataset"),
-        "the message names the lost right: {message}"
-    );
-    let succeeded = ended["succeeded"].as_i64().unwrap();
-    assert!(
-        succeeded > 0 && ended["processed"].as_i64().unwrap() < 60,
-        "{ended:#}"
-    );
+    assert_stopped_for(&ended, "add data to this dataset");
     // What it registered stays.
     let data = app
         .ok(
@@ -598,7 +635,7 @@ async fn a_running_import_stops_failed_when_its_submitter_may_no_longer_add_data
             json!({ "id": dataset }),
         )
         .await;
-    assert_eq!(data["dataset"]["files"]["totalCount"], succeeded);
+    assert_eq!(data["dataset"]["files"]["totalCount"], ended["succeeded"]);
 }
 
 #[tokio::test]
@@ -606,44 +643,19 @@ async fn a_running_import_stops_failed_when_its_submitter_may_no_longer_use_the_
     let app = spawn_app_with(|c| c.import.concurrency = 2).await;
     let ann = app.user("ann@example.com").await;
     let bob = app.user("bob@example.com").await;
-    let (media, manifest) = many_images(60, "");
-    let (base, _, _) = slow_server(media.path().to_path_buf(), Duration::from_millis(50)).await;
-    let storage = integration(
-        &app,
-        &ann,
-        "HTTP",
-        json!({ "baseUrl": base, "allowHttp": true }),
-    )
-    .await;
-    app.share(&ann, "Integration", &storage, &[&bob], "USER")
-        .await;
+    let storage = slow_storage(&app, &ann, &bob).await;
     let (dataset, _) = mirrored_dataset(&app, &bob).await;
-    let manifest = manifest.replace("\n0", &format!("\n{base}0"));
-    let job = submit(
-        &app,
-        &bob,
-        &dataset,
-        &storage,
-        &manifest,
-        json!({ "ignore": true }),
-    )
-    .await;
-    let job = job["id"].as_str().unwrap().to_owned();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let job = import_under_way(&app, &bob, &dataset, &storage).await;
+
     app.ok(
         &ann,
         "mutation($i: ID!, $u: ID!) { removeIntegrationCollaborator(input: {integrationId: $i, userId: $u}) { id } }",
-        json!({ "i": storage, "u": bob.id }),
+        json!({ "i": storage.integration, "u": bob.id }),
     )
     .await;
+
     let ended = finished(&app, &bob, &job).await;
-    assert_eq!(ended["status"], "FAILED", "{ended:#}");
-    let message = ended["message"].as_str().unwrap();
-    assert!(
-        message.contains("use this storage integration"),
-        "{message}"
-    );
-    assert!(ended["processed"].as_i64().unwrap() < 60, "{ended:#}");
+    assert_stopped_for(&ended, "use this storage integration");
 }
 
 // ---- Sharing through projects is audited -------------------------------------
