@@ -14,7 +14,7 @@ use super::{
     connection, enum_value, global_id, loaders, or_null, parse_id, scope, Conn, ListArgs, ListOrder,
 };
 use crate::auth::Caller;
-use crate::error::AppResult;
+use crate::error::{AppError, AppResult};
 use crate::policy::{Action, Kind};
 use crate::service::access::Access;
 use crate::service::{ontologies, Services};
@@ -92,8 +92,17 @@ impl Ontology {
         &self.model.description
     }
     /// `{ objects: [{ name, shape }], classifications: [{ name, type, options }] }`.
-    async fn structure(&self) -> Json<&serde_json::Value> {
-        Json(&self.model.structure)
+    /// Null, with an error on this field alone, when the stored structure
+    /// cannot be read; `updateOntology` replaces it.
+    async fn structure(&self) -> Result<Option<Json<&serde_json::Value>>> {
+        match self.model.structure.value() {
+            Ok(value) => Ok(Some(Json(value))),
+            Err(reason) => Err(AppError::internal(format!(
+                "ontology {}: the stored structure cannot be read: {reason}",
+                self.model.id
+            ))
+            .into()),
+        }
     }
     /// When the ontology was created.
     async fn created_at(&self) -> DateTime<Utc> {
