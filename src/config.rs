@@ -222,7 +222,9 @@ pub struct QueryLimits {
 fn at_least_one(value: &str) -> Result<usize, String> {
     match value.trim().parse::<usize>() {
         Ok(n) if n >= 1 => Ok(n),
-        _ => Err(format!("expected a whole number of at least 1, not {value:?}")),
+        _ => Err(format!(
+            "expected a whole number of at least 1, not {value:?}"
+        )),
     }
 }
 

@@ -19,7 +19,8 @@
 use std::collections::HashMap;
 
 use async_graphql::parser::types::{
-    Directive, DocumentOperations, ExecutableDocument, Field, OperationDefinition, Selection, SelectionSet,
+    Directive, DocumentOperations, ExecutableDocument, Field, OperationDefinition, Selection,
+    SelectionSet,
 };
 use async_graphql::parser::{parse_query, Positioned};
 use async_graphql::{Name, ServerError, Variables};
@@ -77,7 +78,11 @@ pub fn lex(text: &str, limit: usize) -> Lexed {
             b'"' if bytes[i..].starts_with(b"\"\"\"") => {
                 i += 3;
                 while i < bytes.len() && !bytes[i..].starts_with(b"\"\"\"") {
-                    i += if bytes[i..].starts_with(b"\\\"\"\"") { 4 } else { 1 };
+                    i += if bytes[i..].starts_with(b"\\\"\"\"") {
+                        4
+                    } else {
+                        1
+                    };
                 }
                 i += 3;
                 tokens += 1;
@@ -289,10 +294,15 @@ fn merge_in_set(set: &mut SelectionSet) {
                     kept.push(Positioned::new(Selection::FragmentSpread(spread), item.pos));
                 }
             }
-            Selection::InlineFragment(fragment) => match kept.last_mut().map(|last| &mut last.node) {
+            Selection::InlineFragment(fragment) => match kept.last_mut().map(|last| &mut last.node)
+            {
                 Some(Selection::InlineFragment(last))
                     if last.node.type_condition.as_ref().map(|t| &t.node.on.node)
-                        == fragment.node.type_condition.as_ref().map(|t| &t.node.on.node)
+                        == fragment
+                            .node
+                            .type_condition
+                            .as_ref()
+                            .map(|t| &t.node.on.node)
                         && same_directives(&last.node.directives, &fragment.node.directives) =>
                 {
                     last.node
@@ -301,7 +311,10 @@ fn merge_in_set(set: &mut SelectionSet) {
                         .items
                         .extend(fragment.node.selection_set.node.items)
                 }
-                _ => kept.push(Positioned::new(Selection::InlineFragment(fragment), item.pos)),
+                _ => kept.push(Positioned::new(
+                    Selection::InlineFragment(fragment),
+                    item.pos,
+                )),
             },
         }
     }
@@ -371,7 +384,10 @@ fn same_value(a: &Value, b: &Value) -> bool {
 
 /// Checks every input value — the document's literals (arguments of fields
 /// and directives, default values) and the variables — for depth and U+0000.
-pub fn check_inputs(document: &ExecutableDocument, variables: &Variables) -> Result<(), ServerError> {
+pub fn check_inputs(
+    document: &ExecutableDocument,
+    variables: &Variables,
+) -> Result<(), ServerError> {
     for (name, value) in variables.iter() {
         check_const(value, &format!("variable `${name}`"), 0)?;
     }
@@ -497,10 +513,23 @@ mod tests {
     #[test]
     fn tokens_are_counted_as_the_lexer_sees_them() {
         assert_eq!(lex("{ me { id } }", 100).tokens, 6);
-        assert_eq!(lex("query Q($a: [Int!]! = [1, -2.5e3]) { f(a: $a) }", 100).tokens, 26);
-        assert_eq!(lex("{ f(s: \"a { b } \\\" c\") # { comment\n }", 100).tokens, 8);
-        assert_eq!(lex("{ f(s: \"\"\" x \\\"\"\" y \"\"\") ...F }", 100).tokens, 10);
-        assert_eq!(lex("{ a b c d e f }", 3).tokens, 4, "counting stops past the limit");
+        assert_eq!(
+            lex("query Q($a: [Int!]! = [1, -2.5e3]) { f(a: $a) }", 100).tokens,
+            26
+        );
+        assert_eq!(
+            lex("{ f(s: \"a { b } \\\" c\") # { comment\n }", 100).tokens,
+            8
+        );
+        assert_eq!(
+            lex("{ f(s: \"\"\" x \\\"\"\" y \"\"\") ...F }", 100).tokens,
+            10
+        );
+        assert_eq!(
+            lex("{ a b c d e f }", 3).tokens,
+            4,
+            "counting stops past the limit"
+        );
         assert_eq!(lex("{ f(a: [[[1]]]) }", 100).nesting, 5);
     }
 
@@ -508,7 +537,11 @@ mod tests {
     fn fragments_are_counted_once_however_often_they_are_spread() {
         let mut text = String::from("{ ...F0 }\n");
         for i in 0..70 {
-            text.push_str(&format!("fragment F{i} on Query {{ ...F{} ...F{} }}\n", i + 1, i + 1));
+            text.push_str(&format!(
+                "fragment F{i} on Query {{ ...F{} ...F{} }}\n",
+                i + 1,
+                i + 1
+            ));
         }
         text.push_str("fragment F70 on Query { me { id } }");
         assert_eq!(count_fields(&parse(&text)), usize::MAX);
@@ -542,7 +575,9 @@ mod tests {
                     f.node.response_key().node,
                     render(&f.node.selection_set.node)
                 ),
-                Selection::InlineFragment(f) => format!("...{{{}}}", render(&f.node.selection_set.node)),
+                Selection::InlineFragment(f) => {
+                    format!("...{{{}}}", render(&f.node.selection_set.node))
+                }
                 Selection::FragmentSpread(s) => format!("...{}", s.node.fragment_name.node),
             })
             .collect::<Vec<_>>()
@@ -551,7 +586,10 @@ mod tests {
 
     #[test]
     fn identical_fields_are_merged_as_collect_fields_does() {
-        assert_eq!(merged("{ me { id } me { id } me { email } }"), "me{id email}");
+        assert_eq!(
+            merged("{ me { id } me { id } me { email } }"),
+            "me{id email}"
+        );
         assert_eq!(
             merged("{ a: me { id } me { id } a: me { name } }"),
             "a{id name} me{id}"
@@ -577,12 +615,20 @@ mod tests {
     fn input_values_are_checked_for_depth_and_nul() {
         let deep = format!("{{ f(a: {}1{}) }}", "[".repeat(33), "]".repeat(33));
         let error = check_inputs(&parse(&deep), &Variables::default()).unwrap_err();
-        assert!(error.message.contains("`a` (argument of `f`)"), "{}", error.message);
+        assert!(
+            error.message.contains("`a` (argument of `f`)"),
+            "{}",
+            error.message
+        );
         let ok = format!("{{ f(a: {}1{}) }}", "[".repeat(32), "]".repeat(32));
         assert!(check_inputs(&parse(&ok), &Variables::default()).is_ok());
         let nul = parse("{ f(a: {b: [\"x\\u0000y\"]}) }");
         let error = check_inputs(&nul, &Variables::default()).unwrap_err();
-        assert!(error.message.contains("`a.b` (argument of `f`)"), "{}", error.message);
+        assert!(
+            error.message.contains("`a.b` (argument of `f`)"),
+            "{}",
+            error.message
+        );
         let variables = Variables::from_json(serde_json::json!({"v": {"k": ["a\u{0}"]}}));
         let error = check_inputs(&parse("{ f }"), &variables).unwrap_err();
         assert!(error.message.contains("variable `$v`"), "{}", error.message);

@@ -192,7 +192,10 @@ async fn the_limits_hold_over_websocket_too() {
     assert_eq!(next_text(&mut socket).await["type"], "connection_ack");
     let repeated = format!("{{ {}}}", "me { id } ".repeat(300));
     let nul = "{ datasets(search: \"a\\u0000b\") { totalCount } }";
-    for (id, query) in [("big", format!("{{ {}}}", "me{id} ".repeat(5000))), ("nul", nul.to_owned())] {
+    for (id, query) in [
+        ("big", format!("{{ {}}}", "me{id} ".repeat(5000))),
+        ("nul", nul.to_owned()),
+    ] {
         let subscribe = json!({ "id": id, "type": "subscribe", "payload": { "query": query } });
         socket
             .send(Message::Text(subscribe.to_string().into()))
@@ -291,7 +294,10 @@ async fn a_structure_nested_too_deep_is_refused_and_the_ontology_stays_readable(
     let (status, body) = post(&app, Some(&alice.token), &update(40), json!({ "id": id })).await;
     let (message, code) = first_error(&body);
     assert_eq!(code, "BAD_USER_INPUT", "{status} {body}");
-    assert!(message.contains("input.structure.objects.extra"), "{message}");
+    assert!(
+        message.contains("input.structure.objects.extra"),
+        "{message}"
+    );
     // The same through a variable (which serde_json would let through up
     // to 128 levels).
     let mut deep = json!(1);
@@ -309,7 +315,11 @@ async fn a_structure_nested_too_deep_is_refused_and_the_ontology_stays_readable(
     assert_eq!(code, "BAD_USER_INPUT");
     // Nothing was kept: everything still answers.
     let data = app
-        .ok(&alice, "{ ontologies { nodes { title structure } } }", json!({}))
+        .ok(
+            &alice,
+            "{ ontologies { nodes { title structure } } }",
+            json!({}),
+        )
         .await;
     assert_eq!(
         data["ontologies"]["nodes"][0]["structure"]["objects"][0]["name"],
@@ -359,7 +369,9 @@ async fn an_unreadable_stored_structure_fails_that_field_alone() {
         json!({}),
     )
     .await;
-    let nodes = body["data"]["ontologies"]["nodes"].as_array().unwrap_or_else(|| panic!("{body}"));
+    let nodes = body["data"]["ontologies"]["nodes"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{body}"));
     assert_eq!(nodes.len(), 2, "{body}");
     let bad = nodes.iter().find(|n| n["id"] == poisoned.as_str()).unwrap();
     let good = nodes.iter().find(|n| n["id"] == healthy.as_str()).unwrap();
@@ -368,13 +380,23 @@ async fn an_unreadable_stored_structure_fails_that_field_alone() {
     assert_eq!(good["structure"]["objects"][0]["name"], "Chicken");
     let errors = body["errors"].as_array().unwrap();
     assert_eq!(errors.len(), 1, "{body}");
-    assert_eq!(errors[0]["path"].as_array().unwrap().last().unwrap(), "structure");
+    assert_eq!(
+        errors[0]["path"].as_array().unwrap().last().unwrap(),
+        "structure"
+    );
     assert_eq!(errors[0]["extensions"]["code"], "INTERNAL");
 
     let data = app
-        .ok(&alice, "{ projects { nodes { title ontology { title } } } }", json!({}))
+        .ok(
+            &alice,
+            "{ projects { nodes { title ontology { title } } } }",
+            json!({}),
+        )
         .await;
-    assert_eq!(data["projects"]["nodes"][0]["ontology"]["title"], "Poisoned");
+    assert_eq!(
+        data["projects"]["nodes"][0]["ontology"]["title"],
+        "Poisoned"
+    );
     // The owner repairs it, and can delete it once no project uses it.
     let data = app
         .ok(
@@ -384,7 +406,10 @@ async fn an_unreadable_stored_structure_fails_that_field_alone() {
             json!({ "id": poisoned }),
         )
         .await;
-    assert_eq!(data["updateOntology"]["structure"]["objects"][0]["name"], "Owl");
+    assert_eq!(
+        data["updateOntology"]["structure"]["objects"][0]["name"],
+        "Owl"
+    );
     app.ok(
         &alice,
         "mutation($id: ID!) { deleteOntology(input: {id: $id}) }",
@@ -402,10 +427,19 @@ async fn text_with_a_nul_character_is_refused_wherever_it_comes() {
     app.dataset(&alice, "alpha", None).await;
     app.dataset(&alice, "gamma", None).await;
     let search = "query($s: String) { datasets(search: $s) { totalCount } }";
-    let (_, body) = post(&app, Some(&alice.token), search, json!({ "s": "a\u{0}zzz" })).await;
+    let (_, body) = post(
+        &app,
+        Some(&alice.token),
+        search,
+        json!({ "s": "a\u{0}zzz" }),
+    )
+    .await;
     let (message, code) = first_error(&body);
     assert_eq!(code, "BAD_USER_INPUT", "{body}");
-    assert!(message.contains("variable `$s`") && message.contains("U+0000"), "{message}");
+    assert!(
+        message.contains("variable `$s`") && message.contains("U+0000"),
+        "{message}"
+    );
     let (_, body) = post(
         &app,
         Some(&alice.token),
@@ -437,9 +471,16 @@ async fn text_with_a_nul_character_is_refused_wherever_it_comes() {
         assert_eq!(first_error(&body).1, "BAD_USER_INPUT", "{query}: {body}");
     }
     let data = app
-        .ok(&alice, "{ datasets { totalCount } ontologies { totalCount } }", json!({}))
+        .ok(
+            &alice,
+            "{ datasets { totalCount } ontologies { totalCount } }",
+            json!({}),
+        )
         .await;
-    assert_eq!(data, json!({ "datasets": { "totalCount": 2 }, "ontologies": { "totalCount": 0 } }));
+    assert_eq!(
+        data,
+        json!({ "datasets": { "totalCount": 2 }, "ontologies": { "totalCount": 0 } })
+    );
     // An ordinary search still finds what it should.
     let data = app.ok(&alice, search, json!({ "s": "alp" })).await;
     assert_eq!(data["datasets"]["totalCount"], 1);
