@@ -262,6 +262,48 @@ pub struct QueryLimits {
     /// How many automatic persisted queries each instance remembers.
     #[arg(long, env = "ANNOGRAPH_PERSISTED_QUERIES", default_value_t = 1000)]
     pub persisted_queries: usize,
+    /// Most field selections in one document, fragments expanded, counted
+    /// before anything runs.
+    #[arg(long, env = "ANNOGRAPH_MAX_FIELDS", default_value_t = 2000, value_parser = at_least_one)]
+    pub max_fields: usize,
+    /// Most lexical tokens in one document, counted before it is parsed.
+    #[arg(long, env = "ANNOGRAPH_MAX_TOKENS", default_value_t = 15_000, value_parser = at_least_one)]
+    pub max_tokens: usize,
+    /// Most field selections in a document sent without a token.
+    #[arg(long, env = "ANNOGRAPH_ANONYMOUS_MAX_FIELDS", default_value_t = 500, value_parser = at_least_one)]
+    pub anonymous_max_fields: usize,
+    /// Most lexical tokens in a document sent without a token.
+    #[arg(long, env = "ANNOGRAPH_ANONYMOUS_MAX_TOKENS", default_value_t = 2000, value_parser = at_least_one)]
+    pub anonymous_max_tokens: usize,
+}
+
+/// A count limit: a whole number of at least 1.
+fn at_least_one(value: &str) -> Result<usize, String> {
+    match value.trim().parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!(
+            "expected a whole number of at least 1, not {value:?}"
+        )),
+    }
+}
+
+impl QueryLimits {
+    /// What a signed-in caller's document may cost.
+    pub fn budget(&self) -> crate::graphql::document::Budget {
+        crate::graphql::document::Budget {
+            max_fields: self.max_fields,
+            max_tokens: self.max_tokens,
+        }
+    }
+
+    /// What a document sent without a token may cost: never more than a
+    /// signed-in caller's.
+    pub fn anonymous_budget(&self) -> crate::graphql::document::Budget {
+        crate::graphql::document::Budget {
+            max_fields: self.anonymous_max_fields.min(self.max_fields),
+            max_tokens: self.anonymous_max_tokens.min(self.max_tokens),
+        }
+    }
 }
 
 impl Default for QueryLimits {
@@ -273,6 +315,10 @@ impl Default for QueryLimits {
             request_timeout: std::time::Duration::from_secs(30),
             introspection: true,
             persisted_queries: 1000,
+            max_fields: 2000,
+            max_tokens: 15_000,
+            anonymous_max_fields: 500,
+            anonymous_max_tokens: 2000,
         }
     }
 }

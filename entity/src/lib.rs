@@ -20,6 +20,7 @@ pub mod ontology;
 pub mod project;
 pub mod project_dataset;
 pub mod role_grant;
+pub mod stored_json;
 pub mod user;
 
 pub mod prelude {

@@ -10,8 +10,9 @@ pub struct Model {
     pub title: String,
     #[sea_orm(column_type = "Text", default_value = "")]
     pub description: String,
+    /// Read leniently: one undecodable structure fails that field, not the row.
     #[sea_orm(column_type = "JsonBinary")]
-    pub structure: Json,
+    pub structure: crate::stored_json::StoredJson,
     pub created_by: Option<Uuid>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,

@@ -317,7 +317,7 @@ async fn exercise_entities(db: &DatabaseConnection) {
         id: Uuid::new_v4(),
         title: "Vehicles".into(),
         description: String::new(),
-        structure: json!({"classes": [{"name": "car"}]}),
+        structure: json!({"classes": [{"name": "car"}]}).into(),
         created_by: Some(alice.id),
         created_at: now,
         updated_at: now,

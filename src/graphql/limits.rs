@@ -1,5 +1,8 @@
 //! Query limits beyond depth and complexity (which the schema enforces):
-//! how many aliases a document may use, and how long an operation may run.
+//! how many aliases, tokens and fields a document may use (a stricter
+//! budget without a token), what its input values may hold, and how long an
+//! operation may run. Repeated fields are merged here before validation and
+//! execution (see `document.rs`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,14 +13,23 @@ use async_graphql::extensions::{
 use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
 use async_graphql::{Response, ServerError, ServerResult, Variables};
 
-/// Refuses documents with more than `max_aliases` aliased fields and stops
-/// operations that run longer than `timeout`.
+use super::document::{self, Budget};
+use crate::auth::Principal;
+
+/// Refuses documents with more than `max_aliases` aliased fields, over the
+/// caller's budget of tokens and fields, or with input values too deep or
+/// holding U+0000; merges repeated fields; stops operations that run longer
+/// than `timeout`.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     pub max_aliases: usize,
     pub timeout: Duration,
     /// When false, `__schema` and `__type` are refused with a clear error.
     pub introspection: bool,
+    /// The budget of a signed-in caller.
+    pub budget: Budget,
+    /// The budget of a request without a token.
+    pub anonymous: Budget,
 }
 
 impl ExtensionFactory for Limits {
@@ -77,14 +89,6 @@ pub fn count_aliases(document: &ExecutableDocument) -> usize {
     operations + fragments
 }
 
-fn limit_error(message: String) -> ServerError {
-    let mut error = ServerError::new(message, None);
-    let mut extensions = async_graphql::ErrorExtensionValues::default();
-    extensions.set("code", "BAD_USER_INPUT");
-    error.extensions = Some(extensions);
-    error
-}
-
 #[async_graphql::async_trait::async_trait]
 impl Extension for Limits {
     async fn parse_query(
@@ -94,19 +98,29 @@ impl Extension for Limits {
         variables: &Variables,
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
-        let document = next.run(ctx, query, variables).await?;
+        let budget = match ctx.data_opt::<Principal>() {
+            Some(Principal::User(_)) => self.budget,
+            _ => self.anonymous,
+        };
+        // The transports parse within the signed-in budget; this holds the
+        // text to the caller's own before the parser runs when they did not.
+        document::check_text(query, budget.max_tokens)?;
+        let mut document = next.run(ctx, query, variables).await?;
         if !self.introspection && uses_introspection(&document) {
-            return Err(limit_error(
+            return Err(document::refusal(
                 "introspection is disabled on this server".to_owned(),
             ));
         }
         let used = count_aliases(&document);
         if used > self.max_aliases {
-            return Err(limit_error(format!(
+            return Err(document::refusal(format!(
                 "the document uses {used} aliases; at most {} are allowed",
                 self.max_aliases
             )));
         }
+        document::check_fields(&document, budget.max_fields)?;
+        document::check_inputs(&document, variables)?;
+        document::merge_repeated_fields(&mut document);
         Ok(document)
     }
 

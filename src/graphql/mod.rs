@@ -14,6 +14,7 @@ use crate::service::Services;
 pub mod audit;
 pub mod collaborators;
 pub mod dataset;
+pub mod document;
 pub mod file;
 pub mod folder;
 pub mod group;

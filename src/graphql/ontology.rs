@@ -15,7 +15,7 @@ use super::{
     ListOrder,
 };
 use crate::auth::Caller;
-use crate::error::AppResult;
+use crate::error::{AppError, AppResult};
 use crate::policy::{Action, Kind};
 use crate::service::access::Access;
 use crate::service::{ontologies, Services};
@@ -86,10 +86,6 @@ impl Ontology {
     }
 }
 
-/// An empty structure, answered to callers who may not view the ontology.
-static NO_STRUCTURE: std::sync::LazyLock<serde_json::Value> =
-    std::sync::LazyLock::new(|| serde_json::json!({}));
-
 #[Object]
 impl Ontology {
     /// Global ID.
@@ -104,13 +100,22 @@ impl Ontology {
     async fn description(&self) -> &str {
         &self.model.description
     }
-    /// `{ objects: [{ name, shape }], classifications: [{ name, type, options }] }`
-    /// (`{}` with NOT_FOUND unless the caller may view the ontology).
-    async fn structure(&self, ctx: &Context<'_>) -> Result<Json<&serde_json::Value>> {
+    /// `{ objects: [{ name, shape }], classifications: [{ name, type, options }] }`.
+    /// Null with NOT_FOUND unless the caller may view the ontology; null, with
+    /// an error on this field alone, when the stored structure cannot be read
+    /// (`updateOntology` replaces it).
+    async fn structure(&self, ctx: &Context<'_>) -> Result<Option<Json<&serde_json::Value>>> {
         if !self.shows_contents(ctx).await? {
-            return hidden(ctx, "ontology contents", Json(&*NO_STRUCTURE));
+            return hidden(ctx, "ontology contents", None);
         }
-        Ok(Json(&self.model.structure))
+        match self.model.structure.value() {
+            Ok(value) => Ok(Some(Json(value))),
+            Err(reason) => Err(AppError::internal(format!(
+                "ontology {}: the stored structure cannot be read: {reason}",
+                self.model.id
+            ))
+            .into()),
+        }
     }
     /// When the ontology was created.
     async fn created_at(&self) -> DateTime<Utc> {

@@ -63,6 +63,8 @@ pub fn build_schema(services: Option<Services>, limits: &QueryLimits) -> AppSche
             max_aliases: limits.max_aliases,
             timeout: limits.request_timeout,
             introspection: limits.introspection,
+            budget: limits.budget(),
+            anonymous: limits.anonymous_budget(),
         });
     if !limits.introspection {
         builder = builder.disable_introspection();

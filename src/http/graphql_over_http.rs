@@ -37,7 +37,6 @@ use std::cmp::Reverse;
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use async_graphql::parser::parse_query;
 use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationType};
 use async_graphql::{BatchRequest, BatchResponse, ServerError, Variables};
 use axum::body::{Body, Bytes};
@@ -459,7 +458,7 @@ type Prepared = Result<(async_graphql::Request, Option<OperationType>), ServerEr
 
 fn prepare(state: &AppState, mut request: async_graphql::Request) -> Prepared {
     state.persisted.resolve(&mut request)?;
-    let document = parse_query(&request.query).map_err(ServerError::from)?;
+    let document = crate::graphql::document::parse_within(&request.query, state.limits.document)?;
     let operation = selected_operation(&document, request.operation_name.as_deref());
     request.set_parsed_query(document);
     Ok((request, operation))

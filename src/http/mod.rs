@@ -48,6 +48,9 @@ pub struct HttpLimits {
     pub max_upload_bytes: usize,
     /// Time a `/graphql/ws` client has to send `connection_init`.
     pub ws_init_timeout: std::time::Duration,
+    /// What a document may cost at most (a signed-in caller's budget): the
+    /// transports parse within it.
+    pub document: crate::graphql::document::Budget,
 }
 
 impl From<&Config> for HttpLimits {
@@ -57,6 +60,7 @@ impl From<&Config> for HttpLimits {
             max_batch_size: config.max_batch_size,
             max_upload_bytes: config.max_upload_bytes,
             ws_init_timeout: config.ws_init_timeout,
+            document: config.query.budget(),
         }
     }
 }

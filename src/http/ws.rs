@@ -36,7 +36,6 @@
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use async_graphql::parser::parse_query;
 use async_graphql::parser::types::{DocumentOperations, OperationType};
 use async_graphql::{ServerError, Variables};
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
@@ -52,6 +51,7 @@ use tokio::task::AbortHandle;
 use super::{error_response, with_codes, AppState};
 use crate::auth::{Caller, Principal};
 use crate::error::AppError;
+use crate::graphql::document::Budget;
 use crate::graphql::subscription::ExecutionStarted;
 use crate::service::users;
 
@@ -531,7 +531,9 @@ impl Connection {
         };
         let seq = self.next_seq;
         self.next_seq += 1;
-        let subscription = is_subscription(&mut request);
+        // A document over the budget is answered at once, never parsed further.
+        let parsed = parse_within(&mut request, self.state.limits.document);
+        let subscription = parsed.as_ref().is_ok_and(|s| *s);
         let started = ExecutionStarted::default();
         let signed_in = session.principal.clone();
         let state = self.state.clone();
@@ -539,6 +541,17 @@ impl Connection {
         let outputs = self.outputs.clone();
         let op_id = id.clone();
         let task = tokio::spawn(async move {
+            if let Err(error) = parsed {
+                let mut response = async_graphql::Response::from_errors(vec![error]);
+                with_codes(&mut response);
+                let output = Output {
+                    id: op_id,
+                    seq,
+                    kind: OutputKind::Error(response.errors),
+                };
+                let _ = outputs.send(output).await;
+                return;
+            }
             // Only the token is the connection's: who the user is now (their
             // workspace role, whether they still exist) is read for each
             // operation, exactly as each HTTP request does.
@@ -647,12 +660,11 @@ fn legacy_error(errors: &[ServerError]) -> Value {
     payload.into()
 }
 
-/// Whether the request runs a subscription (its document parsed once here
-/// and handed on).
-fn is_subscription(request: &mut async_graphql::Request) -> bool {
-    let Ok(document) = parse_query(&request.query) else {
-        return false;
-    };
+/// Whether the request runs a subscription, its document parsed once here
+/// within the budget and handed on; the refusal when it does not parse or
+/// costs too much.
+fn parse_within(request: &mut async_graphql::Request, budget: Budget) -> Result<bool, ServerError> {
+    let document = crate::graphql::document::parse_within(&request.query, budget)?;
     let ty = match (&document.operations, request.operation_name.as_deref()) {
         (DocumentOperations::Single(op), _) => Some(op.node.ty),
         (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name).map(|op| op.node.ty),
@@ -663,7 +675,7 @@ fn is_subscription(request: &mut async_graphql::Request) -> bool {
             .map(|op| op.node.ty),
     };
     request.set_parsed_query(document);
-    ty == Some(OperationType::Subscription)
+    Ok(ty == Some(OperationType::Subscription))
 }
 
 /// A client message of `graphql-transport-ws`.
@@ -818,12 +830,18 @@ mod tests {
 
     #[test]
     fn tells_subscriptions() {
+        let budget = Budget {
+            max_fields: 10,
+            max_tokens: 100,
+        };
         let mut request = async_graphql::Request::new("subscription { a }");
-        assert!(is_subscription(&mut request));
+        assert_eq!(parse_within(&mut request, budget), Ok(true));
         let mut request =
             async_graphql::Request::new("query A { a } subscription B { a }").operation_name("A");
-        assert!(!is_subscription(&mut request));
+        assert_eq!(parse_within(&mut request, budget), Ok(false));
         let mut request = async_graphql::Request::new("{");
-        assert!(!is_subscription(&mut request));
+        assert!(parse_within(&mut request, budget).is_err());
+        let mut request = async_graphql::Request::new("{ a a a a a a a a a a a }");
+        assert!(parse_within(&mut request, budget).is_err());
     }
 }

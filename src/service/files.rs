@@ -133,6 +133,7 @@ pub async fn register(
                     "files[{index}]: clientMetadata must be a JSON object"
                 )));
             }
+            crate::service::input::json_input(&format!("files[{index}].clientMetadata"), meta)?;
         }
         rows.push(file::ActiveModel {
             id: Set(Uuid::now_v7()),

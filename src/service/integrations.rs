@@ -303,6 +303,7 @@ fn parse_config<T: serde::de::DeserializeOwned>(
             provider.as_str()
         )));
     }
+    crate::service::input::json_input("config", config)?;
     // Settings are not secret, so serde's words (which name the offending
     // key or value) may be shown.
     serde_json::from_value(config.clone()).map_err(|e| {
@@ -611,6 +612,7 @@ fn parse_credentials(provider: Provider, credentials: &Value) -> AppResult<Secre
             ))
         })
     }
+    crate::service::input::json_input("credentials", credentials)?;
     if credentials.is_null() {
         return Ok(Secrets::None);
     }

@@ -18,7 +18,7 @@ use crate::policy::{Action, Kind};
 use crate::service::access::{visible_ontologies, visible_projects, Access};
 use crate::service::grants::{self, Grantee};
 use crate::service::input::{
-    contains_ci, optional_text, required_text, search_term, DESCRIPTION_MAX, TITLE_MAX,
+    contains_ci, json_input, optional_text, required_text, search_term, DESCRIPTION_MAX, TITLE_MAX,
 };
 use crate::service::page::{paginate, Page, PageArgs};
 use crate::service::users::require_workspace;
@@ -39,6 +39,7 @@ const MAX_ENTRIES: usize = 1000;
 /// Validates an ontology structure and returns it normalised (both arrays
 /// present).
 pub fn validate_structure(structure: &Value) -> AppResult<Value> {
+    json_input("structure", structure)?;
     let bad = |m: String| AppError::bad_input(format!("structure: {m}"));
     let map = structure.as_object().ok_or_else(|| {
         bad("must be an object with `objects` and `classifications` arrays".into())
@@ -214,7 +215,7 @@ pub async fn create(
         id: Set(Uuid::now_v7()),
         title: Set(title),
         description: Set(description),
-        structure: Set(structure),
+        structure: Set(structure.into()),
         created_by: Set(Some(caller.id)),
         created_at: Set(now),
         updated_at: Set(now),
@@ -252,10 +253,15 @@ pub async fn update(
         active.description = Set(optional_text("description", description, DESCRIPTION_MAX)?);
     }
     if let Some(structure) = structure {
-        active.structure = Set(validate_structure(structure)?);
+        active.structure = Set(validate_structure(structure)?.into());
     }
     active.updated_at = Set(Utc::now());
-    Ok(active.update(&svc.db).await?)
+    // In a transaction: the row is read back before the change commits, so
+    // a change whose result cannot be read back is never kept.
+    let txn = svc.db.begin().await?;
+    let updated = active.update(&txn).await?;
+    txn.commit().await?;
+    Ok(updated)
 }
 
 /// Deletes an ontology no project uses (CONFLICT otherwise).

@@ -9,6 +9,7 @@ mod batching;
 mod datasets;
 mod folders;
 mod groups;
+mod hostile_input;
 mod http;
 mod import_processes;
 mod import_progress;
