@@ -18,7 +18,7 @@ use chrono::Utc;
 use entity::{import_item, import_job};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set, TransactionTrait,
+    QuerySelect, Set,
 };
 use serde_json::json;
 use tokio::io::AsyncRead;
@@ -237,7 +237,7 @@ pub async fn submit<R: AsyncRead + Unpin + Send>(
 
     let now = Utc::now();
     let job_id = Uuid::now_v7();
-    let txn = svc.db.begin().await?;
+    let txn = crate::service::tx::write(&svc.db).await?;
     let mut job = import_job::ActiveModel {
         id: Set(job_id),
         dataset_id: Set(dataset.id),
