@@ -32,6 +32,9 @@ pub async fn connect(
         .max_connections(max_connections)
         .min_connections(1)
         .connect_timeout(Duration::from_secs(10))
+        // Writers queued for SQLite's write lock hold pooled connections: a
+        // request waits for a connection as long as a writer waits for the lock.
+        .acquire_timeout(busy_timeout.max(Duration::from_secs(10)))
         .sqlx_logging(false)
         // SQLite: readers go on while a writer (an import checkpoint, a
         // mutation) commits, and a writer waits its turn rather than fail.
