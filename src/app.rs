@@ -25,19 +25,23 @@ use crate::service::Services;
 pub async fn connect(
     database_url: &str,
     max_connections: u32,
+    busy_timeout: Duration,
 ) -> anyhow::Result<DatabaseConnection> {
     let mut options = ConnectOptions::new(database_url.to_owned());
     options
         .max_connections(max_connections)
         .min_connections(1)
         .connect_timeout(Duration::from_secs(10))
+        // Writers queued for SQLite's write lock hold pooled connections: a
+        // request waits for a connection as long as a writer waits for the lock.
+        .acquire_timeout(busy_timeout.max(Duration::from_secs(10)))
         .sqlx_logging(false)
         // SQLite: readers go on while a writer (an import checkpoint, a
         // mutation) commits, and a writer waits its turn rather than fail.
-        .map_sqlx_sqlite_opts(|o| {
+        .map_sqlx_sqlite_opts(move |o| {
             o.journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
-                .busy_timeout(Duration::from_secs(15))
+                .busy_timeout(busy_timeout)
         });
     Database::connect(options)
         .await
@@ -85,7 +89,12 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
             crate::config::DEFAULT_LISTEN
         );
     }
-    let mut db = connect(&config.database_url, config.db_max_connections).await?;
+    let mut db = connect(
+        &config.database_url,
+        config.db_max_connections,
+        config.db_busy_timeout,
+    )
+    .await?;
     let metrics = Arc::new(Metrics::default());
     let counter = metrics.clone();
     db.set_metric_callback(move |_| counter.record_statement());

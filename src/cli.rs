@@ -182,7 +182,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve(*args).await,
         Command::Migrate(db) => {
-            let conn = crate::app::connect(&db.database_url, 1).await?;
+            let conn = crate::app::connect(&db.database_url, 1, db.db_busy_timeout).await?;
             crate::app::migrate(&conn).await?;
             println!(
                 "migrations applied to {}",
@@ -205,7 +205,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             workspace_admin,
             database,
         }) => {
-            let conn = crate::app::connect(&database.database_url, 1).await?;
+            let conn =
+                crate::app::connect(&database.database_url, 1, database.db_busy_timeout).await?;
             crate::app::migrate(&conn).await?;
             let user =
                 crate::service::users::upsert(&conn, &email, name.as_deref(), workspace_admin)
@@ -262,6 +263,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         )
         .map_err(anyhow::Error::msg)?,
         demo_allow_remote: args.demo_allow_remote,
+        db_busy_timeout: args.database.db_busy_timeout,
     };
     let app = crate::app::build(&config).await?;
     if let Some(demo) = &app.demo {

@@ -65,6 +65,25 @@ pub struct DatabaseArgs {
     /// Maximum connections in the pool.
     #[arg(long, env = "ANNOGRAPH_DB_MAX_CONNECTIONS", default_value_t = 10)]
     pub db_max_connections: u32,
+    /// SQLite: how long a write waits for another writer to finish, e.g.
+    /// `15s`, before it is refused with `BUSY` (at least `1ms`, at most `10m`).
+    #[arg(long, env = "ANNOGRAPH_DB_BUSY_TIMEOUT", default_value = "15s", value_parser = parse_busy_timeout)]
+    pub db_busy_timeout: std::time::Duration,
+}
+
+/// Longest `--db-busy-timeout`: a writer waiting longer holds its request
+/// (and a pooled connection) past any sensible client timeout.
+pub const MAX_DB_BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Default `--db-busy-timeout`.
+pub const DEFAULT_DB_BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
+
+fn parse_busy_timeout(text: &str) -> Result<std::time::Duration, String> {
+    let value = humantime::parse_duration(text).map_err(|e| e.to_string())?;
+    if value.is_zero() || value > MAX_DB_BUSY_TIMEOUT {
+        return Err("the busy timeout must be between 1ms and 10m".to_owned());
+    }
+    Ok(value)
 }
 
 /// How bearer tokens are verified (and, for HS256, minted).
@@ -401,6 +420,8 @@ pub struct Config {
     pub storage_allowed_hosts: crate::storage::allow_list::AllowList,
     /// With `demo`: listen on a non-loopback address all the same.
     pub demo_allow_remote: bool,
+    /// SQLite: how long a write waits for the write lock before `BUSY`.
+    pub db_busy_timeout: std::time::Duration,
 }
 
 impl Config {
@@ -427,6 +448,7 @@ impl Config {
             import: ImportSettings::default(),
             storage_allowed_hosts: Default::default(),
             demo_allow_remote: false,
+            db_busy_timeout: DEFAULT_DB_BUSY_TIMEOUT,
         }
     }
 }

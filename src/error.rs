@@ -22,6 +22,10 @@ pub enum AppError {
     Conflict(String),
     /// A fault on our side; the detail is logged, never sent.
     Internal(String),
+    /// The database is busy with other writers (SQLite's write lock stayed
+    /// taken past the busy timeout, or no pooled connection came free):
+    /// nothing was written, and the same request may be sent again.
+    Busy(String),
 }
 
 pub type AppResult<T> = Result<T, AppError>;
@@ -35,6 +39,7 @@ impl AppError {
             AppError::BadUserInput(_) => "BAD_USER_INPUT",
             AppError::Conflict(_) => "CONFLICT",
             AppError::Internal(_) => "INTERNAL",
+            AppError::Busy(_) => "BUSY",
         }
     }
 
@@ -47,6 +52,9 @@ impl AppError {
             | AppError::BadUserInput(m)
             | AppError::Conflict(m) => m.clone(),
             AppError::Internal(_) => "internal server error".to_owned(),
+            AppError::Busy(_) => {
+                "the database is busy with other changes; nothing was changed, try again".to_owned()
+            }
         }
     }
 
@@ -86,7 +94,39 @@ impl AppError {
 
 impl From<DbErr> for AppError {
     fn from(err: DbErr) -> Self {
+        if is_busy(&err) {
+            tracing::warn!(%err, "database busy");
+            return AppError::Busy(format!("database: {err}"));
+        }
         AppError::Internal(format!("database: {err}"))
+    }
+}
+
+/// SQLite's "database is locked" (`SQLITE_BUSY`, any extended code), or a
+/// pool with no connection free in time: both pass once others finish.
+fn is_busy(err: &DbErr) -> bool {
+    use sea_orm::sqlx::Error as SqlxError;
+    use sea_orm::{ConnAcquireErr, RuntimeErr};
+    // The primary result code is the low byte of the extended one.
+    const SQLITE_BUSY: i64 = 5;
+    match err {
+        DbErr::ConnectionAcquire(ConnAcquireErr::Timeout) => true,
+        DbErr::Conn(RuntimeErr::SqlxError(e))
+        | DbErr::Exec(RuntimeErr::SqlxError(e))
+        | DbErr::Query(RuntimeErr::SqlxError(e)) => match e.as_ref() {
+            SqlxError::Database(db)
+                if db
+                    .try_downcast_ref::<sea_orm::sqlx::sqlite::SqliteError>()
+                    .is_some() =>
+            {
+                db.code()
+                    .and_then(|code| code.parse::<i64>().ok())
+                    .is_some_and(|code| code & 0xff == SQLITE_BUSY)
+            }
+            SqlxError::PoolTimedOut => true,
+            _ => false,
+        },
+        _ => false,
     }
 }
 

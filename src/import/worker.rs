@@ -36,7 +36,7 @@ use object_store::ObjectStore;
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, QueryFilter, QueryOrder,
-    QuerySelect, Set, Statement, TransactionTrait, Value,
+    QuerySelect, Set, Statement, Value,
 };
 use tokio::sync::{broadcast::error::RecvError, watch, Notify, Semaphore};
 use uuid::Uuid;
@@ -664,7 +664,7 @@ impl Run<'_> {
             return Ok(Step::Stop);
         }
 
-        let txn = db.begin().await?;
+        let txn = crate::service::tx::write(db).await?;
         // Asked again before anything read is registered: a right lost while
         // the objects were read stops the job before this chunk goes in.
         if let Some(why) = imports::lost_right(&txn, &self.svc.policy, job).await? {
@@ -756,7 +756,7 @@ impl Run<'_> {
     /// Every item is processed: an all-or-nothing job now registers its
     /// READY items; then the job SUCCEEDS.
     async fn complete(&mut self, attach_to: Option<Uuid>) -> AppResult<Step> {
-        let txn = self.svc.db.begin().await?;
+        let txn = crate::service::tx::write(&self.svc.db).await?;
         if let Some(why) = imports::lost_right(&txn, &self.svc.policy, &self.job).await? {
             drop(txn);
             self.stop_for(why).await?;

@@ -7,7 +7,7 @@ use chrono::Utc;
 use entity::{dataset, dataset_file, file, project, project_dataset};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, EntityTrait, IntoActiveModel, QueryFilter,
-    QueryOrder, QuerySelect, Set, TransactionTrait,
+    QueryOrder, QuerySelect, Set,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -110,7 +110,7 @@ pub async fn create(
         folders::get_for(svc, caller, folder, Action::AddFiles).await?;
     }
     let now = Utc::now();
-    let txn = svc.db.begin().await?;
+    let txn = crate::service::tx::write(&svc.db).await?;
     let created = dataset::ActiveModel {
         id: Set(Uuid::now_v7()),
         title: Set(title),
@@ -167,7 +167,7 @@ pub async fn delete(svc: &Services, caller: &Caller, id: Uuid, confirm: &str) ->
             "type the word {DELETE_CONFIRMATION:?} in confirm to delete this dataset"
         )));
     }
-    let txn = svc.db.begin().await?;
+    let txn = crate::service::tx::write(&svc.db).await?;
     grants::delete_all(&txn, Kind::Dataset, id).await?;
     dataset::Entity::delete_by_id(id).exec(&txn).await?;
     audit::record(
@@ -302,7 +302,7 @@ pub async fn move_files(
         }
     }
     let left: Vec<Uuid> = moving.iter().map(|f| f.folder_id).collect();
-    let txn = svc.db.begin().await?;
+    let txn = crate::service::tx::write(&svc.db).await?;
     let mut moved = Vec::with_capacity(moving.len());
     for f in moving {
         if f.folder_id == dest_folder {
@@ -402,7 +402,7 @@ pub async fn join(svc: &Services, caller: &Caller, id: Uuid) -> AppResult<datase
         .one(&svc.db)
         .await?
         .ok_or_else(|| AppError::not_found("dataset"))?;
-    let txn = svc.db.begin().await?;
+    let txn = crate::service::tx::write(&svc.db).await?;
     grants::upsert_user_role(&txn, Kind::Dataset, id, caller.id, role).await?;
     audit::record(
         &txn,

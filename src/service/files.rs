@@ -7,7 +7,7 @@ use chrono::Utc;
 use entity::{dataset, dataset_file, file};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait,
-    FromQueryResult, QueryFilter, QueryOrder, QuerySelect, Set, Statement, TransactionTrait, Value,
+    FromQueryResult, QueryFilter, QueryOrder, QuerySelect, Set, Statement, Value,
 };
 use uuid::Uuid;
 
@@ -157,7 +157,7 @@ pub async fn register(
             updated_at: Set(now),
         });
     }
-    let txn = svc.db.begin().await?;
+    let txn = crate::service::tx::write(&svc.db).await?;
     let mut created = Vec::with_capacity(rows.len());
     for row in rows {
         created.push(row.insert(&txn).await.map_err(|e| {

@@ -5,7 +5,6 @@ use chrono::Utc;
 use entity::{dataset, file, folder};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter, Set,
-    TransactionTrait,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -66,7 +65,7 @@ pub async fn create(
         get_for(svc, caller, parent, Action::AddFiles).await?;
     }
     let now = Utc::now();
-    let txn = svc.db.begin().await?;
+    let txn = crate::service::tx::write(&svc.db).await?;
     ensure_unique_name(&txn, parent_id, &name, None).await?;
     let created = folder::ActiveModel {
         id: Set(Uuid::now_v7()),
@@ -100,7 +99,7 @@ pub async fn rename(
 ) -> AppResult<folder::Model> {
     let (existing, _) = get_for(svc, caller, id, Action::Edit).await?;
     let name = folder_name(name)?;
-    let txn = svc.db.begin().await?;
+    let txn = crate::service::tx::write(&svc.db).await?;
     ensure_unique_name(&txn, existing.parent_id, &name, Some(id)).await?;
     let mut active = existing.into_active_model();
     active.name = Set(name);
@@ -115,7 +114,7 @@ pub async fn rename(
 #[tracing::instrument(skip(svc, caller))]
 pub async fn delete(svc: &Services, caller: &Caller, id: Uuid) -> AppResult<Uuid> {
     let (existing, _) = get_for(svc, caller, id, Action::Delete).await?;
-    let txn = svc.db.begin().await?;
+    let txn = crate::service::tx::write(&svc.db).await?;
     if file::Entity::find()
         .filter(file::Column::FolderId.eq(id))
         .count(&txn)

@@ -6,7 +6,7 @@ use chrono::Utc;
 use entity::{group, role_grant};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, PaginatorTrait,
-    QueryFilter, QueryOrder, Set, TransactionTrait,
+    QueryFilter, QueryOrder, Set,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -216,7 +216,7 @@ pub async fn add(
     }
     let user_ids = dedup(user_ids);
     let group_ids = dedup(group_ids);
-    let txn = svc.db.begin().await?;
+    let txn = crate::service::tx::write(&svc.db).await?;
     users::require_all(&txn, &user_ids).await?;
     require_groups(&txn, &group_ids).await?;
     let grantees = user_ids
@@ -252,7 +252,7 @@ pub async fn set_role(
 ) -> AppResult<()> {
     let kind = access.kind;
     let role = validate_role(kind, role)?;
-    let txn = svc.db.begin().await?;
+    let txn = crate::service::tx::write(&svc.db).await?;
     let grant = find(&txn, kind, resource_id, grantee)
         .await?
         .ok_or_else(|| {
@@ -282,7 +282,7 @@ pub async fn remove(
     grantee: Grantee,
 ) -> AppResult<()> {
     let kind = access.kind;
-    let txn = svc.db.begin().await?;
+    let txn = crate::service::tx::write(&svc.db).await?;
     let grant = find(&txn, kind, resource_id, grantee)
         .await?
         .ok_or_else(|| {

@@ -6,7 +6,7 @@ use chrono::Utc;
 use entity::{group, group_membership};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter,
-    QueryOrder, Set, TransactionTrait,
+    QueryOrder, Set,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -55,7 +55,7 @@ pub async fn create(
     let name = required_text("name", name, TITLE_MAX)?;
     let description = optional_text("description", description, DESCRIPTION_MAX)?;
     let now = Utc::now();
-    let txn = svc.db.begin().await?;
+    let txn = crate::service::tx::write(&svc.db).await?;
     let created = group::ActiveModel {
         id: Set(Uuid::now_v7()),
         name: Set(name),
@@ -108,7 +108,7 @@ pub async fn update(
 pub async fn delete(svc: &Services, caller: &Caller, id: Uuid) -> AppResult<Uuid> {
     let existing = get(svc, caller, id).await?;
     require_workspace(svc, caller, Action::ManageGroups)?;
-    let txn = svc.db.begin().await?;
+    let txn = crate::service::tx::write(&svc.db).await?;
     // Memberships and the group's grants go with it (foreign keys cascade).
     group::Entity::delete_by_id(id).exec(&txn).await?;
     audit::record(
@@ -207,7 +207,7 @@ pub async fn add_members(
         return Err(AppError::bad_input("name at least one user"));
     }
     let user_ids = dedup(user_ids);
-    let txn = svc.db.begin().await?;
+    let txn = crate::service::tx::write(&svc.db).await?;
     let manager = require_manage_members(&txn, svc, caller, group_id).await?;
     require_all(&txn, &user_ids).await?;
     for user_id in user_ids {
@@ -266,7 +266,7 @@ pub async fn remove_member(
     user_id: Uuid,
 ) -> AppResult<group::Model> {
     let group = get(svc, caller, group_id).await?;
-    let txn = svc.db.begin().await?;
+    let txn = crate::service::tx::write(&svc.db).await?;
     let manager = require_manage_members(&txn, svc, caller, group_id).await?;
     let memberships = group_membership::Entity::find()
         .filter(group_membership::Column::GroupId.eq(group_id))

@@ -18,7 +18,7 @@ use chrono::Utc;
 use entity::{import_item, import_job};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set, TransactionTrait,
+    QuerySelect, Set,
 };
 use serde_json::json;
 use tokio::io::AsyncRead;
@@ -237,7 +237,9 @@ pub async fn submit<R: AsyncRead + Unpin + Send>(
 
     let now = Utc::now();
     let job_id = Uuid::now_v7();
-    let txn = svc.db.begin().await?;
+    // The whole manifest is read and checked before the write lock is taken:
+    // on SQLite other writers wait while it is held, so it is held only for
+    // the inserts.
     let mut job = import_job::ActiveModel {
         id: Set(job_id),
         dataset_id: Set(dataset.id),
@@ -264,12 +266,12 @@ pub async fn submit<R: AsyncRead + Unpin + Send>(
         started_at: Set(None),
         finished_at: Set(None),
         updated_at: Set(now),
-    }
-    .insert(&txn)
-    .await?;
+    };
 
     let mut parser = ManifestParser::new(manifest, request.format, limits);
-    let mut batch: Vec<import_item::ActiveModel> = Vec::with_capacity(STAGE_BATCH);
+    let mut rows: Vec<import_item::ActiveModel> = Vec::new();
+    // The first object URL of each row, to tell real repeats from hash clashes.
+    let mut urls: Vec<String> = Vec::new();
     // First entry of each URL (by hash), and the later ones naming it again.
     let mut first_seen: HashMap<u64, i64> = HashMap::new();
     let mut repeats: Vec<(i64, i64, String)> = Vec::new();
@@ -323,17 +325,11 @@ pub async fn submit<R: AsyncRead + Unpin + Send>(
             }
         };
         total += 1;
-        batch.push(row);
-        if batch.len() == STAGE_BATCH {
-            import_item::Entity::insert_many(std::mem::take(&mut batch))
-                .exec_without_returning(&txn)
-                .await?;
-        }
-    }
-    if !batch.is_empty() {
-        import_item::Entity::insert_many(batch)
-            .exec_without_returning(&txn)
-            .await?;
+        urls.push(match &row.object_url {
+            sea_orm::ActiveValue::Set(url) => url.clone(),
+            _ => String::new(),
+        });
+        rows.push(row);
     }
     if total == 0 {
         return Err(manifest_error("it lists no entries"));
@@ -345,61 +341,46 @@ pub async fn submit<R: AsyncRead + Unpin + Send>(
     // The hash may join two different URLs: only real repeats count.
     let mut skipped = 0i64;
     for (seq, first, place) in repeats {
-        let urls: Vec<String> = import_item::Entity::find()
-            .select_only()
-            .column(import_item::Column::ObjectUrl)
-            .filter(import_item::Column::JobId.eq(job_id))
-            .filter(import_item::Column::Seq.is_in([seq, first]))
-            .order_by_asc(import_item::Column::Seq)
-            .into_tuple()
-            .all(&txn)
-            .await?;
-        if urls.len() != 2 || urls[0] != urls[1] {
+        let (seq_at, first_at) = (seq as usize, first as usize);
+        if urls[seq_at] != urls[first_at] {
             continue;
         }
-        let repeat = import_item::Entity::update_many()
-            .filter(import_item::Column::JobId.eq(job_id))
-            .filter(import_item::Column::Seq.eq(seq));
+        let repeat = &mut rows[seq_at];
         if skip_duplicates {
             skipped += 1;
-            repeat
-                .col_expr(
-                    import_item::Column::Status,
-                    item_status::SKIPPED.to_owned().into(),
-                )
-                .exec(&txn)
-                .await?;
+            repeat.status = Set(item_status::SKIPPED.to_owned());
         } else if request.ignore_file_errors {
             failed += 1;
-            repeat
-                .col_expr(
-                    import_item::Column::Status,
-                    item_status::FAILED.to_owned().into(),
-                )
-                .col_expr(
-                    import_item::Column::ErrorCode,
-                    ImportErrorCode::Duplicate.as_str().to_owned().into(),
-                )
-                .col_expr(
-                    import_item::Column::ErrorMessage,
-                    format!("the object URL is listed before, as entry {first}").into(),
-                )
-                .exec(&txn)
-                .await?;
+            repeat.status = Set(item_status::FAILED.to_owned());
+            repeat.error_code = Set(Some(ImportErrorCode::Duplicate.as_str().to_owned()));
+            repeat.error_message = Set(Some(format!(
+                "the object URL is listed before, as entry {first}"
+            )));
         } else {
             return Err(manifest_error(format_args!(
                 "{place}: objectUrl {:?} is listed twice (first as entry {first})",
-                urls[0]
+                urls[seq_at]
             )));
         }
     }
-    let mut active: import_job::ActiveModel = job.clone().into();
-    active.total = Set(total);
-    active.failed = Set(failed);
-    active.skipped = Set(skipped);
-    active.processed = Set(failed + skipped);
-    active.skip_duplicate_urls = Set(skip_duplicates);
-    job = active.update(&txn).await?;
+    drop(urls);
+    job.total = Set(total);
+    job.failed = Set(failed);
+    job.skipped = Set(skipped);
+    job.processed = Set(failed + skipped);
+    job.skip_duplicate_urls = Set(skip_duplicates);
+    let txn = crate::service::tx::write(&svc.db).await?;
+    let job = job.insert(&txn).await?;
+    let mut rows = rows.into_iter();
+    loop {
+        let batch: Vec<import_item::ActiveModel> = rows.by_ref().take(STAGE_BATCH).collect();
+        if batch.is_empty() {
+            break;
+        }
+        import_item::Entity::insert_many(batch)
+            .exec_without_returning(&txn)
+            .await?;
+    }
     txn.commit().await?;
     // A large manifest changes the table's shape: let the planner know
     // before the workers query it by the thousand.

@@ -36,7 +36,6 @@ use object_store::path::{Path as ObjectPath, PathPart};
 use object_store::{ClientOptions, ObjectStore, ObjectStoreExt, RetryConfig};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter, Set,
-    TransactionTrait,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -1520,7 +1519,7 @@ pub async fn create(
     let stored = credentials.map(|c| Credentials(c.to_string()));
     check_buildable(svc, &settings, &secrets, stored.as_ref())?;
     let now = Utc::now();
-    let txn = svc.db.begin().await?;
+    let txn = crate::service::tx::write(&svc.db).await?;
     let created = integration::ActiveModel {
         id: Set(Uuid::now_v7()),
         title: Set(title),
@@ -1657,7 +1656,7 @@ pub async fn update(
     }
     active.credentials = Set(stored);
     active.updated_at = Set(Utc::now());
-    let txn = svc.db.begin().await?;
+    let txn = crate::service::tx::write(&svc.db).await?;
     let updated = active.update(&txn).await?;
     if changed.iter().any(|c| *c != "title") {
         // Which parts changed, never their values.
@@ -1684,7 +1683,7 @@ pub async fn update(
 #[tracing::instrument(skip_all, fields(integration = %id))]
 pub async fn delete(svc: &Services, caller: &Caller, id: Uuid) -> AppResult<Uuid> {
     let (existing, _) = get_for(svc, caller, id, Action::Delete).await?;
-    let txn = svc.db.begin().await?;
+    let txn = crate::service::tx::write(&svc.db).await?;
     let files = file::Entity::find()
         .filter(file::Column::IntegrationId.eq(id))
         .count(&txn)

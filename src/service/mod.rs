@@ -22,6 +22,7 @@ pub mod integrations;
 pub mod ontologies;
 pub mod page;
 pub mod projects;
+pub mod tx;
 pub mod users;
 
 /// What every service call needs: the database and the compiled policy.

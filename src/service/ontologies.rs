@@ -7,7 +7,7 @@ use chrono::Utc;
 use entity::{ontology, project};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter,
-    QueryOrder, Set, TransactionTrait,
+    QueryOrder, Set,
 };
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -210,7 +210,7 @@ pub async fn create(
     let description = optional_text("description", description, DESCRIPTION_MAX)?;
     let structure = validate_structure(structure)?;
     let now = Utc::now();
-    let txn = svc.db.begin().await?;
+    let txn = crate::service::tx::write(&svc.db).await?;
     let created = ontology::ActiveModel {
         id: Set(Uuid::now_v7()),
         title: Set(title),
@@ -258,7 +258,7 @@ pub async fn update(
     active.updated_at = Set(Utc::now());
     // In a transaction: the row is read back before the change commits, so
     // a change whose result cannot be read back is never kept.
-    let txn = svc.db.begin().await?;
+    let txn = crate::service::tx::write(&svc.db).await?;
     let updated = active.update(&txn).await?;
     txn.commit().await?;
     Ok(updated)
@@ -268,7 +268,7 @@ pub async fn update(
 #[tracing::instrument(skip(svc, caller))]
 pub async fn delete(svc: &Services, caller: &Caller, id: Uuid) -> AppResult<Uuid> {
     let (existing, _) = get_for(svc, caller, id, Action::Delete).await?;
-    let txn = svc.db.begin().await?;
+    let txn = crate::service::tx::write(&svc.db).await?;
     let used = project::Entity::find()
         .filter(project::Column::OntologyId.eq(id))
         .count(&txn)

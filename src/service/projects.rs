@@ -7,7 +7,7 @@ use chrono::Utc;
 use entity::{dataset, ontology, project, project_dataset};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter,
-    QueryOrder, QuerySelect, Set, TransactionTrait,
+    QueryOrder, QuerySelect, Set,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -103,7 +103,7 @@ pub async fn create(
         attachable_dataset(svc, caller, *id).await?;
     }
     let now = Utc::now();
-    let txn = svc.db.begin().await?;
+    let txn = crate::service::tx::write(&svc.db).await?;
     let created = project::ActiveModel {
         id: Set(Uuid::now_v7()),
         title: Set(title),
@@ -229,7 +229,7 @@ pub async fn set_ontology(
     let mut active = existing.into_active_model();
     active.ontology_id = Set(ontology_id);
     active.updated_at = Set(Utc::now());
-    let txn = svc.db.begin().await?;
+    let txn = crate::service::tx::write(&svc.db).await?;
     let updated = active.update(&txn).await?;
     if previous != ontology_id {
         record_ontology_use(&txn, caller, &updated, Some(previous)).await?;
@@ -247,7 +247,7 @@ pub async fn attach_dataset(
 ) -> AppResult<project::Model> {
     let (model, _) = get_for(svc, caller, id, Action::AttachDataset).await?;
     attachable_dataset(svc, caller, dataset_id).await?;
-    let txn = svc.db.begin().await?;
+    let txn = crate::service::tx::write(&svc.db).await?;
     if link(&txn, id, dataset_id).await? {
         record_dataset_link(&txn, caller, &model, dataset_id, "dataset.project.attach").await?;
     }
@@ -264,7 +264,7 @@ pub async fn detach_dataset(
 ) -> AppResult<project::Model> {
     let (model, _) = get_for(svc, caller, id, Action::AttachDataset).await?;
     attachable_dataset(svc, caller, dataset_id).await?;
-    let txn = svc.db.begin().await?;
+    let txn = crate::service::tx::write(&svc.db).await?;
     let removed = project_dataset::Entity::delete_by_id((id, dataset_id))
         .exec(&txn)
         .await?;
@@ -281,7 +281,7 @@ pub async fn detach_dataset(
 #[tracing::instrument(skip(svc, caller))]
 pub async fn delete(svc: &Services, caller: &Caller, id: Uuid) -> AppResult<Uuid> {
     let (existing, _) = get_for(svc, caller, id, Action::Delete).await?;
-    let txn = svc.db.begin().await?;
+    let txn = crate::service::tx::write(&svc.db).await?;
     grants::delete_all(&txn, Kind::Project, id).await?;
     project::Entity::delete_by_id(id).exec(&txn).await?;
     audit::record(

@@ -261,10 +261,10 @@ pub async fn set_workspace_role(
     id: Uuid,
     role: &str,
 ) -> AppResult<user::Model> {
-    use sea_orm::{PaginatorTrait, TransactionTrait};
+    use sea_orm::PaginatorTrait;
     require_workspace(svc, caller, Action::ManageUsers)?;
     let role = crate::service::grants::validate_role(Kind::Workspace, role)?;
-    let txn = svc.db.begin().await?;
+    let txn = crate::service::tx::write(&svc.db).await?;
     let existing = user::Entity::find_by_id(id)
         .one(&txn)
         .await?

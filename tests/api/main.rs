@@ -6,6 +6,7 @@ mod helpers;
 mod auth;
 mod authorization;
 mod batching;
+mod concurrency;
 mod datasets;
 mod folders;
 mod groups;
