@@ -23,6 +23,7 @@ mod projects;
 mod s3;
 mod schema;
 mod ssrf;
+mod storage_without_ranges;
 mod tokens;
 mod uploads;
 mod workspace;
