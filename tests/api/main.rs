@@ -6,6 +6,7 @@ mod helpers;
 mod auth;
 mod authorization;
 mod batching;
+mod big_batches;
 mod datasets;
 mod folders;
 mod groups;
