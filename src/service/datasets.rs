@@ -5,9 +5,10 @@ use std::collections::HashMap;
 
 use chrono::Utc;
 use entity::{dataset, dataset_file, file, project, project_dataset};
+use sea_orm::sea_query::{Expr, OnConflict, Query};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, IntoActiveModel, QueryFilter,
-    QueryOrder, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, IntoActiveModel,
+    QueryFilter, QueryOrder, QuerySelect, Set,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -27,6 +28,12 @@ use crate::service::{audit, files, folders, Services};
 
 /// The word a caller must type to delete a dataset.
 pub const DELETE_CONFIRMATION: &str = "delete";
+/// The most IDs `attachFilesToDataset` takes in each of `fileIds` and
+/// `folderIds`; a folder's files are not counted (they are attached by one
+/// statement however many there are).
+pub const MAX_ATTACH_IDS: usize = 10_000;
+/// Files linked by one INSERT.
+const ATTACH_CHUNK: usize = 1_000;
 
 /// The dataset, if the caller may see it, with what they may do to it.
 pub async fn get(svc: &Services, caller: &Caller, id: Uuid) -> AppResult<(dataset::Model, Access)> {
@@ -222,30 +229,64 @@ pub async fn attach_files(
     if file_ids.is_empty() && folder_ids.is_empty() {
         return Err(AppError::bad_input("name at least one file or folder"));
     }
-    let mut ids = grants::dedup(file_ids);
-    files::require_visible(svc, caller, &ids, FileRoute::OwnRoles).await?;
-    for folder in grants::dedup(folder_ids) {
-        folders::get_for(svc, caller, folder, Action::View).await?;
-        let in_folder: Vec<Uuid> = file::Entity::find()
-            .select_only()
-            .column(file::Column::Id)
-            .filter(file::Column::FolderId.eq(folder))
-            .into_tuple()
-            .all(&svc.db)
-            .await?;
-        ids.extend(in_folder);
+    for (list, len) in [("fileIds", file_ids.len()), ("folderIds", folder_ids.len())] {
+        if len > MAX_ATTACH_IDS {
+            return Err(AppError::bad_input(format!(
+                "{list} names {len} IDs; at most {MAX_ATTACH_IDS} are taken at once (attach a folder's files with folderIds)"
+            )));
+        }
     }
-    let ids = grants::dedup(&ids);
+    let ids = grants::dedup(file_ids);
+    files::require_visible(svc, caller, &ids, FileRoute::OwnRoles).await?;
+    let folder_ids = grants::dedup(folder_ids);
+    for folder in &folder_ids {
+        folders::get_for(svc, caller, *folder, Action::View).await?;
+    }
     let now = Utc::now();
-    let links = ids.into_iter().map(|file_id| dataset_file::ActiveModel {
-        dataset_id: Set(id),
-        file_id: Set(file_id),
-        created_at: Set(now),
-    });
-    dataset_file::Entity::insert_many(links)
-        .on_conflict_do_nothing()
-        .exec_without_returning(&svc.db)
-        .await?;
+    let txn = crate::service::tx::write(&svc.db).await?;
+    // In pieces: one statement binds three values a file, and databases cap
+    // the values of a statement (32,766 on SQLite, 65,535 on PostgreSQL).
+    for chunk in ids.chunks(ATTACH_CHUNK) {
+        let links = chunk.iter().map(|file_id| dataset_file::ActiveModel {
+            dataset_id: Set(id),
+            file_id: Set(*file_id),
+            created_at: Set(now),
+        });
+        dataset_file::Entity::insert_many(links)
+            .on_conflict_do_nothing()
+            .exec_without_returning(&txn)
+            .await?;
+    }
+    // A folder's files, however many, in one statement that binds three values.
+    for folder in folder_ids {
+        let files_of_folder = Query::select()
+            .expr(Expr::val(id))
+            .column(file::Column::Id)
+            .expr(Expr::val(now))
+            .from(file::Entity)
+            .and_where(file::Column::FolderId.eq(folder))
+            .to_owned();
+        let insert = Query::insert()
+            .into_table(dataset_file::Entity)
+            .columns([
+                dataset_file::Column::DatasetId,
+                dataset_file::Column::FileId,
+                dataset_file::Column::CreatedAt,
+            ])
+            .select_from(files_of_folder)
+            .map_err(|e| AppError::Internal(e.to_string()))?
+            .on_conflict(
+                OnConflict::columns([
+                    dataset_file::Column::DatasetId,
+                    dataset_file::Column::FileId,
+                ])
+                .do_nothing()
+                .to_owned(),
+            )
+            .to_owned();
+        txn.execute(&insert).await?;
+    }
+    txn.commit().await?;
     svc.events.dataset_changed(id, DatasetChange::FilesAttached);
     Ok(model)
 }

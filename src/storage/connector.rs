@@ -12,7 +12,9 @@
 //!   and custom headers are added only to requests to its base URL's
 //!   origin, and once a redirect leaves the first request's origin no
 //!   credential or signature header goes along (reqwest keeps default
-//!   headers on redirects and strips only a few).
+//!   headers on redirects and strips only a few);
+//! - read a range from a server that ignores `Range` and answers with the
+//!   whole object, without downloading the rest (see `ranges`).
 //!
 //! Proxies from the environment are not used: through a proxy the address
 //! connected to would be the proxy's, and the check would be void.
@@ -33,6 +35,7 @@ use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use url::Url;
 
 use crate::storage::allow_list::{AllowList, HostVerdict, REFUSED};
+use crate::storage::ranges::partial_from_whole;
 
 /// Most redirects followed for one request.
 const MAX_REDIRECTS: usize = 5;
@@ -232,7 +235,7 @@ impl HttpService for GuardedService {
                 .and_then(|l| l.to_str().ok())
                 .and_then(|l| url.join(l).ok());
             let (true, Some(next)) = (follows, location) else {
-                return Ok(response);
+                return Ok(partial_from_whole(&method, &headers, response));
             };
             match next.scheme() {
                 "https" => {}
