@@ -3,6 +3,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261129_000001_create_domain;
 mod m20261129_000002_create_integrations;
 mod m20261129_000003_create_imports;
+mod m20261201_000001_unique_folder_names;
 
 pub struct Migrator;
 
@@ -13,6 +14,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000001_create_domain::Migration),
             Box::new(m20261129_000002_create_integrations::Migration),
             Box::new(m20261129_000003_create_imports::Migration),
+            Box::new(m20261201_000001_unique_folder_names::Migration),
         ]
     }
 }

@@ -37,9 +37,11 @@ const TABLES: [&str; 15] = [
     "import_items",
 ];
 
-const INDEXES: [(&str, &str); 21] = [
+const INDEXES: [(&str, &str); 23] = [
     ("group_memberships", "idx_group_memberships_user_role"),
     ("folders", "idx_folders_parent_id"),
+    ("folders", "idx_folders_parent_id_name"),
+    ("folders", "idx_folders_top_level_name"),
     ("files", "idx_files_folder_object_url"),
     ("datasets", "idx_datasets_folder_id"),
     ("datasets", "idx_datasets_created_by"),
@@ -525,6 +527,83 @@ async fn exercise_entities(db: &DatabaseConnection) {
     .unwrap();
 }
 
+/// A database migrated before sibling names were unique may hold same-named
+/// siblings; the migration renames all but the oldest, then refuses new ones.
+async fn exercise_duplicate_folder_names(db: &DatabaseConnection) {
+    // Up to, not including, the unique folder names.
+    Migrator::up(db, Some(3)).await.unwrap();
+    let start = Utc::now().trunc_subsecs(6);
+    let folder = |name: &str, parent: Option<Uuid>, minutes: i64| folder::Model {
+        id: Uuid::new_v4(),
+        name: name.into(),
+        parent_id: parent,
+        created_by: None,
+        created_at: start + chrono::Duration::minutes(minutes),
+        updated_at: start,
+    };
+    // Inserted newest first: the order of creation decides, not of insertion.
+    let top_new = folder("Birds", None, 3);
+    let top_taken = folder("Birds (2)", None, 0);
+    let top_mid = folder("Birds", None, 2);
+    let top_old = folder("Birds", None, 1);
+    let parent = folder("Parent", None, 0);
+    let sub_new = folder("Birds", Some(parent.id), 5);
+    let sub_old = folder("Birds", Some(parent.id), 4);
+    let other_case = folder("birds", None, 6);
+    for f in [
+        &top_new,
+        &top_taken,
+        &top_mid,
+        &top_old,
+        &parent,
+        &sub_new,
+        &sub_old,
+        &other_case,
+    ] {
+        f.clone().into_active_model().insert(db).await.unwrap();
+    }
+
+    Migrator::up(db, None).await.unwrap();
+    let name_of = |f: &folder::Model| {
+        let id = f.id;
+        async move { Folder::find_by_id(id).one(db).await.unwrap().unwrap().name }
+    };
+    assert_eq!(name_of(&top_old).await, "Birds");
+    assert_eq!(name_of(&top_taken).await, "Birds (2)");
+    assert_eq!(name_of(&top_mid).await, "Birds (3)");
+    assert_eq!(name_of(&top_new).await, "Birds (4)");
+    assert_eq!(name_of(&sub_old).await, "Birds");
+    assert_eq!(name_of(&sub_new).await, "Birds (2)");
+    assert_eq!(name_of(&other_case).await, "birds");
+
+    // From now on the database refuses same-named siblings, top level
+    // included, and still allows the name under another parent.
+    assert!(folder("Birds", None, 7)
+        .into_active_model()
+        .insert(db)
+        .await
+        .is_err());
+    assert!(folder("Birds", Some(parent.id), 7)
+        .into_active_model()
+        .insert(db)
+        .await
+        .is_err());
+    folder("Birds", Some(top_old.id), 7)
+        .into_active_model()
+        .insert(db)
+        .await
+        .unwrap();
+
+    Migrator::down(db, None).await.unwrap();
+    assert_schema(db, false).await;
+}
+
+#[tokio::test]
+async fn duplicate_folder_names_sqlite() {
+    let db = Database::connect("sqlite::memory:").await.unwrap();
+    exercise_duplicate_folder_names(&db).await;
+}
+
 #[tokio::test]
 async fn migrate_sqlite() {
     let db = Database::connect("sqlite::memory:").await.unwrap();
@@ -565,6 +644,7 @@ async fn migrate_postgres() {
         tokio::spawn(async move {
             let db = Database::connect(db_url).await.unwrap();
             exercise(&db).await;
+            exercise_duplicate_folder_names(&db).await;
             db.close().await.unwrap();
         })
         .await

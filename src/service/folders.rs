@@ -66,17 +66,17 @@ pub async fn create(
     }
     let now = Utc::now();
     let txn = crate::service::tx::write(&svc.db).await?;
-    ensure_unique_name(&txn, parent_id, &name, None).await?;
     let created = folder::ActiveModel {
         id: Set(Uuid::now_v7()),
-        name: Set(name),
+        name: Set(name.clone()),
         parent_id: Set(parent_id),
         created_by: Set(Some(caller.id)),
         created_at: Set(now),
         updated_at: Set(now),
     }
     .insert(&txn)
-    .await?;
+    .await
+    .map_err(|e| name_taken(e, &name))?;
     grants::insert(
         &txn,
         Kind::Folder,
@@ -99,13 +99,13 @@ pub async fn rename(
 ) -> AppResult<folder::Model> {
     let (existing, _) = get_for(svc, caller, id, Action::Edit).await?;
     let name = folder_name(name)?;
-    let txn = crate::service::tx::write(&svc.db).await?;
-    ensure_unique_name(&txn, existing.parent_id, &name, Some(id)).await?;
     let mut active = existing.into_active_model();
-    active.name = Set(name);
+    active.name = Set(name.clone());
     active.updated_at = Set(Utc::now());
-    let updated = active.update(&txn).await?;
-    txn.commit().await?;
+    let updated = active
+        .update(&svc.db)
+        .await
+        .map_err(|e| name_taken(e, &name))?;
     Ok(updated)
 }
 
@@ -180,24 +180,9 @@ fn folder_name(name: &str) -> AppResult<String> {
     Ok(name)
 }
 
-async fn ensure_unique_name<C: sea_orm::ConnectionTrait>(
-    db: &C,
-    parent: Option<Uuid>,
-    name: &str,
-    except: Option<Uuid>,
-) -> AppResult<()> {
-    let mut query = folder::Entity::find().filter(folder::Column::Name.eq(name));
-    query = match parent {
-        Some(p) => query.filter(folder::Column::ParentId.eq(p)),
-        None => query.filter(folder::Column::ParentId.is_null()),
-    };
-    if let Some(id) = except {
-        query = query.filter(folder::Column::Id.ne(id));
-    }
-    if query.count(db).await? > 0 {
-        return Err(AppError::conflict(format!(
-            "a folder named {name:?} already exists here"
-        )));
-    }
-    Ok(())
+/// Sibling names are unique by two indexes (see the migration
+/// `unique_folder_names`), compared exactly; checking first and inserting
+/// after would let two people creating one name at once both pass the check.
+fn name_taken(err: sea_orm::DbErr, name: &str) -> AppError {
+    AppError::on_unique(err, &format!("a folder named {name:?} already exists here"))
 }

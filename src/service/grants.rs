@@ -174,6 +174,37 @@ async fn find<C: ConnectionTrait>(
         .await?)
 }
 
+/// Takes the write lock on the resource row for the rest of the transaction,
+/// so that changes to its collaborators happen one after the other: two
+/// ADMINs removing each other at once would otherwise each count the other
+/// as the ADMIN left (write skew). A no-op UPDATE locks the row on
+/// PostgreSQL and, as the transaction's first statement, takes SQLite's
+/// database write lock too; the ADMIN count that follows then sees every
+/// change committed before it.
+pub async fn lock_resource<C: ConnectionTrait>(db: &C, kind: Kind, id: Uuid) -> AppResult<()> {
+    let table = match kind {
+        Kind::Dataset => "datasets",
+        Kind::Project => "projects",
+        Kind::Ontology => "ontologies",
+        Kind::Folder => "folders",
+        Kind::Integration => "integrations",
+        Kind::Group => "groups",
+        Kind::Workspace => return Ok(()),
+    };
+    let backend = db.get_database_backend();
+    let placeholder = match backend {
+        sea_orm::DbBackend::Postgres => "$1",
+        _ => "?",
+    };
+    db.execute_raw(sea_orm::Statement::from_sql_and_values(
+        backend,
+        format!("UPDATE {table} SET updated_at = updated_at WHERE id = {placeholder}"),
+        [id.into()],
+    ))
+    .await?;
+    Ok(())
+}
+
 /// A resource keeps at least one user holding ADMIN directly, so that it can
 /// always be managed.
 async fn ensure_admin_remains<C: ConnectionTrait>(
@@ -253,6 +284,7 @@ pub async fn set_role(
     let kind = access.kind;
     let role = validate_role(kind, role)?;
     let txn = crate::service::tx::write(&svc.db).await?;
+    lock_resource(&txn, kind, resource_id).await?;
     let grant = find(&txn, kind, resource_id, grantee)
         .await?
         .ok_or_else(|| {
@@ -283,6 +315,7 @@ pub async fn remove(
 ) -> AppResult<()> {
     let kind = access.kind;
     let txn = crate::service::tx::write(&svc.db).await?;
+    lock_resource(&txn, kind, resource_id).await?;
     let grant = find(&txn, kind, resource_id, grantee)
         .await?
         .ok_or_else(|| {

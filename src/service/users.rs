@@ -265,6 +265,7 @@ pub async fn set_workspace_role(
     require_workspace(svc, caller, Action::ManageUsers)?;
     let role = crate::service::grants::validate_role(Kind::Workspace, role)?;
     let txn = crate::service::tx::write(&svc.db).await?;
+    lock_workspace_roles(&txn, id).await?;
     let existing = user::Entity::find_by_id(id)
         .one(&txn)
         .await?
@@ -292,6 +293,31 @@ pub async fn set_workspace_role(
     .await?;
     txn.commit().await?;
     Ok(updated)
+}
+
+/// Makes changes of workspace roles happen one after the other, so that the
+/// last two ADMINs demoting each other at once cannot both succeed (each
+/// would count the other as the ADMIN left). PostgreSQL: a transaction-scoped
+/// advisory lock of fixed key. SQLite: a no-op UPDATE as the transaction's
+/// first statement takes the database write lock.
+async fn lock_workspace_roles<C: sea_orm::ConnectionTrait>(db: &C, user: Uuid) -> AppResult<()> {
+    /// Any fixed number, the same on every instance ("wsroles" in ASCII).
+    const WORKSPACE_ROLES_LOCK: i64 = 0x77_73_72_6f_6c_65_73;
+    let backend = db.get_database_backend();
+    let statement = match backend {
+        sea_orm::DbBackend::Postgres => sea_orm::Statement::from_sql_and_values(
+            backend,
+            "SELECT pg_advisory_xact_lock($1)",
+            [WORKSPACE_ROLES_LOCK.into()],
+        ),
+        _ => sea_orm::Statement::from_sql_and_values(
+            backend,
+            "UPDATE users SET updated_at = updated_at WHERE id = ?",
+            [user.into()],
+        ),
+    };
+    db.execute_raw(statement).await?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -23,6 +23,7 @@ mod matrix;
 mod ontologies;
 mod operations;
 mod projects;
+mod races;
 mod s3;
 mod schema;
 mod ssrf;
