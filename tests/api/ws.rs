@@ -766,6 +766,16 @@ async fn on_postgresql_a_subscriber_sees_changes_made_on_another_instance() {
     // And the instance that made the change delivers it once, itself.
     let mut local = Ws::signed_in(&a, Some(&alice)).await;
     local.watch(&a, "2", &dataset).await;
+    // A subscription counts as listening before its access check ends; an
+    // event it delivers proves it has started, so the delete cannot overtake it.
+    b.ok(
+        &alice_on_b,
+        "mutation($d: ID!) { updateDataset(input: {id: $d, title: \"Renamed on B\"}) { id } }",
+        json!({ "d": dataset }),
+    )
+    .await;
+    assert_eq!(local.event("2").await["change"], "SETTINGS_CHANGED");
+    assert_eq!(ws.event("1").await["change"], "SETTINGS_CHANGED");
     b.ok(
         &alice_on_b,
         "mutation($d: ID!) { deleteDataset(input: {id: $d, confirm: \"delete\"}) }",
