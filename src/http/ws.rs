@@ -541,15 +541,16 @@ impl Connection {
         let outputs = self.outputs.clone();
         let op_id = id.clone();
         let task = tokio::spawn(async move {
+            // An operation refused before it runs gets one `error` message.
+            let refused = |errors| Output {
+                id: op_id.clone(),
+                seq,
+                kind: OutputKind::Error(errors),
+            };
             if let Err(error) = parsed {
                 let mut response = async_graphql::Response::from_errors(vec![error]);
                 with_codes(&mut response);
-                let output = Output {
-                    id: op_id,
-                    seq,
-                    kind: OutputKind::Error(response.errors),
-                };
-                let _ = outputs.send(output).await;
+                let _ = outputs.send(refused(response.errors)).await;
                 return;
             }
             // Only the token is the connection's: who the user is now (their
@@ -561,12 +562,7 @@ impl Connection {
                     Err(e) => {
                         let error: async_graphql::Error = e.into();
                         let error = error.into_server_error(Default::default());
-                        let output = Output {
-                            id: op_id,
-                            seq,
-                            kind: OutputKind::Error(vec![error]),
-                        };
-                        let _ = outputs.send(output).await;
+                        let _ = outputs.send(refused(vec![error])).await;
                         return;
                     }
                 },
