@@ -19,8 +19,9 @@ use crate::auth::Caller;
 use crate::error::{AppError, AppResult};
 use crate::policy::{Action, Kind};
 use crate::service::access::Access;
-use crate::service::integrations::{self, CredentialsChange, Provider};
+use crate::service::integrations::{self, CredentialsChange};
 use crate::service::Services;
+use crate::storage::Provider;
 
 /// Where an integration's objects live.
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]

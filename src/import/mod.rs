@@ -4,5 +4,4 @@
 
 pub mod manifest;
 pub mod probe;
-pub mod storage;
 pub mod worker;

@@ -43,6 +43,19 @@ pub trait RangeReader: Send + Sync {
     ) -> impl Future<Output = Result<Vec<u8>, ProbeError>> + Send;
 }
 
+/// Objects in users' storage are read through their integration's client.
+impl RangeReader for crate::storage::object::StoreObject {
+    async fn len(&self) -> Result<u64, ProbeError> {
+        self.size().await.map_err(ProbeError::Unreachable)
+    }
+
+    async fn read_range(&self, start: u64, end: u64) -> Result<Vec<u8>, ProbeError> {
+        self.bytes(start, end)
+            .await
+            .map_err(ProbeError::Unreachable)
+    }
+}
+
 /// What probing found; `None` where the format does not say or the probe does not look.
 #[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct ProbeResult {

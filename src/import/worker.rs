@@ -45,11 +45,11 @@ use crate::config::ImportSettings;
 use crate::error::{AppError, AppResult};
 use crate::events::{DatasetChange, Event, ImportStatus};
 use crate::import::probe::{probe, ProbeError, ProbeResult};
-use crate::import::storage::StoreObject;
 use crate::service::imports::{
     announce, item_status, refresh_statistics, ImportErrorCode, ANALYZE_AFTER,
 };
-use crate::service::{imports, integrations, Services};
+use crate::service::{imports, Services};
+use crate::storage::object::StoreObject;
 
 /// Items read from the database, probed and checkpointed together.
 pub const CHUNK: u64 = 128;
@@ -357,7 +357,7 @@ async fn probe_item(
             };
             Outcome::Failed(code, message)
         };
-        let path = match integrations::object_path(integration, url) {
+        let path = match crate::storage::object_path(integration, url) {
             Ok(path) => path,
             Err(e) => return failed(ImportErrorCode::BadEntry, e.public_message()),
         };
@@ -562,7 +562,7 @@ impl Run<'_> {
                 )
                 .await;
         };
-        let store = match integrations::open(self.svc, &integration) {
+        let store = match crate::storage::open(&self.svc.storage, &integration) {
             Ok(store) => store,
             Err(e) => {
                 return self

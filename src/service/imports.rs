@@ -233,7 +233,7 @@ pub async fn submit<R: AsyncRead + Unpin + Send>(
     folders::get_for(svc, caller, folder_id, Action::AddFiles).await?;
     let (integration, _) =
         integrations::get_for(svc, caller, request.integration_id, Action::Use).await?;
-    integrations::open(svc, &integration)?;
+    crate::storage::open(&svc.storage, &integration)?;
 
     let now = Utc::now();
     let job_id = Uuid::now_v7();
@@ -283,7 +283,7 @@ pub async fn submit<R: AsyncRead + Unpin + Send>(
                 let foreign = entry
                     .object_urls
                     .iter()
-                    .find_map(|url| integrations::object_path(&integration, url).err());
+                    .find_map(|url| crate::storage::object_path(&integration, url).err());
                 if let Some(e) = foreign {
                     let message = e.public_message();
                     if !request.ignore_file_errors {

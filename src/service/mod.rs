@@ -34,7 +34,7 @@ pub struct Services {
     /// Changes committed by the services, for subscriptions.
     pub events: EventBus,
     /// Storage settings of the instance (where LOCAL integrations may point).
-    pub storage: integrations::StorageSettings,
+    pub storage: crate::storage::StorageSettings,
     /// Bounds on the manifests of imports.
     pub manifest_limits: crate::import::manifest::ManifestLimits,
 }
@@ -51,7 +51,7 @@ impl Services {
             policy: Arc::new(policy),
             metrics,
             events,
-            storage: integrations::StorageSettings::default(),
+            storage: crate::storage::StorageSettings::default(),
             manifest_limits: crate::import::manifest::ManifestLimits::default(),
         }
     }

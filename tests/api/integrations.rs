@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use annograph::import::probe::{probe, RangeReader};
-use annograph::import::storage::StoreObject;
-use annograph::service::integrations;
+use annograph::storage;
+use annograph::storage::object::StoreObject;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use sea_orm::EntityTrait;
@@ -700,8 +700,8 @@ async fn store_objects_read_the_right_bytes_over_local_and_http() {
         (&http, format!("{base}cfr.mp4")),
     ] {
         let object = StoreObject::new(
-            integrations::store(&app.server.state.services.storage, integration).unwrap(),
-            integrations::object_path(integration, &url).unwrap(),
+            storage::store(&app.server.state.services.storage, integration).unwrap(),
+            storage::object_path(integration, &url).unwrap(),
         );
         assert_eq!(object.len().await.unwrap(), expected.len() as u64, "{url}");
         assert_eq!(object.read_range(0, 16).await.unwrap(), &expected[..16]);
@@ -726,8 +726,8 @@ async fn store_objects_read_the_right_bytes_over_local_and_http() {
     }
     let photo_url = format!("{base}photo.jpg");
     let photo = StoreObject::new(
-        integrations::store(&app.server.state.services.storage, &http).unwrap(),
-        integrations::object_path(&http, &photo_url).unwrap(),
+        storage::store(&app.server.state.services.storage, &http).unwrap(),
+        storage::object_path(&http, &photo_url).unwrap(),
     );
     let image = probe(&photo, "IMAGE", &photo_url).await.unwrap();
     assert!(image.width.is_some() && image.height.is_some());
@@ -744,10 +744,10 @@ async fn store_objects_read_the_right_bytes_over_local_and_http() {
 
     // A missing object is unreachable, not a panic; a foreign one is refused.
     let missing = StoreObject::new(
-        integrations::store(&app.server.state.services.storage, &http).unwrap(),
-        integrations::object_path(&http, &format!("{base}missing.mp4")).unwrap(),
+        storage::store(&app.server.state.services.storage, &http).unwrap(),
+        storage::object_path(&http, &format!("{base}missing.mp4")).unwrap(),
     );
     assert!(missing.len().await.is_err());
-    assert!(integrations::object_path(&http, "http://127.0.0.1:1/media/cfr.mp4").is_err());
-    assert!(integrations::object_path(&local, "../cfr.mp4").is_err());
+    assert!(storage::object_path(&http, "http://127.0.0.1:1/media/cfr.mp4").is_err());
+    assert!(storage::object_path(&local, "../cfr.mp4").is_err());
 }

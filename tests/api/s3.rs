@@ -15,8 +15,8 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use annograph::import::probe::{probe, RangeReader};
-use annograph::import::storage::StoreObject;
-use annograph::service::integrations;
+use annograph::storage;
+use annograph::storage::object::StoreObject;
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStoreExt, PutPayload};
@@ -599,8 +599,8 @@ async fn store_objects_probe_videos_over_s3_with_ranged_reads() {
         .expect("stored");
     let object = |url: &str| {
         StoreObject::new(
-            integrations::store(&app.server.state.services.storage, &integration).unwrap(),
-            integrations::object_path(&integration, url).unwrap(),
+            storage::store(&app.server.state.services.storage, &integration).unwrap(),
+            storage::object_path(&integration, url).unwrap(),
         )
     };
 
