@@ -452,3 +452,25 @@ impl Config {
         }
     }
 }
+
+/// Bounds on what a manifest may hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ManifestLimits {
+    /// Most entries, good or bad, in one manifest.
+    pub max_entries: usize,
+    /// Longest object URL, in bytes. URLs are also held to
+    /// [`MAX_URL_LENGTH`](crate::service::files::MAX_URL_LENGTH) by `validate_object_url`.
+    pub max_url_len: usize,
+    /// Largest manifest, in bytes.
+    pub max_bytes: u64,
+}
+
+impl Default for ManifestLimits {
+    fn default() -> Self {
+        ManifestLimits {
+            max_entries: 100_000,
+            max_url_len: crate::service::files::MAX_URL_LENGTH,
+            max_bytes: 64 * 1024 * 1024,
+        }
+    }
+}

@@ -17,8 +17,8 @@ use super::user::User;
 use super::{connection, global_id, loaders, or_null, page_args, parse_id, scope, Conn};
 use crate::error::{AppError, AppResult};
 use crate::events::ImportStatus;
+use crate::import::jobs::{self, ImportErrorCode, NewImport};
 use crate::import::manifest;
-use crate::service::imports::{self, ImportErrorCode, NewImport};
 use crate::service::page::{Order, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
 
 /// How a manifest is written.
@@ -55,7 +55,7 @@ impl ImportJob {
     }
     /// Where the job is.
     async fn status(&self) -> ImportStatus {
-        imports::status_of(&self.0)
+        jobs::status_of(&self.0)
     }
     /// Entries in the manifest.
     async fn total(&self) -> i32 {
@@ -176,7 +176,7 @@ impl ImportJob {
                     .ok_or_else(|| AppError::bad_input("after is not a valid cursor"))
             })
             .transpose()?;
-        let (items, has_next) = imports::errors(svc, self.0.id, first as u64, after_seq).await?;
+        let (items, has_next) = jobs::errors(svc, self.0.id, first as u64, after_seq).await?;
         let mut conn = Connection::with_additional_fields(
             after_seq.is_some(),
             has_next,
@@ -298,7 +298,7 @@ impl ImportQuery {
         let result = async {
             let (svc, caller) = scope(ctx)?;
             let id = parse_id(&id, "ImportJob", "id")?;
-            imports::get(svc, caller, id).await.map(ImportJob)
+            jobs::get(svc, caller, id).await.map(ImportJob)
         };
         or_null(ctx, result.await)
     }
@@ -320,7 +320,7 @@ impl ImportQuery {
             by_name: false,
             descending: true,
         };
-        let jobs = imports::list(svc, caller, dataset_id, status, page).await?;
+        let jobs = jobs::list(svc, caller, dataset_id, status, page).await?;
         Ok(connection(jobs, ImportJob))
     }
 }
@@ -358,7 +358,7 @@ impl ImportMutation {
         let job = match (&input.manifest, &input.file) {
             (Some(text), None) => {
                 let format = input.format.unwrap_or_else(|| sniff_format(text));
-                imports::submit(svc, caller, request(format)?, text.as_bytes(), limits).await?
+                jobs::submit(svc, caller, request(format)?, text.as_bytes(), limits).await?
             }
             (None, Some(upload)) => {
                 let value = upload
@@ -378,7 +378,7 @@ impl ImportMutation {
                     },
                 };
                 let file = tokio::fs::File::from_std(value.content);
-                imports::submit(svc, caller, request(format)?, file, limits).await?
+                jobs::submit(svc, caller, request(format)?, file, limits).await?
             }
             _ => {
                 return Err(AppError::bad_input(
@@ -400,7 +400,7 @@ impl ImportMutation {
     ) -> Result<ImportJob> {
         let (svc, caller) = scope(ctx)?;
         let id = parse_id(&input.id, "ImportJob", "id")?;
-        Ok(ImportJob(imports::cancel(svc, caller, id).await?))
+        Ok(ImportJob(jobs::cancel(svc, caller, id).await?))
     }
 }
 
@@ -410,5 +410,5 @@ pub async fn load(
     caller: &crate::auth::Caller,
     id: Uuid,
 ) -> AppResult<ImportJob> {
-    imports::get(svc, caller, id).await.map(ImportJob)
+    jobs::get(svc, caller, id).await.map(ImportJob)
 }

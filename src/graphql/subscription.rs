@@ -26,7 +26,8 @@ use super::{global_id, parse_id, scope};
 use crate::auth::Caller;
 use crate::error::AppError;
 use crate::events::{DatasetChange, Event, ImportCounts};
-use crate::service::{datasets, imports, Services};
+use crate::import::jobs;
+use crate::service::{datasets, Services};
 use entity::import_job;
 
 /// Subscriptions: served over WebSocket on `/graphql/ws`.
@@ -118,7 +119,7 @@ impl ImportSubscription {
         let id = parse_id(&job_id, "ImportJob", "jobId")?;
         // Listen before reading, so that nothing committed in between is missed.
         let events = svc.events.subscribe();
-        let job = imports::get(svc, caller, id).await?;
+        let job = jobs::get(svc, caller, id).await?;
         let follow = Follow {
             events,
             svc: svc.clone(),
@@ -153,7 +154,7 @@ impl Follow {
     async fn next(mut self) -> Option<(Result<ImportJob>, Option<Follow>)> {
         loop {
             if let Some(job) = self.next.take() {
-                let counts = imports::counts_of(&job);
+                let counts = jobs::counts_of(&job);
                 if self.sent != Some(counts) {
                     self.sent = Some(counts);
                     self.sent_at = Some(Instant::now());
@@ -172,7 +173,7 @@ impl Follow {
                 self.events.try_recv(),
                 Ok(_) | Err(broadcast::error::TryRecvError::Lagged(_))
             ) {}
-            match imports::get(&self.svc, &self.caller, self.id).await {
+            match jobs::get(&self.svc, &self.caller, self.id).await {
                 Ok(job) => self.next = Some(job),
                 // Deleted with its dataset, or access lost: the end.
                 Err(AppError::NotFound(_)) => return None,

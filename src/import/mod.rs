@@ -2,6 +2,7 @@
 //! manifest that lists them, and reading their objects' headers through a
 //! storage integration.
 
+pub mod jobs;
 pub mod manifest;
 pub mod probe;
 pub mod worker;

@@ -44,11 +44,12 @@ use uuid::Uuid;
 use crate::config::ImportSettings;
 use crate::error::{AppError, AppResult};
 use crate::events::{DatasetChange, Event, ImportStatus};
-use crate::import::probe::{probe, ProbeError, ProbeResult};
-use crate::service::imports::{
+use crate::import::jobs;
+use crate::import::jobs::{
     announce, item_status, refresh_statistics, ImportErrorCode, ANALYZE_AFTER,
 };
-use crate::service::{imports, Services};
+use crate::import::probe::{probe, ProbeError, ProbeResult};
+use crate::service::Services;
 use crate::storage::object::StoreObject;
 
 /// Items read from the database, probed and checkpointed together.
@@ -667,7 +668,7 @@ impl Run<'_> {
         let txn = crate::service::tx::write(db).await?;
         // Asked again before anything read is registered: a right lost while
         // the objects were read stops the job before this chunk goes in.
-        if let Some(why) = imports::lost_right(&txn, &self.svc.policy, job).await? {
+        if let Some(why) = jobs::lost_right(&txn, &self.svc.policy, job).await? {
             drop(txn);
             self.stop_for(why).await?;
             return Ok(Step::Stop);
@@ -757,7 +758,7 @@ impl Run<'_> {
     /// READY items; then the job SUCCEEDS.
     async fn complete(&mut self, attach_to: Option<Uuid>) -> AppResult<Step> {
         let txn = crate::service::tx::write(&self.svc.db).await?;
-        if let Some(why) = imports::lost_right(&txn, &self.svc.policy, &self.job).await? {
+        if let Some(why) = jobs::lost_right(&txn, &self.svc.policy, &self.job).await? {
             drop(txn);
             self.stop_for(why).await?;
             return Ok(Step::Stop);
@@ -877,7 +878,7 @@ impl Run<'_> {
     /// may no longer add data to the dataset, add files to the folder or use
     /// the integration; true then.
     async fn stopped_for_lost_right(&mut self) -> AppResult<bool> {
-        match imports::lost_right(&self.svc.db, &self.svc.policy, &self.job).await? {
+        match jobs::lost_right(&self.svc.db, &self.svc.policy, &self.job).await? {
             Some(why) => {
                 self.stop_for(why).await?;
                 Ok(true)

@@ -16,7 +16,6 @@ pub mod files;
 pub mod folders;
 pub mod grants;
 pub mod groups;
-pub mod imports;
 pub mod input;
 pub mod integrations;
 pub mod ontologies;
@@ -36,7 +35,7 @@ pub struct Services {
     /// Storage settings of the instance (where LOCAL integrations may point).
     pub storage: crate::storage::StorageSettings,
     /// Bounds on the manifests of imports.
-    pub manifest_limits: crate::import::manifest::ManifestLimits,
+    pub manifest_limits: crate::config::ManifestLimits,
 }
 
 impl Services {
@@ -52,7 +51,7 @@ impl Services {
             metrics,
             events,
             storage: crate::storage::StorageSettings::default(),
-            manifest_limits: crate::import::manifest::ManifestLimits::default(),
+            manifest_limits: crate::config::ManifestLimits::default(),
         }
     }
 }
