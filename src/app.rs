@@ -16,7 +16,7 @@ use crate::events::EventBus;
 use crate::graphql::build_schema;
 use crate::http::{router, AppState};
 use crate::import::manifest::ManifestLimits;
-use crate::import::worker::Workers;
+use crate::import::queue::Workers;
 use crate::metrics::Metrics;
 use crate::policy::Policy;
 use crate::service::Services;

@@ -5,4 +5,5 @@
 pub mod jobs;
 pub mod manifest;
 pub mod probe;
+pub mod queue;
 pub mod worker;
