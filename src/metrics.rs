@@ -8,6 +8,7 @@
 //! | `annograph_graphql_errors_total` | counter | `code` |
 //! | `annograph_sql_statements_total` | counter | — |
 //! | `annograph_active_subscriptions` | gauge | — |
+//! | `annograph_runtime_alive_tasks` | gauge | — |
 //! | `annograph_import_entries_total` | counter | `outcome` |
 //! | `annograph_build_info` | gauge (always 1) | `version` |
 //! | `process_start_time_seconds` | gauge | — |
@@ -228,6 +229,19 @@ impl Metrics {
             "annograph_active_subscriptions {}",
             self.active_subscriptions()
         );
+        header(
+            &mut out,
+            "annograph_runtime_alive_tasks",
+            "gauge",
+            "Tasks alive in the server's async runtime (connections, requests, subscriptions, workers).",
+        );
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let _ = writeln!(
+                out,
+                "annograph_runtime_alive_tasks {}",
+                runtime.metrics().num_alive_tasks()
+            );
+        }
         header(
             &mut out,
             "annograph_import_entries_total",

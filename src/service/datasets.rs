@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use chrono::Utc;
-use entity::{dataset, dataset_file, file, project, project_dataset};
+use entity::{dataset, dataset_file, file, folder, project, project_dataset};
 use sea_orm::sea_query::{Expr, OnConflict, Query};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, IntoActiveModel,
@@ -316,6 +316,13 @@ pub async fn detach_files(
 /// to it sees them and the projects of the datasets they left no longer do.
 /// The caller needs add-data on the destination and, for each file, add-data
 /// on a mirrored dataset backed by its folder (or ADMIN on that folder).
+///
+/// The rights are checked inside the write transaction, after the files are
+/// locked (and the folders they leave, so their collaborators cannot change
+/// meanwhile): of two people moving the same files at once, the second sees
+/// where the first put them, and is refused (NOT_FOUND when the files went
+/// where they cannot see them, FORBIDDEN when they see them but may not take
+/// them from there).
 #[tracing::instrument(skip(svc, caller))]
 pub async fn move_files(
     svc: &Services,
@@ -333,17 +340,45 @@ pub async fn move_files(
         return Err(AppError::bad_input("name at least one file"));
     }
     let ids = grants::dedup(file_ids);
-    let moving = files::require_visible(svc, caller, &ids, FileRoute::Any).await?;
-    for f in moving.iter().filter(|f| f.folder_id != dest_folder) {
-        if !may_take_from_folder(svc, caller, f.folder_id).await? {
+    let txn = crate::service::tx::write(&svc.db).await?;
+    // In one order, so that two moves of overlapping files cannot deadlock.
+    // (SQLite ignores row locks: its write transaction already excludes
+    // every other writer.)
+    file::Entity::find()
+        .select_only()
+        .column(file::Column::Id)
+        .filter(file::Column::Id.is_in(ids.iter().copied()))
+        .order_by_asc(file::Column::Id)
+        .lock_exclusive()
+        .into_tuple::<Uuid>()
+        .all(&txn)
+        .await?;
+    let moving = files::require_visible_on(&txn, svc, caller, &ids, FileRoute::Any).await?;
+    let left: Vec<Uuid> = grants::dedup(&moving.iter().map(|f| f.folder_id).collect::<Vec<_>>())
+        .into_iter()
+        .filter(|f| *f != dest_folder)
+        .collect();
+    folder::Entity::find()
+        .select_only()
+        .column(folder::Column::Id)
+        .filter(folder::Column::Id.is_in(left.iter().copied()))
+        .order_by_asc(folder::Column::Id)
+        .lock_shared()
+        .into_tuple::<Uuid>()
+        .all(&txn)
+        .await?;
+    for source in &left {
+        if !may_take_from_folder(&txn, svc, caller, *source).await? {
+            let f = moving
+                .iter()
+                .find(|f| f.folder_id == *source)
+                .expect("a folder some file is in");
             return Err(AppError::Forbidden(format!(
                 "you are not allowed to move files out of the dataset holding {}",
                 crate::ids::encode("File", f.id)
             )));
         }
     }
-    let left: Vec<Uuid> = moving.iter().map(|f| f.folder_id).collect();
-    let txn = crate::service::tx::write(&svc.db).await?;
     let mut moved = Vec::with_capacity(moving.len());
     for f in moving {
         if f.folder_id == dest_folder {
@@ -408,9 +443,13 @@ async fn publish_moved(svc: &Services, to_folder: Uuid, left_folders: &[Uuid]) {
     }
 }
 
-async fn may_take_from_folder(svc: &Services, caller: &Caller, folder: Uuid) -> AppResult<bool> {
-    let folder_roles =
-        access::roles_on(&svc.db, &svc.policy, Kind::Folder, folder, caller.id).await?;
+async fn may_take_from_folder<C: ConnectionTrait>(
+    db: &C,
+    svc: &Services,
+    caller: &Caller,
+    folder: Uuid,
+) -> AppResult<bool> {
+    let folder_roles = access::roles_on(db, &svc.policy, Kind::Folder, folder, caller.id).await?;
     if svc
         .policy
         .any_allows(Kind::Folder, &folder_roles, Action::AddFiles)
@@ -421,11 +460,11 @@ async fn may_take_from_folder(svc: &Services, caller: &Caller, folder: Uuid) -> 
         .select_only()
         .column(dataset::Column::Id)
         .filter(dataset::Column::FolderId.eq(folder))
+        .lock_shared()
         .into_tuple()
-        .all(&svc.db)
+        .all(db)
         .await?;
-    let roles =
-        access::roles_on_many(&svc.db, &svc.policy, Kind::Dataset, &sources, caller.id).await?;
+    let roles = access::roles_on_many(db, &svc.policy, Kind::Dataset, &sources, caller.id).await?;
     Ok(roles
         .values()
         .any(|r| svc.policy.any_allows(Kind::Dataset, r, Action::AddData)))

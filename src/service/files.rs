@@ -187,10 +187,22 @@ pub async fn require_visible(
     ids: &[Uuid],
     route: FileRoute,
 ) -> AppResult<Vec<file::Model>> {
+    require_visible_on(&svc.db, svc, caller, ids, route).await
+}
+
+/// `require_visible`, read through `db` (a transaction that holds the files'
+/// locks sees them as they are now).
+pub async fn require_visible_on<C: ConnectionTrait>(
+    db: &C,
+    svc: &Services,
+    caller: &Caller,
+    ids: &[Uuid],
+    route: FileRoute,
+) -> AppResult<Vec<file::Model>> {
     let found = file::Entity::find()
         .filter(file::Column::Id.is_in(ids.iter().copied()))
         .filter(visible_files(&svc.policy, caller.id, route))
-        .all(&svc.db)
+        .all(db)
         .await?;
     ids.iter()
         .map(|id| {

@@ -160,6 +160,92 @@ async fn operations_that_run_too_long_are_stopped_and_keep_nothing() {
 }
 
 #[tokio::test]
+async fn a_mutation_stopped_by_the_time_limit_tells_which_fields_were_done() {
+    // Three top-level fields run one after the other: the first creates a
+    // folder, the second tests a connection to storage that answers after 8
+    // seconds, the third would create another folder. With a 1.5 s limit the
+    // first is done and kept, the second stopped, the third never runs; the
+    // answer says exactly that (a client retries the second and third only).
+    let app = spawn_app_with(|c| c.query.request_timeout = Duration::from_millis(1500)).await;
+    let alice = app.user("alice@example.com").await;
+    let media = tempfile::tempdir().unwrap();
+    let (base, _, _) =
+        crate::imports::slow_server(media.path().to_path_buf(), Duration::from_secs(8)).await;
+    let integration = app
+        .ok(
+            &alice,
+            "mutation($c: JSON!) { createIntegration(input: {title: \"Slow storage\", provider: HTTP, config: $c}) { id } }",
+            json!({ "c": { "baseUrl": base, "allowHttp": true } }),
+        )
+        .await["createIntegration"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let started = std::time::Instant::now();
+    let (status, body) = post_raw(
+        &app,
+        &alice.token,
+        json!({
+            "query": "mutation($i: ID!) {
+                first: createFolder(input: {name: \"Kept\"}) { id name }
+                check: testIntegration(input: {id: $i}) { ok message }
+                last: createFolder(input: {name: \"Never\"}) { id }
+            }",
+            "variables": { "i": integration },
+        }),
+    )
+    .await;
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "stopped at the limit, not when storage answered: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(status, 200, "{body:#}");
+    assert_eq!(body["data"]["first"]["name"], "Kept", "{body:#}");
+    assert!(body["data"]["first"]["id"].is_string(), "{body:#}");
+    assert_eq!(body["data"]["check"], Value::Null, "{body:#}");
+    assert_eq!(body["data"]["last"], Value::Null, "{body:#}");
+
+    let errors = body["errors"].as_array().expect("errors");
+    assert_eq!(errors.len(), 2, "{body:#}");
+    let (stopped, not_run) = (&errors[0], &errors[1]);
+    assert_eq!(stopped["path"], json!(["check"]), "{body:#}");
+    assert_eq!(stopped["extensions"]["code"], "TIMEOUT", "{body:#}");
+    assert!(
+        stopped["message"].as_str().unwrap().starts_with("stopped"),
+        "{body:#}"
+    );
+    assert_eq!(not_run["path"], json!(["last"]), "{body:#}");
+    assert_eq!(not_run["extensions"]["code"], "TIMEOUT", "{body:#}");
+    assert!(
+        not_run["message"].as_str().unwrap().starts_with("not run"),
+        "{body:#}"
+    );
+    for e in errors {
+        let message = e["message"].as_str().unwrap();
+        assert!(
+            !message.contains("nothing of it was kept"),
+            "no error claims the whole mutation was undone: {body:#}"
+        );
+    }
+
+    // The first field really was committed, the third really never ran.
+    let data = app
+        .ok(
+            &alice,
+            "{ folders(first: 10) { nodes { name } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        data["folders"]["nodes"],
+        json!([{ "name": "Kept" }]),
+        "{data:#}"
+    );
+}
+
+#[tokio::test]
 async fn introspection_can_be_switched_off() {
     let app = spawn_app_with(|c| c.query.introspection = false).await;
     let alice = app.user("alice@example.com").await;

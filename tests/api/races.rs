@@ -1,11 +1,12 @@
 //! Rules that must hold when several people act at the same moment: sibling
-//! folder names stay unique, and a resource (and the workspace) never loses
-//! its last ADMIN to two changes that are each fine alone.
+//! folder names stay unique, a resource (and the workspace) never loses its
+//! last ADMIN to two changes that are each fine alone, and files are only
+//! moved out of a folder by someone allowed to take them from where they are.
 //!
 //! Each race runs 50 times with fresh names and resources; a rule that only
 //! holds by luck of scheduling fails one of the rounds.
 
-use entity::{role_grant, user};
+use entity::{file, role_grant, user};
 use futures_util::future::join_all;
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::{json, Value};
@@ -240,5 +241,92 @@ async fn the_last_two_workspace_admins_demoting_each_other_at_once_leave_one_adm
         };
         app.ok(keeper, set, json!({ "u": other.id, "r": "ADMIN" }))
             .await;
+    }
+}
+
+const MOVE_FILES: &str =
+    "mutation($f: [ID!]!, $to: ID!) { moveFiles(input: {fileIds: $f, toDatasetId: $to}) { id } }";
+
+#[tokio::test]
+async fn two_people_moving_the_same_files_at_once_to_their_own_datasets_one_wins() {
+    // Runs on both backends: the rights are checked inside the write
+    // transaction, after the files are locked.
+    let app = spawn_app().await;
+    let alice = app.user("alice@example.com").await;
+    let bob = app.user("bob@example.com").await;
+    let db = &app.server.state.services.db;
+
+    for round in 0..ROUNDS {
+        // Both may take the files from the shared source; each moves them
+        // into a dataset of their own.
+        let source_folder = app.folder(&alice, &format!("Source {round}")).await;
+        let urls: Vec<String> = (0..3)
+            .map(|i| format!("s3://b/round-{round}/{i}.jpg"))
+            .collect();
+        let urls: Vec<&str> = urls.iter().map(String::as_str).collect();
+        let files = app.files(&alice, &source_folder, &urls).await;
+        let source = app
+            .dataset(&alice, &format!("Source {round}"), Some(&source_folder))
+            .await;
+        app.share(&alice, "Dataset", &source, &[&bob], "ADMIN")
+            .await;
+        let alice_folder = app.folder(&alice, &format!("Alice {round}")).await;
+        let alice_dest = app
+            .dataset(&alice, &format!("Alice {round}"), Some(&alice_folder))
+            .await;
+        let bob_folder = app.folder(&bob, &format!("Bob {round}")).await;
+        let bob_dest = app
+            .dataset(&bob, &format!("Bob {round}"), Some(&bob_folder))
+            .await;
+        // In odd rounds each sees the other's destination (USER: may look,
+        // may not take files out): the loser then sees the files where the
+        // winner put them, and is refused taking them (FORBIDDEN). In even
+        // rounds the files go out of the loser's sight (NOT_FOUND).
+        let expected_refusal = if round % 2 == 1 {
+            app.share(&alice, "Dataset", &alice_dest, &[&bob], "USER")
+                .await;
+            app.share(&bob, "Dataset", &bob_dest, &[&alice], "USER")
+                .await;
+            "FORBIDDEN"
+        } else {
+            "NOT_FOUND"
+        };
+
+        let (a, b) = tokio::join!(
+            app.post(
+                Some(&alice.token),
+                MOVE_FILES,
+                json!({ "f": files, "to": alice_dest })
+            ),
+            app.post(
+                Some(&bob.token),
+                MOVE_FILES,
+                json!({ "f": files, "to": bob_dest })
+            ),
+        );
+        let outcomes = [outcome(&a.1), outcome(&b.1)];
+        let winner_folder = match (outcomes[0].as_str(), outcomes[1].as_str()) {
+            ("OK", refusal) if refusal == expected_refusal => &alice_folder,
+            (refusal, "OK") if refusal == expected_refusal => &bob_folder,
+            _ => panic!(
+                "round {round}: one move succeeds, the other is {expected_refusal}; got {outcomes:?}\n{a:#?}\n{b:#?}"
+            ),
+        };
+
+        let (_, winner_folder) = annograph::ids::decode(winner_folder).expect("global id");
+        let ids: Vec<uuid::Uuid> = files
+            .iter()
+            .map(|f| annograph::ids::decode(f).expect("global id").1)
+            .collect();
+        let in_winner = file::Entity::find()
+            .filter(file::Column::Id.is_in(ids))
+            .filter(file::Column::FolderId.eq(winner_folder))
+            .count(db)
+            .await
+            .unwrap();
+        assert_eq!(
+            in_winner, 3,
+            "round {round}: the files are where the successful move put them ({outcomes:?})"
+        );
     }
 }
