@@ -11,7 +11,10 @@
 //!   closed ([`body_deadline`]).
 //! - **Connection cap.** At most `max_connections` are open at once,
 //!   WebSockets included (the slot goes with the socket through the
-//!   upgrade); more wait in the kernel's listen queue until one closes.
+//!   upgrade). At the cap, a new connection takes the place of the one that
+//!   has waited longest for a request (a stalled head or an idle kept-alive
+//!   connection), so that health checks get through stalled clients; when
+//!   every connection is busy with a request, it waits for one to close.
 //! - **Shutdown.** When [`Shutdown::begin`] is called, no more connections
 //!   are accepted, idle ones close, running requests finish and WebSockets
 //!   are closed 1001; after `shutdown_timeout` whatever is still open is
@@ -20,6 +23,7 @@
 //! `axum::serve` has none of these settings, hence the loop here over
 //! hyper's HTTP/1 connection.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::io;
 use std::net::SocketAddr;
@@ -79,15 +83,9 @@ pub async fn serve(
     let cap = settings.connection_cap();
     let slots = Arc::new(Semaphore::new(cap));
     let (force, forced) = watch::channel(false);
+    let waiting = Arc::new(Waiting::default());
+    let mut next_id = 0u64;
     loop {
-        let slot = tokio::select! {
-            biased;
-            () = shutdown.begun() => break,
-            slot = slots.clone().acquire_owned() => match slot {
-                Ok(slot) => slot,
-                Err(_) => break,
-            },
-        };
         let (stream, peer) = tokio::select! {
             biased;
             () = shutdown.begun() => break,
@@ -106,11 +104,28 @@ pub async fn serve(
                 }
             },
         };
+        let slot = match slots.clone().try_acquire_owned() {
+            Ok(slot) => slot,
+            Err(_) => {
+                waiting.evict_longest();
+                tokio::select! {
+                    biased;
+                    () = shutdown.begun() => break,
+                    slot = slots.clone().acquire_owned() => match slot {
+                        Ok(slot) => slot,
+                        Err(_) => break,
+                    },
+                }
+            }
+        };
+        next_id += 1;
         let connection = Connection {
             router: router.clone(),
             settings,
             shutdown: shutdown.clone(),
             forced: forced.clone(),
+            id: next_id,
+            waiting: waiting.clone(),
         };
         tokio::spawn(connection.run(stream, peer, slot));
     }
@@ -144,6 +159,47 @@ struct Connection {
     settings: ConnectionSettings,
     shutdown: Shutdown,
     forced: watch::Receiver<bool>,
+    id: u64,
+    waiting: Arc<Waiting>,
+}
+
+/// The HTTP connections being served (not the upgraded ones), of which the
+/// one waiting longest for a request gives way at the cap.
+#[derive(Default)]
+struct Waiting(Mutex<HashMap<u64, Arc<Activity>>>);
+
+impl Waiting {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Arc<Activity>>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Closes the connection that has waited longest for a request, if
+    /// any has none running.
+    fn evict_longest(&self) {
+        let mut connections = self.lock();
+        let longest = connections
+            .iter()
+            .filter_map(|(id, activity)| activity.waiting_since().map(|since| (since, *id)))
+            .min();
+        if let Some((_, id)) = longest {
+            if let Some(activity) = connections.remove(&id) {
+                tracing::debug!("connection cap reached: closing the longest waiting connection");
+                activity.evicted.notify_one();
+            }
+        }
+    }
+}
+
+/// Keeps a connection among the [`Waiting`] while it is served.
+struct Registration<'a> {
+    waiting: &'a Waiting,
+    id: u64,
+}
+
+impl Drop for Registration<'_> {
+    fn drop(&mut self) {
+        self.waiting.lock().remove(&self.id);
+    }
 }
 
 /// Why a connection is closed by the server.
@@ -181,8 +237,15 @@ impl Connection {
             .serve_connection(io, service)
             .with_upgrades();
         tokio::pin!(connection);
+        self.waiting.lock().insert(self.id, activity.clone());
+        let _registration = Registration {
+            waiting: &self.waiting,
+            id: self.id,
+        };
         tokio::select! {
             _ = connection.as_mut() => return,
+            // Another connection takes its place.
+            () = activity.evicted.notified() => return,
             () = self.shutdown.begun() => connection.as_mut().graceful_shutdown(),
             expired = activity.expired(&self.settings) => match expired {
                 // Nothing is in flight: close without a word.
@@ -193,6 +256,7 @@ impl Connection {
         // Closing: let a running request finish, within the limits.
         tokio::select! {
             _ = connection.as_mut() => {}
+            () = activity.evicted.notified() => {}
             _ = activity.expired(&self.settings) => {}
             _ = self.forced.wait_for(|forced| *forced) => {}
         }
@@ -204,6 +268,8 @@ struct Activity {
     state: Mutex<ActivityState>,
     /// A request started or ended, or a head began to arrive.
     changed: Notify,
+    /// The connection is to close: a new one takes its place.
+    evicted: Notify,
 }
 
 struct ActivityState {
@@ -226,6 +292,7 @@ impl Activity {
                 head_since: Some(now),
             }),
             changed: Notify::new(),
+            evicted: Notify::new(),
         }
     }
 
@@ -262,6 +329,12 @@ impl Activity {
             }
         }
         self.changed.notify_one();
+    }
+
+    /// Since when the connection has waited for a request (`None`: one runs).
+    fn waiting_since(&self) -> Option<Instant> {
+        let state = self.lock();
+        (state.in_flight == 0).then(|| state.head_since.unwrap_or(state.idle_since))
     }
 
     /// When the connection expires, and why; `None` while a request runs

@@ -102,11 +102,45 @@ async fn a_kept_alive_connection_without_requests_is_closed() {
     assert!(started.elapsed() >= Duration::from_millis(900));
 }
 
+/// A POST whose body stops after a few of its declared bytes.
+const UNFINISHED_BODY: &[u8] = b"POST /graphql HTTP/1.1\r\nHost: annograph\r\n\
+    Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"query\":";
+
 #[tokio::test]
-async fn beyond_the_connection_cap_new_connections_wait_their_turn() {
+async fn at_the_cap_a_new_connection_takes_the_place_of_the_longest_stalled_one() {
     let app = spawn_app_with(|c| c.connections.max_connections = Some(2)).await;
-    let first = open(&app).await;
-    let _second = open(&app).await;
+    let mut oldest = open(&app).await;
+    oldest
+        .write_all(b"GET /healthz HTTP/1.1\r\n")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut newer = open(&app).await;
+    newer.write_all(b"GET /healthz HTTP/1.1\r\n").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        healthz(&app, Duration::from_secs(1)).await.as_deref(),
+        Ok("ok")
+    );
+    assert_eq!(
+        closed_within(&mut oldest, Duration::from_millis(500))
+            .await
+            .as_deref(),
+        Some("")
+    );
+    assert_eq!(
+        closed_within(&mut newer, Duration::from_millis(200)).await,
+        None
+    );
+}
+
+#[tokio::test]
+async fn at_the_cap_with_every_connection_busy_a_new_one_waits_its_turn() {
+    let app = spawn_app_with(|c| c.connections.max_connections = Some(2)).await;
+    let mut first = open(&app).await;
+    first.write_all(UNFINISHED_BODY).await.unwrap();
+    let mut second = open(&app).await;
+    second.write_all(UNFINISHED_BODY).await.unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(
         healthz(&app, Duration::from_millis(700)).await.is_err(),
@@ -118,10 +152,6 @@ async fn beyond_the_connection_cap_new_connections_wait_their_turn() {
         Ok("ok")
     );
 }
-
-/// A POST whose body stops after a few of its declared bytes.
-const UNFINISHED_BODY: &[u8] = b"POST /graphql HTTP/1.1\r\nHost: annograph\r\n\
-    Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"query\":";
 
 #[tokio::test]
 async fn an_unfinished_body_gets_408_and_its_connection_is_closed() {
