@@ -14,6 +14,8 @@ use crate::auth::Authenticator;
 use crate::config::Config;
 use crate::events::EventBus;
 use crate::graphql::build_schema;
+use crate::http::connections::{self, Shutdown};
+use crate::http::rate_limit::RateLimiter;
 use crate::http::{router, AppState};
 use crate::import::manifest::ManifestLimits;
 use crate::import::queue::Workers;
@@ -134,8 +136,14 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
         persisted: Arc::new(crate::http::apq::PersistedQueries::new(
             config.query.persisted_queries,
         )),
+        rate: Arc::new(RateLimiter::new(config.connections.rate())),
+        shutdown: Shutdown::default(),
     };
-    let mut router = crate::http::operations::layer(router(state.clone()), &config.cors_origins)?;
+    let routes = router(state.clone()).layer(axum::middleware::from_fn_with_state(
+        config.connections.body_timeout,
+        connections::body_deadline,
+    ));
+    let mut router = crate::http::operations::layer(routes, &config.cors_origins)?;
     let demo = match config.demo {
         true => {
             let access = crate::demo::access(&state.services, &state.auth).await?;
@@ -158,6 +166,16 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
 pub struct RunningServer {
     pub addr: SocketAddr,
     pub state: AppState,
+    stopped: tokio::task::JoinHandle<()>,
+}
+
+impl RunningServer {
+    /// Stops the server as SIGTERM does: waits for open requests up to the
+    /// shutdown timeout, then drops what is left and hands import jobs back.
+    pub async fn stop(self) {
+        self.state.shutdown.begin();
+        let _ = self.stopped.await;
+    }
 }
 
 /// Builds the app and serves it on `config.listen` in a background task.
@@ -165,33 +183,43 @@ pub async fn spawn(config: &Config) -> anyhow::Result<RunningServer> {
     let app = build(config).await?;
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
-    let router = app.router;
-    // The workers run on (as long as the runtime) when their handle drops.
-    drop(app.workers);
-    tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, router).await {
-            tracing::error!(error = %e, "server stopped");
-        }
-    });
+    let state = app.state.clone();
+    let settings = config.connections;
+    let stopped = tokio::spawn(run(app, listener, settings));
     Ok(RunningServer {
         addr,
-        state: app.state,
+        state,
+        stopped,
     })
 }
 
 /// Serves until Ctrl-C / SIGTERM.
-pub async fn serve(app: App, listen: SocketAddr) -> anyhow::Result<()> {
-    let listener = tokio::net::TcpListener::bind(listen)
+pub async fn serve(app: App, config: &Config) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(config.listen)
         .await
-        .with_context(|| format!("cannot listen on {listen}"))?;
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
     tracing::info!(addr = %listener.local_addr()?, "annograph listening");
-    axum::serve(listener, app.router)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    let shutdown = app.state.shutdown.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        shutdown.begin();
+    });
+    run(app, listener, config.connections).await;
+    Ok(())
+}
+
+/// Serves connections until the shutdown has begun and they have closed
+/// (or the shutdown timeout has passed), then hands import jobs back.
+async fn run(
+    app: App,
+    listener: tokio::net::TcpListener,
+    settings: crate::config::ConnectionSettings,
+) {
+    let shutdown = app.state.shutdown.clone();
+    connections::serve(listener, app.router, settings, shutdown).await;
     if let Some(workers) = app.workers {
         workers.shutdown().await;
     }
-    Ok(())
 }
 
 async fn shutdown_signal() {

@@ -107,6 +107,8 @@ pub struct ServeArgs {
     pub local_storage_roots: Vec<PathBuf>,
     #[command(flatten)]
     pub import: crate::config::ImportSettings,
+    #[command(flatten)]
+    pub connections: crate::config::ConnectionSettings,
     /// Internal hosts storage integrations may reach, comma-separated: host
     /// names (`minio.internal`), `host:port`, addresses, `address:port` or
     /// CIDR ranges (`10.0.0.0/8`). By default loopback, private, link-local
@@ -264,6 +266,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .map_err(anyhow::Error::msg)?,
         demo_allow_remote: args.demo_allow_remote,
         db_busy_timeout: args.database.db_busy_timeout,
+        connections: args.connections,
     };
     let app = crate::app::build(&config).await?;
     if let Some(demo) = &app.demo {
@@ -283,5 +286,5 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             demo.workspace.other_emails.join(", ")
         );
     }
-    crate::app::serve(app, config.listen).await
+    crate::app::serve(app, &config).await
 }

@@ -386,6 +386,122 @@ impl Default for ImportSettings {
     }
 }
 
+/// How long connections may take and how many may be open; rate limits.
+#[derive(clap::Args, Debug, Clone, Copy, PartialEq)]
+pub struct ConnectionSettings {
+    /// Time a client has to send a whole request head: from opening the
+    /// connection, or from the first byte of a later request on it, e.g. `10s`.
+    #[arg(long, env = "ANNOGRAPH_HEADER_TIMEOUT", default_value = "10s", value_parser = positive_duration)]
+    pub header_timeout: std::time::Duration,
+    /// Time a client has to send a whole request body once its head has
+    /// arrived (408 and the connection closed after), e.g. `60s`.
+    #[arg(long, env = "ANNOGRAPH_BODY_TIMEOUT", default_value = "60s", value_parser = positive_duration)]
+    pub body_timeout: std::time::Duration,
+    /// A kept-alive connection with no request for this long is closed, e.g. `60s`.
+    #[arg(long, env = "ANNOGRAPH_IDLE_TIMEOUT", default_value = "60s", value_parser = positive_duration)]
+    pub idle_timeout: std::time::Duration,
+    /// Most connections open at once (WebSockets included); more wait in the
+    /// listen queue. Default: three quarters of the open-file limit.
+    #[arg(long, env = "ANNOGRAPH_MAX_CONNECTIONS", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=MAX_CONNECTIONS_CEILING as u64))]
+    pub max_connections: Option<usize>,
+    /// On SIGTERM / Ctrl-C: how long open requests may finish before their
+    /// connections are dropped and import jobs are handed back, e.g. `20s`.
+    #[arg(long, env = "ANNOGRAPH_SHUTDOWN_TIMEOUT", default_value = "20s", value_parser = humantime::parse_duration)]
+    pub shutdown_timeout: std::time::Duration,
+    /// A `/graphql/ws` connection with no operation running for this long is
+    /// closed (1000, "Idle timeout"), signed in or not, e.g. `60s`.
+    #[arg(long, env = "ANNOGRAPH_WS_IDLE_TIMEOUT", default_value = "60s", value_parser = positive_duration)]
+    pub ws_idle_timeout: std::time::Duration,
+    /// Requests per second each user (or, without a token, each client
+    /// address) may send on average; 0 turns rate limiting off.
+    #[arg(long, env = "ANNOGRAPH_RATE_LIMIT", default_value_t = DEFAULT_RATE_LIMIT, value_parser = non_negative_rate)]
+    pub rate_limit: f64,
+    /// Requests each user or address may send at once after a pause.
+    #[arg(long, env = "ANNOGRAPH_RATE_LIMIT_BURST", default_value_t = DEFAULT_RATE_LIMIT_BURST, value_parser = clap::builder::RangedU64ValueParser::<u32>::new().range(1..))]
+    pub rate_limit_burst: u32,
+    /// Limit clients on loopback addresses too (a reverse proxy on the same
+    /// host needs this; otherwise they are not limited).
+    #[arg(long, env = "ANNOGRAPH_RATE_LIMIT_LOOPBACK", default_value_t = false, action = clap::ArgAction::Set)]
+    pub rate_limit_loopback: bool,
+}
+
+/// Default `--rate-limit` (requests per second).
+pub const DEFAULT_RATE_LIMIT: f64 = 20.0;
+/// Default `--rate-limit-burst`.
+pub const DEFAULT_RATE_LIMIT_BURST: u32 = 100;
+/// Highest `--max-connections`.
+pub const MAX_CONNECTIONS_CEILING: usize = 1_000_000;
+
+fn positive_duration(text: &str) -> Result<std::time::Duration, String> {
+    match humantime::parse_duration(text) {
+        Ok(value) if !value.is_zero() => Ok(value),
+        Ok(_) => Err("the duration must be longer than 0".to_owned()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+fn non_negative_rate(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(rate) if rate.is_finite() && rate >= 0.0 => Ok(rate),
+        _ => Err(format!(
+            "expected requests per second (0 or more), not {text:?}"
+        )),
+    }
+}
+
+impl ConnectionSettings {
+    /// `max_connections`, or three quarters of the soft open-file limit (the
+    /// rest is left to the database pool, storage and temporary files).
+    pub fn connection_cap(&self) -> usize {
+        self.max_connections
+            .unwrap_or_else(|| open_file_limit().map_or(768, |limit| limit / 4 * 3))
+            .clamp(1, MAX_CONNECTIONS_CEILING)
+    }
+
+    /// The rate limits' settings.
+    pub fn rate(&self) -> crate::http::rate_limit::RateSettings {
+        crate::http::rate_limit::RateSettings {
+            per_second: self.rate_limit,
+            burst: self.rate_limit_burst,
+            loopback: self.rate_limit_loopback,
+        }
+    }
+}
+
+/// The soft limit on open files of this process.
+#[cfg(unix)]
+fn open_file_limit() -> Option<usize> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit only writes the struct it is given.
+    let ok = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0;
+    // Unlimited (RLIM_INFINITY) is the largest number: the cap's ceiling applies.
+    ok.then_some(usize::try_from(limit.rlim_cur).unwrap_or(usize::MAX))
+}
+
+#[cfg(not(unix))]
+fn open_file_limit() -> Option<usize> {
+    None
+}
+
+impl Default for ConnectionSettings {
+    fn default() -> Self {
+        ConnectionSettings {
+            header_timeout: std::time::Duration::from_secs(10),
+            body_timeout: std::time::Duration::from_secs(60),
+            idle_timeout: std::time::Duration::from_secs(60),
+            max_connections: None,
+            shutdown_timeout: std::time::Duration::from_secs(20),
+            ws_idle_timeout: std::time::Duration::from_secs(60),
+            rate_limit: DEFAULT_RATE_LIMIT,
+            rate_limit_burst: DEFAULT_RATE_LIMIT_BURST,
+            rate_limit_loopback: false,
+        }
+    }
+}
+
 /// Everything `annograph serve` needs.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -422,6 +538,8 @@ pub struct Config {
     pub demo_allow_remote: bool,
     /// SQLite: how long a write waits for the write lock before `BUSY`.
     pub db_busy_timeout: std::time::Duration,
+    /// Timeouts, the connection cap and rate limits.
+    pub connections: ConnectionSettings,
 }
 
 impl Config {
@@ -449,6 +567,7 @@ impl Config {
             storage_allowed_hosts: Default::default(),
             demo_allow_remote: false,
             db_busy_timeout: DEFAULT_DB_BUSY_TIMEOUT,
+            connections: ConnectionSettings::default(),
         }
     }
 }

@@ -41,6 +41,7 @@ use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, Opera
 use async_graphql::{BatchRequest, BatchResponse, ServerError, Variables};
 use axum::body::{Body, Bytes};
 use axum::extract::{Query, Request, State};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
@@ -49,6 +50,7 @@ use serde_json::{Map, Value};
 
 use super::multipart::{self, MultipartError, UploadLimits, MAX_FILES};
 use super::operations::{self, error_codes, note_errors, note_operation};
+use super::rate_limit::{ClientAddr, Limited, RateKey, RATE_LIMITED};
 use super::{authenticate, error_response, playground_page, with_codes, AppState};
 use crate::auth::Principal;
 use crate::error::AppError;
@@ -294,6 +296,22 @@ fn app_error(media: MediaType, error: AppError) -> Response {
         .headers_mut()
         .insert(header::CONTENT_TYPE, media.content_type());
     response
+}
+
+/// A 429: a GraphQL error coded `RATE_LIMITED`, and `Retry-After`.
+fn rate_limited(media: MediaType, limited: Limited) -> Response {
+    let response = async_graphql::Response::from_errors(vec![limited.into()]);
+    let mut http = respond(
+        media,
+        StatusCode::TOO_MANY_REQUESTS,
+        &ResponseBody::new(&response, true),
+    );
+    note_errors(&mut http, [RATE_LIMITED]);
+    http.headers_mut().insert(
+        header::RETRY_AFTER,
+        HeaderValue::from(limited.retry_after_secs()),
+    );
+    http
 }
 
 /// The length the client declared, if any.
@@ -562,18 +580,32 @@ fn graphql_response(media: MediaType, outcomes: Vec<Outcome>, batch: bool) -> Re
     response
 }
 
-/// Authenticates, runs the requests and answers.
+/// Authenticates, takes the caller's turn in the rate limits, runs the
+/// requests and answers.
 async fn run(
     state: &AppState,
-    headers: &HeaderMap,
+    parts: &Parts,
     media: MediaType,
     prepared: Vec<Prepared>,
     batch: bool,
 ) -> Response {
-    let principal = match authenticate(state, headers).await {
+    let addr = parts.extensions.get::<ClientAddr>().copied();
+    let principal = match authenticate(state, &parts.headers).await {
         Ok(principal) => principal,
-        Err(e) => return app_error(media, e),
+        Err(e) => {
+            // A bad token counts against the address it came from.
+            if let Err(limited) = state
+                .rate
+                .check(RateKey::of(&Principal::Anonymous, addr), addr)
+            {
+                return rate_limited(media, limited);
+            }
+            return app_error(media, e);
+        }
     };
+    if let Err(limited) = state.rate.check(RateKey::of(&principal, addr), addr) {
+        return rate_limited(media, limited);
+    }
     let outcomes = execute(state, principal, prepared).await;
     graphql_response(media, outcomes, batch)
 }
@@ -660,7 +692,7 @@ async fn handle_post(State(state): State<AppState>, request: Request) -> Respons
     } else {
         operation_name(given, &mut prepared[0])
     };
-    let mut response = run(&state, &parts.headers, media, prepared, batch).await;
+    let mut response = run(&state, &parts, media, prepared, batch).await;
     note_operation(&mut response, operation);
     response
 }
@@ -795,7 +827,7 @@ async fn handle_get(State(state): State<AppState>, request: Request) -> Response
         note_operation(&mut response, operation);
         return response;
     }
-    let mut response = run(&state, &parts.headers, media, vec![prepared], false).await;
+    let mut response = run(&state, &parts, media, vec![prepared], false).await;
     note_operation(&mut response, operation);
     response
 }

@@ -6,9 +6,11 @@
 //! [`graphql_over_http`] for media types, status codes and limits.
 
 pub mod apq;
+pub mod connections;
 pub mod graphql_over_http;
 mod multipart;
 pub mod operations;
+pub mod rate_limit;
 pub mod ws;
 
 use std::sync::Arc;
@@ -35,6 +37,10 @@ pub struct AppState {
     pub limits: HttpLimits,
     /// Automatic persisted queries known to this instance.
     pub persisted: Arc<apq::PersistedQueries>,
+    /// Requests per user and per client address.
+    pub rate: Arc<rate_limit::RateLimiter>,
+    /// Begun when the server stops: WebSockets close.
+    pub shutdown: connections::Shutdown,
 }
 
 /// Transport limits of `/graphql`.
@@ -48,6 +54,8 @@ pub struct HttpLimits {
     pub max_upload_bytes: usize,
     /// Time a `/graphql/ws` client has to send `connection_init`.
     pub ws_init_timeout: std::time::Duration,
+    /// A `/graphql/ws` connection with no operation running this long is closed.
+    pub ws_idle_timeout: std::time::Duration,
     /// What a document may cost at most (a signed-in caller's budget): the
     /// transports parse within it.
     pub document: crate::graphql::document::Budget,
@@ -60,6 +68,7 @@ impl From<&Config> for HttpLimits {
             max_batch_size: config.max_batch_size,
             max_upload_bytes: config.max_upload_bytes,
             ws_init_timeout: config.ws_init_timeout,
+            ws_idle_timeout: config.connections.ws_idle_timeout,
             document: config.query.budget(),
         }
     }

@@ -22,6 +22,14 @@
 //!
 //! Anything else (no supported subprotocol) closes 4406.
 //!
+//! **Limits.** A connection with no operation running for `ws_idle_timeout`
+//! (from the upgrade, or from the end of its last operation) is closed 1000
+//! "Idle timeout", signed in or not; one with a subscription running stays.
+//! When the server shuts down, every connection is closed 1001. Opening the
+//! socket and each operation take a turn in the rate limits
+//! ([`super::rate_limit`]): a refused upgrade is a 429, a refused operation
+//! gets one `error` message coded `RATE_LIMITED`.
+//!
 //! **Authentication.** The `connection_init` payload carries the token as
 //! `{"Authorization": "Bearer …"}` (`authorization` and
 //! `{"headers": {"Authorization": …}}` work too); without one, an
@@ -42,12 +50,14 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::http::{header, HeaderMap};
 use axum::response::Response;
+use axum::Extension;
 use futures_util::future::BoxFuture;
 use futures_util::StreamExt;
 use serde_json::{json, Map, Value};
 use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 
+use super::rate_limit::{self, ClientAddr, RateKey};
 use super::{error_response, with_codes, AppState};
 use crate::auth::{Caller, Principal};
 use crate::error::AppError;
@@ -58,9 +68,11 @@ use crate::service::users;
 /// Subprotocols served, in order of preference.
 pub const PROTOCOLS: [&str; 2] = ["graphql-transport-ws", "graphql-ws"];
 
-/// Close codes (those of `graphql-ws`).
+/// Close codes (those of `graphql-ws`, and of RFC 6455).
 pub mod close {
     pub const NORMAL: u16 = 1000;
+    /// The server is shutting down.
+    pub const GOING_AWAY: u16 = 1001;
     pub const BAD_REQUEST: u16 = 4400;
     pub const UNAUTHORIZED: u16 = 4401;
     pub const FORBIDDEN: u16 = 4403;
@@ -82,9 +94,11 @@ enum Protocol {
 /// `GET /graphql/ws`.
 pub async fn graphql_ws(
     State(state): State<AppState>,
+    addr: Option<Extension<ClientAddr>>,
     headers: HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Response {
+    let addr = addr.map(|Extension(addr)| addr);
     let max = state.limits.max_body_bytes;
     let upgrade = upgrade
         .protocols(PROTOCOLS)
@@ -110,9 +124,16 @@ pub async fn graphql_ws(
             }
         }
     };
+    // Opening a socket takes a turn, as a request does.
+    if let Err(limited) = state
+        .rate
+        .check(RateKey::of(&from_header.principal, addr), addr)
+    {
+        return rate_limit::response(limited);
+    }
     upgrade.on_upgrade(move |mut socket| async move {
         match protocol {
-            Some(protocol) => serve(socket, state, protocol, from_header).await,
+            Some(protocol) => serve(socket, state, protocol, from_header, addr).await,
             None => {
                 let reason = "Subprotocol not acceptable";
                 close_socket(&mut socket, close::SUBPROTOCOL_NOT_ACCEPTABLE, reason).await
@@ -248,6 +269,8 @@ struct Connection {
     outputs: mpsc::Sender<Output>,
     /// Legacy `start`s received while `connection_init` was being checked.
     held: Vec<(String, async_graphql::Request)>,
+    /// The client's address, for the rate limits.
+    addr: Option<ClientAddr>,
 }
 
 impl Drop for Connection {
@@ -263,6 +286,7 @@ impl Connection {
         state: AppState,
         protocol: Protocol,
         from_header: Session,
+        addr: Option<ClientAddr>,
     ) -> (Connection, mpsc::Receiver<Output>) {
         let (outputs, received) = mpsc::channel(64);
         let connection = Connection {
@@ -274,14 +298,29 @@ impl Connection {
             next_seq: 0,
             outputs,
             held: Vec::new(),
+            addr,
         };
         (connection, received)
     }
 }
 
 /// Runs one connection until either side closes it.
-async fn serve(mut socket: WebSocket, state: AppState, protocol: Protocol, from_header: Session) {
-    let (mut conn, mut outputs) = Connection::new(state, protocol, from_header);
+async fn serve(
+    mut socket: WebSocket,
+    state: AppState,
+    protocol: Protocol,
+    from_header: Session,
+    addr: Option<ClientAddr>,
+) {
+    let shutdown = state.shutdown.clone();
+    let stopping = shutdown.begun();
+    tokio::pin!(stopping);
+    let (mut conn, mut outputs) = Connection::new(state, protocol, from_header, addr);
+    // Closed after this long without a running operation.
+    let idle_timeout = conn.state.limits.ws_idle_timeout;
+    let idle = tokio::time::sleep(idle_timeout);
+    tokio::pin!(idle);
+    let mut idle_armed = true;
     let init_deadline = tokio::time::sleep(conn.state.limits.ws_init_timeout);
     tokio::pin!(init_deadline);
     let expiry = tokio::time::sleep(Duration::MAX / 4);
@@ -321,10 +360,23 @@ async fn serve(mut socket: WebSocket, state: AppState, protocol: Protocol, from_
             () = &mut expiry, if expires => {
                 Step::close(close::FORBIDDEN, "Forbidden: the token has expired")
             }
+            () = &mut idle, if idle_armed => {
+                Step::close(close::NORMAL, "Idle timeout: no operation running")
+            }
+            () = &mut stopping => Step::close(close::GOING_AWAY, "Server shutting down"),
         };
         match step {
             Step::Continue => {}
             other => break other,
+        }
+        match (conn.ops.is_empty(), idle_armed) {
+            (true, false) => {
+                idle.as_mut()
+                    .reset(tokio::time::Instant::now() + idle_timeout);
+                idle_armed = true;
+            }
+            (false, true) => idle_armed = false,
+            _ => {}
         }
     };
     drop(conn);
@@ -533,6 +585,11 @@ impl Connection {
         self.next_seq += 1;
         // A document over the budget is answered at once, never parsed further.
         let parsed = parse_within(&mut request, self.state.limits.document);
+        // Each operation takes a turn in the rate limits, as a request does.
+        let admitted = self
+            .state
+            .rate
+            .check(RateKey::of(&session.principal, self.addr), self.addr);
         let subscription = parsed.as_ref().is_ok_and(|s| *s);
         let started = ExecutionStarted::default();
         let signed_in = session.principal.clone();
@@ -547,6 +604,10 @@ impl Connection {
                 seq,
                 kind: OutputKind::Error(errors),
             };
+            if let Err(limited) = admitted {
+                let _ = outputs.send(refused(vec![limited.into()])).await;
+                return;
+            }
             if let Err(error) = parsed {
                 let mut response = async_graphql::Response::from_errors(vec![error]);
                 with_codes(&mut response);

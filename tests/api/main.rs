@@ -8,6 +8,7 @@ mod authorization;
 mod batching;
 mod big_batches;
 mod concurrency;
+mod connections;
 mod datasets;
 mod folders;
 mod groups;
