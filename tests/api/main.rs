@@ -30,5 +30,6 @@ mod ssrf;
 mod storage_without_ranges;
 mod tokens;
 mod uploads;
+mod visibility;
 mod workspace;
 mod ws;
