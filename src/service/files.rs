@@ -364,9 +364,8 @@ fn keys_from(scope: &ParentScope, filter: &FileFilter, binds: &mut Binds) -> (St
 
 /// One page of files for each parent, `(files, has next page)`: one
 /// statement per kind of parent. The first `limit + 1` keys of each parent
-/// are taken from the (parent, file id) index, and only those files read:
-/// on PostgreSQL by a LATERAL subquery per parent that stops after them, on
-/// SQLite by ranking the keys alone.
+/// are taken from the (parent, file id) index by a subquery per parent that
+/// stops after them (LATERAL on PostgreSQL), and only those files read.
 pub async fn pages(
     svc: &Services,
     parents: &[FileParent],
@@ -405,10 +404,12 @@ pub async fn pages(
                  JOIN files f ON f.id = r.file_id ORDER BY page_parent, f.id"
             )
         } else {
+            // No LATERAL on SQLite: for each parent, the files whose id is
+            // among its first keys, a subquery it runs per parent.
             let parents = scope
                 .ids
                 .iter()
-                .map(|id| binds.bind(*id))
+                .map(|id| format!("({})", binds.bind(*id)))
                 .collect::<Vec<_>>()
                 .join(", ");
             let (from, mut conditions) = keys_from(&scope, filter, &mut binds);
@@ -417,11 +418,10 @@ pub async fn pages(
             }
             let take = binds.bind(limit as i64 + 1);
             format!(
-                "SELECT f.*, r.parent AS page_parent FROM (SELECT {parent_col} AS parent, \
-                 {file_col} AS file_id, ROW_NUMBER() OVER (PARTITION BY {parent_col} \
-                 ORDER BY {file_col}) AS page_rank {from} \
-                 WHERE {parent_col} IN ({parents}){conditions}) r \
-                 JOIN files f ON f.id = r.file_id WHERE r.page_rank <= {take} \
+                "WITH p(parent) AS (VALUES {parents}) \
+                 SELECT f.*, p.parent AS page_parent FROM p JOIN files f \
+                 WHERE f.id IN (SELECT {file_col} {from} \
+                 WHERE {parent_col} = p.parent{conditions} ORDER BY {file_col} LIMIT {take}) \
                  ORDER BY page_parent, f.id"
             )
         };
