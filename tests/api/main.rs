@@ -26,6 +26,7 @@ mod projects;
 mod races;
 mod s3;
 mod schema;
+mod seed;
 mod ssrf;
 mod storage_without_ranges;
 mod tokens;
