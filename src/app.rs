@@ -8,7 +8,7 @@ use anyhow::Context as _;
 use axum::Router;
 use migration::{Migrator, MigratorTrait};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
-use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend};
 
 use crate::auth::Authenticator;
 use crate::config::Config;
@@ -50,11 +50,32 @@ pub async fn connect(
         .with_context(|| format!("cannot connect to the database at {}", redact(database_url)))
 }
 
-/// Applies pending migrations.
+/// Applies pending migrations, then brings SQLite's planner statistics up
+/// to date.
 pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
     Migrator::up(db, None)
         .await
-        .context("migrating the database")
+        .context("migrating the database")?;
+    refresh_statistics(db).await
+}
+
+/// SQLite picks its plans (which index drives a visibility filter, whether
+/// to walk a list in index order) from statistics gathered by `ANALYZE`;
+/// without them, or with those of a much smaller database, it may scan a
+/// whole table where an index range would do. `PRAGMA optimize` re-analyzes
+/// the tables that changed enough since (all of them, the first time), each
+/// from a bounded sample so that it stays quick on large files. Run at start,
+/// after a seed, and after each import. PostgreSQL keeps its own statistics
+/// (autovacuum); nothing to do there.
+pub async fn refresh_statistics(db: &DatabaseConnection) -> anyhow::Result<()> {
+    if db.get_database_backend() != DbBackend::Sqlite {
+        return Ok(());
+    }
+    // One string: the limit holds for the connection that runs the pragma.
+    db.execute_unprepared("PRAGMA analysis_limit = 1000; PRAGMA optimize = 0x10002;")
+        .await
+        .context("refreshing SQLite statistics")?;
+    Ok(())
 }
 
 /// A URL with any password replaced, for messages.

@@ -1,5 +1,5 @@
 //! The command line: `serve`, `migrate`, `export-schema`, `token`, `user add`,
-//! `policy explain`.
+//! `policy explain`, `seed`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -45,6 +45,9 @@ pub enum Command {
     /// Inspect the permission policy.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Fill an empty database with a workspace of realistic size, to measure
+    /// the server on (applies migrations first).
+    Seed(Box<crate::seed::SeedArgs>),
 }
 
 #[derive(clap::Args, Debug)]
@@ -192,6 +195,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Seed(args) => crate::seed::command(*args).await,
         Command::ExportSchema => {
             print!("{}", crate::graphql::schema::sdl());
             Ok(())

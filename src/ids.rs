@@ -33,25 +33,40 @@ pub fn decode(global: &str) -> Option<(&'static str, Uuid)> {
     Some((ty, Uuid::parse_str(id).ok()?))
 }
 
-/// Cursors are opaque too: they name the last row of a page (and its name,
-/// for lists ordered by name).
+/// Cursors are opaque too: they name the last row of a page and its sort
+/// key (its name, or its creation time to the nanosecond).
 pub fn encode_cursor(cursor: &Cursor) -> String {
-    match &cursor.name {
-        None => URL_SAFE_NO_PAD.encode(format!("cursor:{}", cursor.id)),
-        Some(name) => URL_SAFE_NO_PAD.encode(format!("cursor:{}:{name}", cursor.id)),
+    let mut raw = format!("cursor:{}", cursor.id);
+    if let Some(at) = cursor.created_at {
+        raw.push('@');
+        raw.push_str(&at.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true));
     }
+    if let Some(name) = &cursor.name {
+        raw.push(':');
+        raw.push_str(name);
+    }
+    URL_SAFE_NO_PAD.encode(raw)
 }
 
 pub fn decode_cursor(cursor: &str) -> Option<Cursor> {
     let raw = String::from_utf8(URL_SAFE_NO_PAD.decode(cursor).ok()?).ok()?;
     let rest = raw.strip_prefix("cursor:")?;
-    let (id, name) = match rest.split_once(':') {
-        Some((id, name)) => (id, Some(name.to_owned())),
-        None => (rest, None),
+    let id = Uuid::parse_str(rest.get(..36)?).ok()?;
+    let rest = &rest[36..];
+    let (created_at, name) = if let Some(name) = rest.strip_prefix(':') {
+        (None, Some(name.to_owned()))
+    } else if let Some(at) = rest.strip_prefix('@') {
+        let at = chrono::DateTime::parse_from_rfc3339(at).ok()?;
+        (Some(at.with_timezone(&chrono::Utc)), None)
+    } else if rest.is_empty() {
+        (None, None)
+    } else {
+        return None;
     };
     Some(Cursor {
-        id: Uuid::parse_str(id).ok()?,
+        id,
         name,
+        created_at,
     })
 }
 
@@ -68,11 +83,21 @@ mod tests {
             decode(&URL_SAFE_NO_PAD.encode(format!("Spaceship:{id}"))),
             None
         );
-        let plain = Cursor { id, name: None };
+        let plain = Cursor {
+            id,
+            ..Cursor::default()
+        };
         assert_eq!(decode_cursor(&encode_cursor(&plain)), Some(plain));
+        let created = Cursor {
+            id,
+            created_at: Some(chrono::Utc::now()),
+            ..Cursor::default()
+        };
+        assert_eq!(decode_cursor(&encode_cursor(&created)), Some(created));
         let named = Cursor {
             id,
             name: Some("Birds: 2024".into()),
+            ..Cursor::default()
         };
         assert_eq!(decode_cursor(&encode_cursor(&named)), Some(named));
         assert_eq!(decode_cursor(&encode("Dataset", id)), None);

@@ -15,5 +15,6 @@ pub mod import;
 pub mod metrics;
 pub mod playground;
 pub mod policy;
+pub mod seed;
 pub mod service;
 pub mod storage;

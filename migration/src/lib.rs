@@ -4,6 +4,7 @@ mod m20261129_000001_create_domain;
 mod m20261129_000002_create_integrations;
 mod m20261129_000003_create_imports;
 mod m20261201_000001_unique_folder_names;
+mod m20261201_000002_visibility_indexes;
 
 pub struct Migrator;
 
@@ -15,6 +16,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000002_create_integrations::Migration),
             Box::new(m20261129_000003_create_imports::Migration),
             Box::new(m20261201_000001_unique_folder_names::Migration),
+            Box::new(m20261201_000002_visibility_indexes::Migration),
         ]
     }
 }

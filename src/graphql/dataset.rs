@@ -250,12 +250,19 @@ impl DatasetQuery {
         #[graphql(desc = "Only items created before this time.")] created_before: Option<
             DateTime<Utc>,
         >,
+        #[graphql(
+            desc = "Only datasets on which the caller holds one of these roles of their own (directly or through a group); read-only access through projects does not count."
+        )]
+        my_role: Option<Vec<DatasetRole>>,
     ) -> Result<Conn<Dataset>> {
         let (svc, caller) = scope(ctx)?;
+        let my_role: Option<Vec<String>> =
+            my_role.map(|roles| roles.into_iter().map(|r| enum_name(r).to_owned()).collect());
         let page = datasets::list(
             svc,
             caller,
             search.as_deref(),
+            my_role.as_deref(),
             ListArgs {
                 first,
                 after,
@@ -293,12 +300,17 @@ impl DatasetQuery {
         #[graphql(desc = "Only items created before this time.")] created_before: Option<
             DateTime<Utc>,
         >,
+        #[graphql(
+            desc = "true: only datasets on which the caller holds a role of their own (directly or through a group); false: only those on which they hold none."
+        )]
+        joined: Option<bool>,
     ) -> Result<Conn<Dataset>> {
         let (svc, caller) = scope(ctx)?;
         let page = datasets::list_workspace(
             svc,
             caller,
             search.as_deref(),
+            joined,
             ListArgs {
                 first,
                 after,

@@ -314,7 +314,7 @@ impl Loaders {
             .map(|f| {
                 crate::ids::encode_cursor(&Cursor {
                     id: f.id,
-                    name: None,
+                    ..Cursor::default()
                 })
             })
             .collect();

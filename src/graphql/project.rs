@@ -12,8 +12,8 @@ use super::loaders::UserField;
 use super::ontology::Ontology;
 use super::user::User;
 use super::{
-    connection, enum_value, global_id, loaders, or_null, parse_id, parse_ids, scope, Conn,
-    ListArgs, ListOrder,
+    connection, enum_name, enum_value, global_id, loaders, or_null, parse_id, parse_ids, scope,
+    Conn, ListArgs, ListOrder,
 };
 use crate::auth::Caller;
 use crate::error::{AppError, AppResult};
@@ -194,12 +194,19 @@ impl ProjectQuery {
         #[graphql(desc = "Only items created before this time.")] created_before: Option<
             DateTime<Utc>,
         >,
+        #[graphql(
+            desc = "Only projects on which the caller holds one of these roles (directly or through a group)."
+        )]
+        my_role: Option<Vec<ProjectRole>>,
     ) -> Result<Conn<Project>> {
         let (svc, caller) = scope(ctx)?;
+        let my_role: Option<Vec<String>> =
+            my_role.map(|roles| roles.into_iter().map(|r| enum_name(r).to_owned()).collect());
         let page = projects::list(
             svc,
             caller,
             search.as_deref(),
+            my_role.as_deref(),
             ListArgs {
                 first,
                 after,

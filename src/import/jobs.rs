@@ -38,13 +38,15 @@ use crate::service::{datasets, folders, integrations, Services};
 /// indexes while an import grows the table faster than autovacuum looks.
 pub const ANALYZE_AFTER: i64 = 10_000;
 
-/// `ANALYZE table` on PostgreSQL (nothing on SQLite); a failure (say, a role
-/// that does not own the table) only costs speed.
+/// `ANALYZE table` (on SQLite from a bounded sample, so that it stays quick
+/// on a large file); a failure (say, a role that does not own the table)
+/// only costs speed.
 pub async fn refresh_statistics(svc: &Services, table: &str) {
-    if svc.db.get_database_backend() != sea_orm::DbBackend::Postgres {
-        return;
-    }
-    if let Err(e) = svc.db.execute_unprepared(&format!("ANALYZE {table}")).await {
+    let sql = match svc.db.get_database_backend() {
+        sea_orm::DbBackend::Sqlite => format!("PRAGMA analysis_limit = 1000; ANALYZE {table}"),
+        _ => format!("ANALYZE {table}"),
+    };
+    if let Err(e) = svc.db.execute_unprepared(&sql).await {
         tracing::debug!(table, error = %e, "cannot refresh planner statistics");
     }
 }

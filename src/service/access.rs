@@ -3,11 +3,24 @@
 //! grants (per the policy: MEMBER, never MANAGER). Every "which resources may
 //! this caller see" question is compiled from the policy's role sets into a
 //! subquery here, so lists are filtered by the database, not in memory.
+//!
+//! Each subquery is a `UNION ALL` of routes that are each one index range
+//! scan, never an `OR` across grantee columns (which no index serves):
+//! - direct grants: `role_grants (resource_type, user_id, role, resource_id)`;
+//! - group grants: `group_memberships (user_id, role, group_id)`, then
+//!   `role_grants (resource_type, group_id, role, resource_id)`;
+//! - the project route (datasets, ontologies): the caller's projects, then
+//!   `project_datasets (project_id, dataset_id)` or `projects.ontology_id`.
+//!
+//! The cost of a filter thus follows the caller's grants, not the size of
+//! the workspace.
 
 use std::collections::HashMap;
 
-use entity::{dataset, file, group_membership, ontology, project, project_dataset, role_grant};
-use sea_orm::sea_query::{Query, SelectStatement};
+use entity::{
+    dataset, dataset_file, file, group_membership, ontology, project, project_dataset, role_grant,
+};
+use sea_orm::sea_query::{Expr, ExprTrait, Query, SelectStatement, UnionType};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect,
 };
@@ -21,39 +34,60 @@ pub fn inheriting_groups(policy: &Policy, user: Uuid) -> SelectStatement {
     Query::select()
         .column(group_membership::Column::GroupId)
         .from(group_membership::Entity)
-        .cond_where(
-            Condition::all()
-                .add(group_membership::Column::UserId.eq(user))
-                .add(
-                    group_membership::Column::Role
-                        .is_in(policy.inheriting_membership_roles().iter().copied()),
-                ),
+        .and_where(group_membership::Column::UserId.eq(user))
+        .and_where(
+            group_membership::Column::Role
+                .is_in(policy.inheriting_membership_roles().iter().copied()),
         )
         .to_owned()
 }
 
-/// Grants held by `user`, directly or through a group.
-pub fn held_by(policy: &Policy, user: Uuid) -> Condition {
-    Condition::any()
-        .add(role_grant::Column::UserId.eq(user))
-        .add(role_grant::Column::GroupId.in_subquery(inheriting_groups(policy, user)))
+/// `base` (a select over `role_grants`) twice, once per grantee route,
+/// joined by `UNION ALL`: grants held by `user` directly, then through their
+/// groups. Each half is served by an index on (resource_type, grantee, …).
+fn held_by(policy: &Policy, user: Uuid, base: SelectStatement) -> SelectStatement {
+    let direct = base
+        .clone()
+        .and_where(role_grant::Column::UserId.eq(user))
+        .to_owned();
+    let via_group = base
+        .clone()
+        .and_where(role_grant::Column::GroupId.in_subquery(inheriting_groups(policy, user)))
+        .to_owned();
+    let mut routes = direct;
+    routes.union(UnionType::All, via_group);
+    routes
+}
+
+/// Ids of the resources of `kind` on which `user` holds one of `roles`,
+/// directly or through a group (possibly repeated).
+pub fn ids_with_roles(policy: &Policy, kind: Kind, roles: &[&str], user: Uuid) -> SelectStatement {
+    held_by(
+        policy,
+        user,
+        Query::select()
+            .column(role_grant::Column::ResourceId)
+            .from(role_grant::Entity)
+            .and_where(role_grant::Column::ResourceType.eq(kind.as_str()))
+            .and_where(role_grant::Column::Role.is_in(roles.iter().copied()))
+            .to_owned(),
+    )
 }
 
 /// Ids of the resources of `kind` on which `user` holds a role allowing `action`.
 pub fn granted_ids(policy: &Policy, kind: Kind, action: Action, user: Uuid) -> SelectStatement {
-    Query::select()
-        .column(role_grant::Column::ResourceId)
-        .from(role_grant::Entity)
-        .cond_where(
-            Condition::all()
-                .add(role_grant::Column::ResourceType.eq(kind.as_str()))
-                .add(
-                    role_grant::Column::Role
-                        .is_in(policy.roles_allowing(kind, action).iter().copied()),
-                )
-                .add(held_by(policy, user)),
-        )
-        .to_owned()
+    ids_with_roles(policy, kind, policy.roles_allowing(kind, action), user)
+}
+
+/// The roles among `wanted` (role names as stored) that allow viewing a
+/// resource of `kind`: a "my role" filter never reaches further than view.
+pub fn viewing_roles(policy: &Policy, kind: Kind, wanted: &[String]) -> Vec<&'static str> {
+    policy
+        .roles_allowing(kind, Action::View)
+        .iter()
+        .copied()
+        .filter(|r| wanted.iter().any(|w| w == r))
+        .collect()
 }
 
 /// Ids of the projects `user` collaborates on (any role that may view).
@@ -61,48 +95,39 @@ fn viewable_projects(policy: &Policy, user: Uuid) -> SelectStatement {
     granted_ids(policy, Kind::Project, Action::View, user)
 }
 
+/// Ids of the datasets `user` may view (possibly repeated): through a
+/// dataset role, or read-only through a project they collaborate on.
+pub fn visible_dataset_ids(policy: &Policy, user: Uuid) -> SelectStatement {
+    let via_project = Query::select()
+        .column(project_dataset::Column::DatasetId)
+        .from(project_dataset::Entity)
+        .and_where(project_dataset::Column::ProjectId.in_subquery(viewable_projects(policy, user)))
+        .to_owned();
+    granted_ids(policy, Kind::Dataset, Action::View, user)
+        .union(UnionType::All, via_project)
+        .to_owned()
+}
+
 /// Datasets `user` may view: through a dataset role, or read-only through a
 /// project they collaborate on.
 pub fn visible_datasets(policy: &Policy, user: Uuid) -> Condition {
-    Condition::any()
-        .add(dataset::Column::Id.in_subquery(granted_ids(
-            policy,
-            Kind::Dataset,
-            Action::View,
-            user,
-        )))
-        .add(
-            dataset::Column::Id.in_subquery(
-                Query::select()
-                    .column(project_dataset::Column::DatasetId)
-                    .from(project_dataset::Entity)
-                    .and_where(
-                        project_dataset::Column::ProjectId
-                            .in_subquery(viewable_projects(policy, user)),
-                    )
-                    .to_owned(),
-            ),
-        )
+    Condition::all().add(dataset::Column::Id.in_subquery(visible_dataset_ids(policy, user)))
 }
 
 /// Ontologies `user` may view: through an ontology role or a project using it.
 pub fn visible_ontologies(policy: &Policy, user: Uuid) -> Condition {
-    Condition::any()
-        .add(ontology::Column::Id.in_subquery(granted_ids(
-            policy,
-            Kind::Ontology,
-            Action::View,
-            user,
-        )))
-        .add(
-            ontology::Column::Id.in_subquery(
-                Query::select()
-                    .column(project::Column::OntologyId)
-                    .from(project::Entity)
-                    .and_where(project::Column::Id.in_subquery(viewable_projects(policy, user)))
-                    .to_owned(),
-            ),
-        )
+    let via_project = Query::select()
+        .column(project::Column::OntologyId)
+        .from(project::Entity)
+        .and_where(project::Column::Id.in_subquery(viewable_projects(policy, user)))
+        .to_owned();
+    Condition::all().add(
+        ontology::Column::Id.in_subquery(
+            granted_ids(policy, Kind::Ontology, Action::View, user)
+                .union(UnionType::All, via_project)
+                .to_owned(),
+        ),
+    )
 }
 
 pub fn visible_projects(policy: &Policy, user: Uuid) -> Condition {
@@ -120,51 +145,56 @@ pub enum FileRoute {
 }
 
 /// Files `user` may view (or, with `OwnRoles`, attach elsewhere): files of a
-/// folder they hold a role on, or of a dataset they may view.
+/// folder they hold a role on or that a dataset they may view mirrors, and
+/// files attached to a dataset they may view. Meant for files looked up by
+/// id: each route is probed per file through an index.
 pub fn visible_files(policy: &Policy, user: Uuid, route: FileRoute) -> Condition {
-    let datasets = match route {
-        FileRoute::Any => visible_datasets(policy, user),
-        FileRoute::OwnRoles => Condition::all().add(dataset::Column::Id.in_subquery(granted_ids(
-            policy,
-            Kind::Dataset,
-            Action::View,
-            user,
-        ))),
+    let dataset_ids = match route {
+        FileRoute::Any => visible_dataset_ids(policy, user),
+        FileRoute::OwnRoles => granted_ids(policy, Kind::Dataset, Action::View, user),
     };
-    let dataset_ids = Query::select()
-        .column(dataset::Column::Id)
+    let mirrored = Query::select()
+        .column(dataset::Column::FolderId)
         .from(dataset::Entity)
-        .cond_where(datasets.clone())
+        .and_where(dataset::Column::Id.in_subquery(dataset_ids.clone()))
+        .and_where(dataset::Column::FolderId.is_not_null())
+        .to_owned();
+    let folders = granted_ids(policy, Kind::Folder, Action::View, user)
+        .union(UnionType::All, mirrored)
+        .to_owned();
+    let attached = Query::select()
+        .expr(Expr::val(1))
+        .from(dataset_file::Entity)
+        .and_where(
+            Expr::col((dataset_file::Entity, dataset_file::Column::FileId))
+                .equals((file::Entity, file::Column::Id)),
+        )
+        .and_where(
+            Expr::col((dataset_file::Entity, dataset_file::Column::DatasetId))
+                .in_subquery(dataset_ids),
+        )
         .to_owned();
     Condition::any()
-        .add(file::Column::FolderId.in_subquery(granted_ids(
-            policy,
-            Kind::Folder,
-            Action::View,
-            user,
-        )))
-        .add(
-            file::Column::Id.in_subquery(
-                Query::select()
-                    .column(entity::dataset_file::Column::FileId)
-                    .from(entity::dataset_file::Entity)
-                    .and_where(entity::dataset_file::Column::DatasetId.in_subquery(dataset_ids))
-                    .to_owned(),
-            ),
-        )
-        .add(
-            file::Column::FolderId.in_subquery(
-                Query::select()
-                    .column(dataset::Column::FolderId)
-                    .from(dataset::Entity)
-                    .cond_where(
-                        Condition::all()
-                            .add(dataset::Column::FolderId.is_not_null())
-                            .add(datasets),
-                    )
-                    .to_owned(),
-            ),
-        )
+        .add(file::Column::FolderId.in_subquery(folders))
+        .add(Expr::exists(attached))
+}
+
+/// `role_grants` rows of `kind` (all kinds when `None`) on `resource_ids`,
+/// selecting `columns`.
+fn grants_on(
+    kind: Option<Kind>,
+    resource_ids: &[Uuid],
+    columns: &[role_grant::Column],
+) -> SelectStatement {
+    let mut select = Query::select();
+    select
+        .columns(columns.iter().copied())
+        .from(role_grant::Entity)
+        .and_where(role_grant::Column::ResourceId.is_in(resource_ids.iter().copied()));
+    if let Some(kind) = kind {
+        select.and_where(role_grant::Column::ResourceType.eq(kind.as_str()));
+    }
+    select
 }
 
 /// The roles `user` holds on one resource, directly or through groups.
@@ -175,15 +205,10 @@ pub async fn roles_on<C: ConnectionTrait>(
     resource_id: Uuid,
     user: Uuid,
 ) -> AppResult<Vec<String>> {
-    Ok(role_grant::Entity::find()
-        .select_only()
-        .column(role_grant::Column::Role)
-        .filter(role_grant::Column::ResourceType.eq(kind.as_str()))
-        .filter(role_grant::Column::ResourceId.eq(resource_id))
-        .filter(held_by(policy, user))
-        .into_tuple::<String>()
-        .all(db)
-        .await?)
+    Ok(roles_on_many(db, policy, kind, &[resource_id], user)
+        .await?
+        .remove(&resource_id)
+        .unwrap_or_default())
 }
 
 /// The roles `user` holds on each of several resources, in one statement.
@@ -194,17 +219,20 @@ pub async fn roles_on_many<C: ConnectionTrait>(
     resource_ids: &[Uuid],
     user: Uuid,
 ) -> AppResult<HashMap<Uuid, Vec<String>>> {
-    let rows: Vec<(Uuid, String)> = role_grant::Entity::find()
-        .select_only()
-        .column(role_grant::Column::ResourceId)
-        .column(role_grant::Column::Role)
-        .filter(role_grant::Column::ResourceType.eq(kind.as_str()))
-        .filter(role_grant::Column::ResourceId.is_in(resource_ids.iter().copied()))
-        .filter(held_by(policy, user))
-        .into_tuple()
-        .all(db)
-        .await?;
     let mut out: HashMap<Uuid, Vec<String>> = HashMap::new();
+    if resource_ids.is_empty() {
+        return Ok(out);
+    }
+    let select = held_by(
+        policy,
+        user,
+        grants_on(
+            Some(kind),
+            resource_ids,
+            &[role_grant::Column::ResourceId, role_grant::Column::Role],
+        ),
+    );
+    let rows: Vec<(Uuid, String)> = tuples(db, &select).await?;
     for (id, role) in rows {
         out.entry(id).or_default().push(role);
     }
@@ -219,17 +247,25 @@ pub async fn roles_on_each<C: ConnectionTrait>(
     resources: &[(Kind, Uuid)],
     user: Uuid,
 ) -> AppResult<HashMap<(Kind, Uuid), Vec<String>>> {
-    let rows: Vec<(String, Uuid, String)> = role_grant::Entity::find()
-        .select_only()
-        .column(role_grant::Column::ResourceType)
-        .column(role_grant::Column::ResourceId)
-        .column(role_grant::Column::Role)
-        .filter(role_grant::Column::ResourceId.is_in(resources.iter().map(|(_, id)| *id)))
-        .filter(held_by(policy, user))
-        .into_tuple()
-        .all(db)
-        .await?;
     let mut out: HashMap<(Kind, Uuid), Vec<String>> = HashMap::new();
+    if resources.is_empty() {
+        return Ok(out);
+    }
+    let ids: Vec<Uuid> = resources.iter().map(|(_, id)| *id).collect();
+    let select = held_by(
+        policy,
+        user,
+        grants_on(
+            None,
+            &ids,
+            &[
+                role_grant::Column::ResourceType,
+                role_grant::Column::ResourceId,
+                role_grant::Column::Role,
+            ],
+        ),
+    );
+    let rows: Vec<(String, Uuid, String)> = tuples(db, &select).await?;
     for (kind, id, role) in rows {
         if let Some(key) = resources
             .iter()
@@ -239,6 +275,18 @@ pub async fn roles_on_each<C: ConnectionTrait>(
         }
     }
     Ok(out)
+}
+
+/// Runs a built select and reads each row as a tuple.
+async fn tuples<C: ConnectionTrait, T: sea_orm::TryGetableMany>(
+    db: &C,
+    select: &SelectStatement,
+) -> AppResult<Vec<T>> {
+    let rows = db.query_all(select).await?;
+    Ok(rows
+        .iter()
+        .map(|row| row.try_get_many_by_index::<T>())
+        .collect::<Result<_, _>>()?)
 }
 
 /// What a caller may do with one resource.

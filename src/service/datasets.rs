@@ -50,17 +50,29 @@ pub async fn get_for(
     grants::visible_for::<dataset::Entity>(svc, caller, Kind::Dataset, id, "dataset", action).await
 }
 
-/// Datasets the caller may see.
+/// Datasets the caller may see; with `my_role`, only those on which the
+/// caller holds one of these roles of their own (directly or through a
+/// group), not read-only access through projects.
 pub async fn list(
     svc: &Services,
     caller: &Caller,
     search: Option<&str>,
+    my_role: Option<&[String]>,
     page: PageArgs,
 ) -> AppResult<Page<dataset::Model>> {
-    let query = with_search(
-        dataset::Entity::find().filter(visible_datasets(&svc.policy, caller.id)),
-        search,
-    );
+    let visible = match my_role {
+        None => visible_datasets(&svc.policy, caller.id),
+        Some(roles) => {
+            let roles = access::viewing_roles(&svc.policy, Kind::Dataset, roles);
+            Condition::all().add(dataset::Column::Id.in_subquery(access::ids_with_roles(
+                &svc.policy,
+                Kind::Dataset,
+                &roles,
+                caller.id,
+            )))
+        }
+    };
+    let query = with_search(dataset::Entity::find().filter(visible), search);
     paginate(
         &svc.db,
         query,
@@ -70,17 +82,29 @@ pub async fn list(
     .await
 }
 
-/// Every dataset of the workspace (workspace ADMINs only).
+/// Every dataset of the workspace (workspace ADMINs only); with `joined`,
+/// only those on which the caller holds (`true`) or does not hold (`false`)
+/// a role of their own, directly or through a group.
 pub async fn list_workspace(
     svc: &Services,
     caller: &Caller,
     search: Option<&str>,
+    joined: Option<bool>,
     page: PageArgs,
 ) -> AppResult<Page<dataset::Model>> {
     require_workspace(svc, caller, Action::ListAllDatasets)?;
+    let mut query = dataset::Entity::find();
+    if let Some(joined) = joined {
+        let own = access::granted_ids(&svc.policy, Kind::Dataset, Action::View, caller.id);
+        query = query.filter(if joined {
+            dataset::Column::Id.in_subquery(own)
+        } else {
+            dataset::Column::Id.not_in_subquery(own)
+        });
+    }
     paginate(
         &svc.db,
-        with_search(dataset::Entity::find(), search),
+        with_search(query, search),
         crate::sort_keys!(dataset, Title, title),
         page,
     )

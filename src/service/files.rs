@@ -277,17 +277,20 @@ pub struct FileFilter {
     pub search: Option<String>,
 }
 
-/// Ids of one kind of parent, how to wrap them, and the FROM clause and
-/// column that reach their files.
-type ParentScope = (
-    Vec<Uuid>,
-    fn(Uuid) -> FileParent,
-    &'static str,
-    &'static str,
-);
+/// How the files of one kind of parent are reached: the parent ids, how to
+/// wrap them, and over which key the files are found.
+struct ParentScope {
+    ids: Vec<Uuid>,
+    wrap: fn(Uuid) -> FileParent,
+    /// The table holding the key `(parent, file id)`, aliased `k`.
+    keys: &'static str,
+    parent_col: &'static str,
+    file_col: &'static str,
+}
 
-/// The two kinds of parent, each with the tables and column that reach its
-/// files, and the ids of `parents` of that kind.
+/// The two kinds of parent and the ids of `parents` of each: a folder's
+/// files by `files (folder_id, id)`, a dataset's by `dataset_files
+/// (dataset_id, file_id)`.
 fn parent_scopes(parents: &[FileParent]) -> [ParentScope; 2] {
     let mut folders = Vec::new();
     let mut datasets = Vec::new();
@@ -298,48 +301,83 @@ fn parent_scopes(parents: &[FileParent]) -> [ParentScope; 2] {
         }
     }
     [
-        (folders, FileParent::Folder, "files f", "f.folder_id"),
-        (
-            datasets,
-            FileParent::Dataset,
-            "files f JOIN dataset_files df ON df.file_id = f.id",
-            "df.dataset_id",
-        ),
+        ParentScope {
+            ids: folders,
+            wrap: FileParent::Folder,
+            keys: "files k",
+            parent_col: "k.folder_id",
+            file_col: "k.id",
+        },
+        ParentScope {
+            ids: datasets,
+            wrap: FileParent::Dataset,
+            keys: "dataset_files k",
+            parent_col: "k.dataset_id",
+            file_col: "k.file_id",
+        },
     ]
 }
 
-/// `FROM … WHERE parent IN (…) AND <filter>` and its values.
-fn scoped_from(
+/// Bind values and their placeholders, written in the order they appear.
+struct Binds {
     backend: DbBackend,
-    from: &str,
-    parent_col: &str,
-    ids: &[Uuid],
-    filter: &FileFilter,
-) -> (String, Vec<Value>) {
-    let mut values: Vec<Value> = ids.iter().map(|id| Value::from(*id)).collect();
-    let mut sql = format!(
-        "FROM {from} WHERE {parent_col} IN ({})",
-        placeholders(backend, 1, ids.len())
-    );
+    values: Vec<Value>,
+}
+
+impl Binds {
+    fn new(backend: DbBackend) -> Binds {
+        Binds {
+            backend,
+            values: Vec::new(),
+        }
+    }
+
+    /// Binds `value`; returns its placeholder.
+    fn bind(&mut self, value: impl Into<Value>) -> String {
+        self.values.push(value.into());
+        placeholders(self.backend, self.values.len(), 1)
+    }
+
+    fn statement(self, sql: String) -> Statement {
+        Statement::from_sql_and_values(self.backend, sql, self.values)
+    }
+}
+
+/// `FROM <keys> [JOIN files]` for `scope`, and ` AND …` conditions for
+/// `filter` (the files' columns are joined only when the filter reads them).
+fn keys_from(scope: &ParentScope, filter: &FileFilter, binds: &mut Binds) -> (String, String) {
+    let term = search_term(filter.search.as_deref());
+    let filtered = filter.kind.is_some() || term.is_some();
+    let (from, files) = if scope.keys.starts_with("files ") {
+        (format!("FROM {}", scope.keys), "k")
+    } else if filtered {
+        (
+            format!(
+                "FROM {} JOIN files kf ON kf.id = {}",
+                scope.keys, scope.file_col
+            ),
+            "kf",
+        )
+    } else {
+        (format!("FROM {}", scope.keys), "")
+    };
+    let mut conditions = String::new();
     if let Some(kind) = &filter.kind {
-        values.push(Value::from(kind.clone()));
-        sql.push_str(&format!(
-            " AND f.kind = {}",
-            placeholders(backend, values.len(), 1)
+        conditions.push_str(&format!(" AND {files}.kind = {}", binds.bind(kind.clone())));
+    }
+    if let Some(term) = term {
+        conditions.push_str(&format!(
+            " AND LOWER({files}.title) LIKE {} ESCAPE '\\'",
+            binds.bind(like_pattern(term))
         ));
     }
-    if let Some(term) = search_term(filter.search.as_deref()) {
-        values.push(Value::from(like_pattern(term)));
-        sql.push_str(&format!(
-            " AND LOWER(f.title) LIKE {} ESCAPE '\\'",
-            placeholders(backend, values.len(), 1)
-        ));
-    }
-    (sql, values)
+    (from, conditions)
 }
 
 /// One page of files for each parent, `(files, has next page)`: one
-/// statement per kind of parent, ranked per parent by a window function.
+/// statement per kind of parent. The first `limit + 1` keys of each parent
+/// are taken from the (parent, file id) index by a subquery per parent that
+/// stops after them (LATERAL on PostgreSQL), and only those files read.
 pub async fn pages(
     svc: &Services,
     parents: &[FileParent],
@@ -353,33 +391,55 @@ pub async fn pages(
         return Ok(out);
     }
     let backend = svc.db.get_database_backend();
-    for (ids, wrap, from, parent_col) in parent_scopes(parents) {
-        if ids.is_empty() {
+    for scope in parent_scopes(parents) {
+        if scope.ids.is_empty() {
             continue;
         }
-        let (scope, mut values) = scoped_from(backend, from, parent_col, &ids, filter);
-        let mut sql = format!(
-            "SELECT * FROM (SELECT f.*, {parent_col} AS page_parent, \
-             ROW_NUMBER() OVER (PARTITION BY {parent_col} ORDER BY f.id) AS page_rank {scope}"
-        );
-        if let Some(after) = &args.after {
-            values.push(Value::from(after.id));
-            sql.push_str(&format!(
-                " AND f.id > {}",
-                placeholders(backend, values.len(), 1)
-            ));
-        }
-        values.push(Value::from(limit as i64 + 1));
-        sql.push_str(&format!(
-            ") ranked WHERE page_rank <= {} ORDER BY page_parent, id",
-            placeholders(backend, values.len(), 1)
-        ));
-        let rows = svc
-            .db
-            .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
-            .await?;
+        let (parent_col, file_col) = (scope.parent_col, scope.file_col);
+        let mut binds = Binds::new(backend);
+        let sql = if backend == DbBackend::Postgres {
+            let parents = scope
+                .ids
+                .iter()
+                .map(|id| format!("({}::uuid)", binds.bind(*id)))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let (from, mut conditions) = keys_from(&scope, filter, &mut binds);
+            if let Some(after) = &args.after {
+                conditions.push_str(&format!(" AND {file_col} > {}", binds.bind(after.id)));
+            }
+            let take = binds.bind(limit as i64 + 1);
+            format!(
+                "SELECT f.*, p.parent AS page_parent FROM (VALUES {parents}) AS p(parent) \
+                 CROSS JOIN LATERAL (SELECT {file_col} AS file_id {from} \
+                 WHERE {parent_col} = p.parent{conditions} ORDER BY {file_col} LIMIT {take}) r \
+                 JOIN files f ON f.id = r.file_id ORDER BY page_parent, f.id"
+            )
+        } else {
+            // No LATERAL on SQLite: for each parent, the files whose id is
+            // among its first keys, a subquery it runs per parent.
+            let parents = scope
+                .ids
+                .iter()
+                .map(|id| format!("({})", binds.bind(*id)))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let (from, mut conditions) = keys_from(&scope, filter, &mut binds);
+            if let Some(after) = &args.after {
+                conditions.push_str(&format!(" AND {file_col} > {}", binds.bind(after.id)));
+            }
+            let take = binds.bind(limit as i64 + 1);
+            format!(
+                "WITH p(parent) AS (VALUES {parents}) \
+                 SELECT f.*, p.parent AS page_parent FROM p JOIN files f \
+                 WHERE f.id IN (SELECT {file_col} {from} \
+                 WHERE {parent_col} = p.parent{conditions} ORDER BY {file_col} LIMIT {take}) \
+                 ORDER BY page_parent, f.id"
+            )
+        };
+        let rows = svc.db.query_all_raw(binds.statement(sql)).await?;
         for row in rows {
-            let parent = wrap(row.try_get::<Uuid>("", "page_parent")?);
+            let parent = (scope.wrap)(row.try_get::<Uuid>("", "page_parent")?);
             let model = file::Model::from_query_result(&row, "")?;
             let entry = out.entry(parent).or_default();
             if entry.0.len() as u64 == limit {
@@ -393,7 +453,8 @@ pub async fn pages(
 }
 
 /// The number of files of each parent that pass `filter`: one grouped count
-/// per kind of parent.
+/// per kind of parent, over the (parent, file id) index alone unless the
+/// filter reads the files.
 pub async fn counts(
     svc: &Services,
     parents: &[FileParent],
@@ -401,20 +462,26 @@ pub async fn counts(
 ) -> AppResult<HashMap<FileParent, u64>> {
     let mut out: HashMap<FileParent, u64> = parents.iter().map(|p| (*p, 0)).collect();
     let backend = svc.db.get_database_backend();
-    for (ids, wrap, from, parent_col) in parent_scopes(parents) {
-        if ids.is_empty() {
+    for scope in parent_scopes(parents) {
+        if scope.ids.is_empty() {
             continue;
         }
-        let (scope, values) = scoped_from(backend, from, parent_col, &ids, filter);
+        let parent_col = scope.parent_col;
+        let mut binds = Binds::new(backend);
+        let parents = scope
+            .ids
+            .iter()
+            .map(|id| binds.bind(*id))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let (from, conditions) = keys_from(&scope, filter, &mut binds);
         let sql = format!(
-            "SELECT {parent_col} AS page_parent, COUNT(*) AS n {scope} GROUP BY {parent_col}"
+            "SELECT {parent_col} AS page_parent, COUNT(*) AS n {from} \
+             WHERE {parent_col} IN ({parents}){conditions} GROUP BY {parent_col}"
         );
-        let rows = svc
-            .db
-            .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
-            .await?;
+        let rows = svc.db.query_all_raw(binds.statement(sql)).await?;
         for row in rows {
-            let parent = wrap(row.try_get::<Uuid>("", "page_parent")?);
+            let parent = (scope.wrap)(row.try_get::<Uuid>("", "page_parent")?);
             out.insert(parent, row.try_get::<i64>("", "n")? as u64);
         }
     }

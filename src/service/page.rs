@@ -1,10 +1,12 @@
-//! Keyset pagination over UUIDv7 primary keys (time-ordered, so "after this
-//! id" is "created after this row") or over (name, id), with a created-at
-//! range and a lazily counted total.
+//! Keyset pagination over (created_at, id) or (name, id), with a created-at
+//! range and a lazily counted total. Rows keep the creation time they were
+//! given (imported or seeded rows too), so creation order is read from
+//! `created_at`, the id (UUIDv7) only breaking ties.
 
 use std::sync::Arc;
 
 use futures_util::future::BoxFuture;
+use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ColumnTrait, Condition, DatabaseConnection, EntityTrait, Order as SeaOrder, PaginatorTrait,
     QueryFilter, QueryOrder, QuerySelect, Select,
@@ -16,12 +18,13 @@ use crate::error::{AppError, AppResult};
 pub const DEFAULT_PAGE_SIZE: i32 = 20;
 pub const MAX_PAGE_SIZE: i32 = 100;
 
-/// Where a page starts: after the row with this id (and, when ordered by
-/// name, this name).
+/// Where a page starts: after the row with this id and, when ordered by
+/// name, this name; when ordered by creation, this creation time.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct Cursor {
     pub id: Uuid,
     pub name: Option<String>,
+    pub created_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// How a list is ordered.
@@ -116,6 +119,7 @@ pub struct SortKeys<E: EntityTrait> {
     pub created_at: E::Column,
     pub id_of: fn(&E::Model) -> Uuid,
     pub name_of: fn(&E::Model) -> String,
+    pub created_at_of: fn(&E::Model) -> chrono::DateTime<chrono::Utc>,
 }
 
 /// `SortKeys` of an entity module with `id`, `created_at` and a name column.
@@ -128,6 +132,7 @@ macro_rules! sort_keys {
             created_at: entity::$entity::Column::CreatedAt,
             id_of: |m| m.id,
             name_of: |m| m.$field.clone(),
+            created_at_of: |m| m.created_at,
         }
     };
 }
@@ -162,8 +167,8 @@ where
     };
     let mut query = select;
     if let Some(after) = &args.after {
-        query = match (args.order.by_name, &after.name) {
-            (true, Some(name)) => query.filter(
+        query = match (args.order.by_name, &after.name, after.created_at) {
+            (true, Some(name), None) => query.filter(
                 Condition::any()
                     .add(beyond(keys.name, name.clone().into()))
                     .add(
@@ -172,7 +177,13 @@ where
                             .add(beyond(keys.id, after.id.into())),
                     ),
             ),
-            (false, None) => query.filter(beyond(keys.id, after.id.into())),
+            // One row comparison, which both databases read as a range of
+            // the (created_at, id) index.
+            (false, None, Some(created_at)) => {
+                let row = Expr::tuple([keys.created_at.into_expr(), keys.id.into_expr()]);
+                let at = Expr::tuple([Expr::val(created_at), Expr::val(after.id)]);
+                query.filter(if descending { row.lt(at) } else { row.gt(at) })
+            }
             _ => return Err(AppError::bad_input("after is a cursor of another ordering")),
         };
     }
@@ -181,9 +192,11 @@ where
     } else {
         SeaOrder::Asc
     };
-    if args.order.by_name {
-        query = query.order_by(keys.name, direction.clone());
-    }
+    query = if args.order.by_name {
+        query.order_by(keys.name, direction.clone())
+    } else {
+        query.order_by(keys.created_at, direction.clone())
+    };
     let mut items = if limit == 0 {
         Vec::new()
     } else {
@@ -198,10 +211,11 @@ where
     let cursors = items
         .iter()
         .map(|m| {
-            let name = args.order.by_name.then(|| (keys.name_of)(m));
+            let by_name = args.order.by_name;
             crate::ids::encode_cursor(&Cursor {
                 id: (keys.id_of)(m),
-                name,
+                name: by_name.then(|| (keys.name_of)(m)),
+                created_at: (!by_name).then(|| (keys.created_at_of)(m)),
             })
         })
         .collect();

@@ -37,13 +37,30 @@ pub async fn get_for(
     grants::visible_for::<project::Entity>(svc, caller, Kind::Project, id, "project", action).await
 }
 
+/// Projects the caller collaborates on; with `my_role`, only those on which
+/// they hold one of these roles (directly or through a group).
 pub async fn list(
     svc: &Services,
     caller: &Caller,
     search: Option<&str>,
+    my_role: Option<&[String]>,
     page: PageArgs,
 ) -> AppResult<Page<project::Model>> {
-    let mut query = project::Entity::find().filter(visible_projects(&svc.policy, caller.id));
+    let visible = match my_role {
+        None => visible_projects(&svc.policy, caller.id),
+        Some(roles) => {
+            let roles = crate::service::access::viewing_roles(&svc.policy, Kind::Project, roles);
+            sea_orm::Condition::all().add(project::Column::Id.in_subquery(
+                crate::service::access::ids_with_roles(
+                    &svc.policy,
+                    Kind::Project,
+                    &roles,
+                    caller.id,
+                ),
+            ))
+        }
+    };
+    let mut query = project::Entity::find().filter(visible);
     if let Some(term) = search_term(search) {
         query = query.filter(contains_ci(project::Column::Title, term));
     }

@@ -327,3 +327,9 @@ pub fn titles(nodes: &Value) -> Vec<String> {
 pub async fn spawn_app_beside_with(other: &TestApp, adjust: impl FnOnce(&mut Config)) -> TestApp {
     spawn_on(other.database_url.clone(), None, adjust).await
 }
+
+/// A server on a database prepared beforehand (e.g. seeded), kept for the
+/// test's life when it is a temporary SQLite file in `dir`.
+pub async fn spawn_on_database(database_url: String, dir: Option<tempfile::TempDir>) -> TestApp {
+    spawn_on(database_url, dir, |_| {}).await
+}
