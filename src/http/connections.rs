@@ -242,7 +242,11 @@ impl Connection {
             waiting: &self.waiting,
             id: self.id,
         };
+        // The connection first: a head that has arrived is read before a
+        // deadline that passed meanwhile is looked at (a busy server is no
+        // client's fault).
         tokio::select! {
+            biased;
             _ = connection.as_mut() => return,
             // Another connection takes its place.
             () = activity.evicted.notified() => return,
@@ -255,6 +259,7 @@ impl Connection {
         }
         // Closing: let a running request finish, within the limits.
         tokio::select! {
+            biased;
             _ = connection.as_mut() => {}
             () = activity.evicted.notified() => {}
             _ = activity.expired(&self.settings) => {}
