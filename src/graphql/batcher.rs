@@ -47,6 +47,9 @@ pub trait BatchLoad: Send + Sync + 'static {
 
 type Reply<V> = oneshot::Sender<AppResult<Option<V>>>;
 
+/// The keys waiting for the next batch, each with whoever asked for it.
+type Waiting<K, V> = HashMap<K, Vec<Reply<V>>>;
+
 /// A loader with its waiting keys; one per relation per request.
 pub struct DataLoader<L: BatchLoad> {
     inner: Arc<Inner<L>>,
@@ -55,7 +58,7 @@ pub struct DataLoader<L: BatchLoad> {
 struct Inner<L: BatchLoad> {
     load: Arc<L>,
     batcher: Arc<Batcher>,
-    waiting: Mutex<HashMap<L::Key, Vec<Reply<L::Value>>>>,
+    waiting: Mutex<Waiting<L::Key, L::Value>>,
 }
 
 /// Something with keys waiting for a batch.
