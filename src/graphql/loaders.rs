@@ -9,11 +9,11 @@ use std::future::Future;
 use std::hash::Hash;
 use std::sync::Arc;
 
-use async_graphql::dataloader::{DataLoader, Loader};
 use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextPrepareRequest,
+    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextPrepareRequest, NextSubscribe,
 };
-use async_graphql::{Request, ServerResult};
+use async_graphql::futures_util::stream::{BoxStream, StreamExt};
+use async_graphql::{Request, Response, ServerResult};
 use entity::{
     dataset, file, folder, group, group_membership, integration, ontology, project, role_grant,
     user,
@@ -21,8 +21,9 @@ use entity::{
 use futures_util::future::BoxFuture;
 use uuid::Uuid;
 
+use super::batcher::{BatchLoad, Batcher, DataLoader};
 use crate::auth::{Caller, Principal};
-use crate::error::{AppError, AppResult};
+use crate::error::AppResult;
 use crate::policy::Kind;
 use crate::service::access::{self, Access};
 use crate::service::files::{self, FileFilter, FileParent};
@@ -31,30 +32,32 @@ use crate::service::{
     datasets, folders, grants, groups, integrations, ontologies, projects, users, Services,
 };
 
-/// How long a loader collects keys before it runs its batch.
-pub const BATCH_WINDOW: std::time::Duration = std::time::Duration::from_millis(2);
-
 type BatchFn<K, V> = dyn Fn(Vec<K>) -> BoxFuture<'static, AppResult<HashMap<K, V>>> + Send + Sync;
 
 /// A loader defined by one batch function.
 pub struct Batch<K, V>(Arc<BatchFn<K, V>>);
 
-impl<K, V> Loader<K> for Batch<K, V>
+impl<K, V> BatchLoad for Batch<K, V>
 where
     K: Send + Sync + Hash + Eq + Clone + 'static,
     V: Send + Sync + Clone + 'static,
 {
+    type Key = K;
     type Value = V;
-    type Error = AppError;
 
-    async fn load(&self, keys: &[K]) -> Result<HashMap<K, V>, AppError> {
-        (self.0)(keys.to_vec()).await
+    fn load(&self, keys: Vec<K>) -> BoxFuture<'static, AppResult<HashMap<K, V>>> {
+        (self.0)(keys)
     }
 }
 
 /// Builds a loader whose batch function gets the services, the caller and
-/// the keys.
-fn batch<K, V, F, Fut>(svc: &Services, caller: &Caller, f: F) -> DataLoader<Batch<K, V>>
+/// the keys; its batches are started by the request's `batcher`.
+fn batch<K, V, F, Fut>(
+    batcher: &Arc<Batcher>,
+    svc: &Services,
+    caller: &Caller,
+    f: F,
+) -> DataLoader<Batch<K, V>>
 where
     K: Send + Sync + Hash + Eq + Clone + 'static,
     V: Send + Sync + Clone + 'static,
@@ -68,11 +71,8 @@ where
             let (svc, caller, f) = (svc.clone(), caller.clone(), f.clone());
             Box::pin(async move { f(svc, caller, keys).await })
         })),
-        tokio::spawn,
+        batcher,
     )
-    // Long enough for the items of a large list (polled over several turns
-    // of the runtime) to join one batch, short against a database round trip.
-    .delay(BATCH_WINDOW)
 }
 
 fn by_id<M>(items: Vec<M>, id: impl Fn(&M) -> Uuid) -> HashMap<Uuid, M> {
@@ -143,6 +143,8 @@ pub struct FilePage {
 
 /// Every loader of one request.
 pub struct Loaders {
+    /// Starts the loaders' batches when the operation waits for them.
+    pub batcher: Arc<Batcher>,
     pub access: DataLoader<Batch<(Kind, Uuid), Access>>,
     pub collaborators: DataLoader<Batch<(Kind, Uuid), Vec<role_grant::Model>>>,
     /// Users by (field they are loaded for, id). One statement per field in
@@ -166,15 +168,21 @@ pub struct Loaders {
 
 impl Loaders {
     pub fn new(svc: &Services, caller: &Caller) -> Loaders {
+        Loaders::with_batcher(svc, caller, &Batcher::new())
+    }
+
+    /// Loaders whose batches `batcher` starts.
+    pub fn with_batcher(svc: &Services, caller: &Caller, batcher: &Arc<Batcher>) -> Loaders {
         Loaders {
-            access: batch(svc, caller, |svc, caller, keys| async move {
+            batcher: batcher.clone(),
+            access: batch(batcher, svc, caller, |svc, caller, keys| async move {
                 per_kind(keys, |kind, ids| {
                     let (svc, caller) = (svc.clone(), caller.clone());
                     async move { access::access_many(&svc.db, &svc.policy, kind, &ids, caller.id).await }
                 })
                 .await
             }),
-            collaborators: batch(svc, caller, |svc, _, keys| async move {
+            collaborators: batch(batcher, svc, caller, |svc, _, keys| async move {
                 per_kind(keys, |kind, ids| {
                     let svc = svc.clone();
                     async move { grants::list_many(&svc.db, kind, &ids).await }
@@ -182,6 +190,7 @@ impl Loaders {
                 .await
             }),
             users: batch(
+                batcher,
                 svc,
                 caller,
                 |svc, _, keys: Vec<(UserField, Uuid)>| async move {
@@ -192,50 +201,91 @@ impl Loaders {
                     .await
                 },
             ),
-            groups: batch(svc, caller, |svc, _, keys: Vec<(Kind, Uuid)>| async move {
-                per_kind(keys, |_, ids| {
-                    let svc = svc.clone();
-                    async move { Ok(by_id(groups::by_ids(&svc, &ids).await?, |g| g.id)) }
-                })
-                .await
-            }),
-            group_members: batch(svc, caller, |svc, _, ids: Vec<Uuid>| async move {
+            groups: batch(
+                batcher,
+                svc,
+                caller,
+                |svc, _, keys: Vec<(Kind, Uuid)>| async move {
+                    per_kind(keys, |_, ids| {
+                        let svc = svc.clone();
+                        async move { Ok(by_id(groups::by_ids(&svc, &ids).await?, |g| g.id)) }
+                    })
+                    .await
+                },
+            ),
+            group_members: batch(batcher, svc, caller, |svc, _, ids: Vec<Uuid>| async move {
                 groups::members_many(&svc, &ids).await
             }),
-            folders: batch(svc, caller, |svc, caller, ids: Vec<Uuid>| async move {
-                Ok(by_id(
-                    folders::visible_by_ids(&svc, &caller, &ids).await?,
-                    |f| f.id,
-                ))
-            }),
-            datasets: batch(svc, caller, |svc, caller, ids: Vec<Uuid>| async move {
-                Ok(by_id(
-                    datasets::visible_by_ids(&svc, &caller, &ids).await?,
-                    |d| d.id,
-                ))
-            }),
-            integrations: batch(svc, caller, |svc, caller, ids: Vec<Uuid>| async move {
-                Ok(by_id(
-                    integrations::visible_by_ids(&svc, &caller, &ids).await?,
-                    |i| i.id,
-                ))
-            }),
-            ontologies: batch(svc, caller, |svc, caller, ids: Vec<Uuid>| async move {
-                Ok(by_id(
-                    ontologies::visible_by_ids(&svc, &caller, &ids).await?,
-                    |o| o.id,
-                ))
-            }),
-            dataset_projects: batch(svc, caller, |svc, caller, ids: Vec<Uuid>| async move {
-                datasets::projects_of_many(&svc, &caller, &ids).await
-            }),
-            project_datasets: batch(svc, caller, |svc, caller, ids: Vec<Uuid>| async move {
-                projects::datasets_of_many(&svc, &caller, &ids).await
-            }),
-            ontology_projects: batch(svc, caller, |svc, caller, ids: Vec<Uuid>| async move {
-                ontologies::projects_of_many(&svc, &caller, &ids).await
-            }),
+            folders: batch(
+                batcher,
+                svc,
+                caller,
+                |svc, caller, ids: Vec<Uuid>| async move {
+                    Ok(by_id(
+                        folders::visible_by_ids(&svc, &caller, &ids).await?,
+                        |f| f.id,
+                    ))
+                },
+            ),
+            datasets: batch(
+                batcher,
+                svc,
+                caller,
+                |svc, caller, ids: Vec<Uuid>| async move {
+                    Ok(by_id(
+                        datasets::visible_by_ids(&svc, &caller, &ids).await?,
+                        |d| d.id,
+                    ))
+                },
+            ),
+            integrations: batch(
+                batcher,
+                svc,
+                caller,
+                |svc, caller, ids: Vec<Uuid>| async move {
+                    Ok(by_id(
+                        integrations::visible_by_ids(&svc, &caller, &ids).await?,
+                        |i| i.id,
+                    ))
+                },
+            ),
+            ontologies: batch(
+                batcher,
+                svc,
+                caller,
+                |svc, caller, ids: Vec<Uuid>| async move {
+                    Ok(by_id(
+                        ontologies::visible_by_ids(&svc, &caller, &ids).await?,
+                        |o| o.id,
+                    ))
+                },
+            ),
+            dataset_projects: batch(
+                batcher,
+                svc,
+                caller,
+                |svc, caller, ids: Vec<Uuid>| async move {
+                    datasets::projects_of_many(&svc, &caller, &ids).await
+                },
+            ),
+            project_datasets: batch(
+                batcher,
+                svc,
+                caller,
+                |svc, caller, ids: Vec<Uuid>| async move {
+                    projects::datasets_of_many(&svc, &caller, &ids).await
+                },
+            ),
+            ontology_projects: batch(
+                batcher,
+                svc,
+                caller,
+                |svc, caller, ids: Vec<Uuid>| async move {
+                    ontologies::projects_of_many(&svc, &caller, &ids).await
+                },
+            ),
             file_datasets: batch(
+                batcher,
                 svc,
                 caller,
                 |svc, caller, keys: Vec<(Uuid, Uuid)>| async move {
@@ -243,6 +293,7 @@ impl Loaders {
                 },
             ),
             file_pages: batch(
+                batcher,
                 svc,
                 caller,
                 |svc, _, keys: Vec<(FileParent, PageArgs, FileFilter)>| async move {
@@ -266,6 +317,7 @@ impl Loaders {
                 },
             ),
             file_counts: batch(
+                batcher,
                 svc,
                 caller,
                 |svc, _, keys: Vec<(FileParent, FileFilter)>| async move {
@@ -346,17 +398,25 @@ impl Loaders {
     }
 }
 
-/// Puts a fresh `Loaders` into every request made by an authenticated caller.
+/// Puts a fresh `Loaders` into every request made by an authenticated
+/// caller, and runs the operation with their batches started when it waits
+/// for them (see `batcher`).
 pub struct PerRequestLoaders;
 
 impl ExtensionFactory for PerRequestLoaders {
     fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(PerRequestLoaders)
+        Arc::new(RequestLoaders::default())
     }
 }
 
+/// The extension of one request: the batcher of the loaders it makes.
+#[derive(Default)]
+struct RequestLoaders {
+    batcher: Arc<Batcher>,
+}
+
 #[async_graphql::async_trait::async_trait]
-impl Extension for PerRequestLoaders {
+impl Extension for RequestLoaders {
     async fn prepare_request(
         &self,
         ctx: &ExtensionContext<'_>,
@@ -369,8 +429,29 @@ impl Extension for PerRequestLoaders {
             .and_then(|p| p.downcast_ref::<Principal>())
             .and_then(|p| p.caller().ok().cloned());
         if let (Some(caller), Some(svc)) = (caller, ctx.data_opt::<Services>()) {
-            request.data.insert(Arc::new(Loaders::new(svc, &caller)));
+            let loaders = Loaders::with_batcher(svc, &caller, &self.batcher);
+            request.data.insert(Arc::new(loaders));
         }
         next.run(ctx, request).await
+    }
+
+    async fn execute(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        operation_name: Option<&str>,
+        next: NextExecute<'_>,
+    ) -> Response {
+        self.batcher.drive(next.run(ctx, operation_name)).await
+    }
+
+    fn subscribe<'s>(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        stream: BoxStream<'s, Response>,
+        next: NextSubscribe<'_>,
+    ) -> BoxStream<'s, Response> {
+        // The stream prepares the request (and makes the loaders) when first
+        // polled, and resolves each event as it comes.
+        self.batcher.drive_stream(next.run(ctx, stream)).boxed()
     }
 }

@@ -12,6 +12,7 @@ use crate::service::page::{Order, Page, PageArgs, TotalCount};
 use crate::service::Services;
 
 pub mod audit;
+pub mod batcher;
 pub mod collaborators;
 pub mod dataset;
 pub mod document;
@@ -24,6 +25,7 @@ pub mod limits;
 pub mod loaders;
 pub mod node;
 pub mod ontology;
+pub mod order;
 pub mod project;
 pub mod schema;
 pub mod subscription;

@@ -57,6 +57,7 @@ pub fn build_schema(services: Option<Services>, limits: &QueryLimits) -> AppSche
         .limit_depth(limits.max_depth)
         .limit_complexity(limits.max_complexity)
         .register_output_type::<super::node::Node>()
+        .extension(super::order::SelectionOrder)
         .extension(super::loaders::PerRequestLoaders)
         .extension(MarkExecution)
         .extension(super::limits::Limits {

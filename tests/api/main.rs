@@ -25,6 +25,7 @@ mod ontologies;
 mod operations;
 mod projects;
 mod races;
+mod response_order;
 mod s3;
 mod schema;
 mod seed;

@@ -1,0 +1,212 @@
+//! Responses in the order of the selection set.
+//!
+//! The GraphQL spec serializes every object with its fields in the order
+//! CollectFields gives them: the order they are asked for, a field repeated
+//! (or spread in again by a fragment) at its first place. async-graphql
+//! resolves the fields of an object concurrently and writes each into the
+//! object when it finishes, so a field that waits for the database (a
+//! `totalCount`, a loader) comes after one answered from memory, whatever
+//! the query's order. This extension puts every object of the answer back
+//! into the order of its selection set before it is serialized.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextPrepareRequest,
+    NextSubscribe,
+};
+use async_graphql::futures_util::stream::{BoxStream, StreamExt};
+use async_graphql::indexmap::IndexMap;
+use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
+use async_graphql::{Name, Request, Response, ServerResult, Value, Variables};
+
+/// Keeps the fields of every response in the order of the selection set.
+pub struct SelectionOrder;
+
+impl ExtensionFactory for SelectionOrder {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(PerRequest::default())
+    }
+}
+
+/// The shape of the operation of one request, kept from parsing to
+/// execution.
+#[derive(Default)]
+struct PerRequest {
+    kept: Arc<Mutex<Kept>>,
+}
+
+#[derive(Default)]
+struct Kept {
+    operation_name: Option<String>,
+    shape: Option<Arc<Shape>>,
+}
+
+impl Shape {
+    /// The shape of the operation the request runs.
+    fn of_operation(document: &ExecutableDocument, operation_name: Option<&str>) -> Option<Shape> {
+        let mut operations = document.operations.iter();
+        let operation = match operation_name {
+            Some(name) => operations
+                .find(|(n, _)| n.is_some_and(|n| n.as_str() == name))
+                .map(|(_, op)| op),
+            None => operations.next().map(|(_, op)| op),
+        }?;
+        Some(Shape::of(document, &[&operation.node.selection_set.node]))
+    }
+}
+
+fn kept(kept: &Mutex<Kept>) -> std::sync::MutexGuard<'_, Kept> {
+    kept.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[async_graphql::async_trait::async_trait]
+impl Extension for PerRequest {
+    async fn prepare_request(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        request: Request,
+        next: NextPrepareRequest<'_>,
+    ) -> ServerResult<Request> {
+        kept(&self.kept).operation_name = request.operation_name.clone();
+        next.run(ctx, request).await
+    }
+
+    async fn parse_query(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        query: &str,
+        variables: &Variables,
+        next: NextParseQuery<'_>,
+    ) -> ServerResult<ExecutableDocument> {
+        let document = next.run(ctx, query, variables).await?;
+        let mut kept = kept(&self.kept);
+        kept.shape = Shape::of_operation(&document, kept.operation_name.as_deref()).map(Arc::new);
+        Ok(document)
+    }
+
+    async fn execute(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        operation_name: Option<&str>,
+        next: NextExecute<'_>,
+    ) -> Response {
+        let mut response = next.run(ctx, operation_name).await;
+        let shape = kept(&self.kept).shape.clone();
+        if let Some(shape) = shape {
+            shape.apply(&mut response.data);
+        }
+        response
+    }
+
+    fn subscribe<'s>(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        stream: BoxStream<'s, Response>,
+        next: NextSubscribe<'_>,
+    ) -> BoxStream<'s, Response> {
+        // The stream parses the document when first polled.
+        let kept_request = self.kept.clone();
+        next.run(ctx, stream)
+            .map(move |mut response| {
+                let shape = kept(&kept_request).shape.clone();
+                if let Some(shape) = shape {
+                    shape.apply(&mut response.data);
+                }
+                response
+            })
+            .boxed()
+    }
+}
+
+/// The response keys of a selection set in CollectFields order, each with
+/// the shape of its own sub-selections.
+#[derive(Debug, Default)]
+struct Shape {
+    fields: Vec<(Name, Shape)>,
+}
+
+impl Shape {
+    /// The shape of the merged selection sets `sets`.
+    fn of(document: &ExecutableDocument, sets: &[&SelectionSet]) -> Shape {
+        let mut keys: IndexMap<&Name, Vec<&SelectionSet>> = IndexMap::new();
+        let mut spread = HashSet::new();
+        for set in sets {
+            collect(document, set, &mut keys, &mut spread);
+        }
+        Shape {
+            fields: keys
+                .into_iter()
+                .map(|(key, sets)| (key.clone(), Shape::of(document, &sets)))
+                .collect(),
+        }
+    }
+
+    /// Puts every object of `value` in this shape's order.
+    fn apply(&self, value: &mut Value) {
+        match value {
+            Value::Object(map) => {
+                let ordered = map.len() <= self.fields.len()
+                    && map
+                        .keys()
+                        .zip(self.fields.iter().filter(|(k, _)| map.contains_key(k)))
+                        .all(|(have, (want, _))| have == want);
+                if !ordered {
+                    let mut old = std::mem::take(map);
+                    for (key, _) in &self.fields {
+                        if let Some(value) = old.shift_remove(key) {
+                            map.insert(key.clone(), value);
+                        }
+                    }
+                    // Nothing else should be there; keep it all the same.
+                    map.extend(old);
+                }
+                for (key, shape) in &self.fields {
+                    if !shape.fields.is_empty() {
+                        if let Some(value) = map.get_mut(key) {
+                            shape.apply(value);
+                        }
+                    }
+                }
+            }
+            Value::List(items) => {
+                for item in items {
+                    self.apply(item);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// CollectFields over one selection set: fields by response key at their
+/// first place, fragments inlined. A fragment with a type condition is
+/// included whatever the object's type: keys of fields the object did not
+/// get are absent from it and skipped.
+fn collect<'a>(
+    document: &'a ExecutableDocument,
+    set: &'a SelectionSet,
+    keys: &mut IndexMap<&'a Name, Vec<&'a SelectionSet>>,
+    spread: &mut HashSet<&'a Name>,
+) {
+    for item in &set.items {
+        match &item.node {
+            Selection::Field(field) => keys
+                .entry(&field.node.response_key().node)
+                .or_default()
+                .push(&field.node.selection_set.node),
+            Selection::InlineFragment(fragment) => {
+                collect(document, &fragment.node.selection_set.node, keys, spread)
+            }
+            Selection::FragmentSpread(s) => {
+                let name = &s.node.fragment_name.node;
+                if spread.insert(name) {
+                    if let Some(fragment) = document.fragments.get(name) {
+                        collect(document, &fragment.node.selection_set.node, keys, spread);
+                    }
+                }
+            }
+        }
+    }
+}
