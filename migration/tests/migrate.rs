@@ -37,8 +37,19 @@ const TABLES: [&str; 15] = [
     "import_items",
 ];
 
-const INDEXES: [(&str, &str); 23] = [
-    ("group_memberships", "idx_group_memberships_user_role"),
+const INDEXES: [(&str, &str); 34] = [
+    ("group_memberships", "idx_group_memberships_user_role_group"),
+    ("role_grants", "idx_role_grants_type_user_role_resource"),
+    ("role_grants", "idx_role_grants_type_group_role_resource"),
+    ("files", "idx_files_folder_id_id"),
+    ("datasets", "idx_datasets_created_at_id"),
+    ("projects", "idx_projects_created_at_id"),
+    ("ontologies", "idx_ontologies_created_at_id"),
+    ("folders", "idx_folders_created_at_id"),
+    ("integrations", "idx_integrations_created_at_id"),
+    ("users", "idx_users_created_at_id"),
+    ("groups", "idx_groups_created_at_id"),
+    ("import_jobs", "idx_import_jobs_created_at_id"),
     ("folders", "idx_folders_parent_id"),
     ("folders", "idx_folders_parent_id_name"),
     ("folders", "idx_folders_top_level_name"),
