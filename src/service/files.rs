@@ -397,18 +397,24 @@ pub async fn pages(
         }
         let (parent_col, file_col) = (scope.parent_col, scope.file_col);
         let mut binds = Binds::new(backend);
+        // PostgreSQL types the VALUES list; SQLite compares the bound values as they are.
+        let cast = if backend == DbBackend::Postgres {
+            "::uuid"
+        } else {
+            ""
+        };
+        let parents = scope
+            .ids
+            .iter()
+            .map(|id| format!("({}{cast})", binds.bind(*id)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let (from, mut conditions) = keys_from(&scope, filter, &mut binds);
+        if let Some(after) = &args.after {
+            conditions.push_str(&format!(" AND {file_col} > {}", binds.bind(after.id)));
+        }
+        let take = binds.bind(limit as i64 + 1);
         let sql = if backend == DbBackend::Postgres {
-            let parents = scope
-                .ids
-                .iter()
-                .map(|id| format!("({}::uuid)", binds.bind(*id)))
-                .collect::<Vec<_>>()
-                .join(", ");
-            let (from, mut conditions) = keys_from(&scope, filter, &mut binds);
-            if let Some(after) = &args.after {
-                conditions.push_str(&format!(" AND {file_col} > {}", binds.bind(after.id)));
-            }
-            let take = binds.bind(limit as i64 + 1);
             format!(
                 "SELECT f.*, p.parent AS page_parent FROM (VALUES {parents}) AS p(parent) \
                  CROSS JOIN LATERAL (SELECT {file_col} AS file_id {from} \
@@ -418,17 +424,6 @@ pub async fn pages(
         } else {
             // No LATERAL on SQLite: for each parent, the files whose id is
             // among its first keys, a subquery it runs per parent.
-            let parents = scope
-                .ids
-                .iter()
-                .map(|id| format!("({})", binds.bind(*id)))
-                .collect::<Vec<_>>()
-                .join(", ");
-            let (from, mut conditions) = keys_from(&scope, filter, &mut binds);
-            if let Some(after) = &args.after {
-                conditions.push_str(&format!(" AND {file_col} > {}", binds.bind(after.id)));
-            }
-            let take = binds.bind(limit as i64 + 1);
             format!(
                 "WITH p(parent) AS (VALUES {parents}) \
                  SELECT f.*, p.parent AS page_parent FROM p JOIN files f \
