@@ -248,6 +248,9 @@ pub async fn add(
     let user_ids = dedup(user_ids);
     let group_ids = dedup(group_ids);
     let txn = crate::service::tx::write(&svc.db).await?;
+    lock_resource(&txn, kind, resource_id).await?;
+    let access = access_now(&txn, svc, caller, access, resource_id).await?;
+    require_manage(svc, &access, &[role])?;
     users::require_all(&txn, &user_ids).await?;
     require_groups(&txn, &group_ids).await?;
     let grantees = user_ids
@@ -285,6 +288,7 @@ pub async fn set_role(
     let role = validate_role(kind, role)?;
     let txn = crate::service::tx::write(&svc.db).await?;
     lock_resource(&txn, kind, resource_id).await?;
+    let access = &access_now(&txn, svc, caller, access, resource_id).await?;
     let grant = find(&txn, kind, resource_id, grantee)
         .await?
         .ok_or_else(|| {
@@ -316,6 +320,7 @@ pub async fn remove(
     let kind = access.kind;
     let txn = crate::service::tx::write(&svc.db).await?;
     lock_resource(&txn, kind, resource_id).await?;
+    let access = &access_now(&txn, svc, caller, access, resource_id).await?;
     let grant = find(&txn, kind, resource_id, grantee)
         .await?
         .ok_or_else(|| {
@@ -339,6 +344,24 @@ pub async fn remove(
     txn.commit().await?;
     collaborators_changed(svc, kind, resource_id);
     Ok(())
+}
+
+/// The caller's access re-read inside the write transaction, once the
+/// resource is locked: a role revoked while the request was on its way (or
+/// waiting for the lock) no longer counts. `before` is what the request was
+/// let in with; NOT_FOUND when the resource has gone out of sight since.
+async fn access_now(
+    txn: &sea_orm::DatabaseTransaction,
+    svc: &Services,
+    caller: &Caller,
+    before: &Access,
+    resource_id: Uuid,
+) -> AppResult<Access> {
+    let now = access::access(txn, &svc.policy, before.kind, resource_id, caller.id).await?;
+    if !now.visible(&svc.policy) {
+        return Err(AppError::not_found(before.kind.as_str()));
+    }
+    Ok(now)
 }
 
 /// Tells subscribers that a dataset's collaborators changed.

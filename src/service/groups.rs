@@ -6,7 +6,7 @@ use chrono::Utc;
 use entity::{group, group_membership};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter,
-    QueryOrder, Set,
+    QueryOrder, QuerySelect, Set,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -210,10 +210,13 @@ pub async fn add_members(
     let txn = crate::service::tx::write(&svc.db).await?;
     let manager = require_manage_members(&txn, svc, caller, group_id).await?;
     require_all(&txn, &user_ids).await?;
+    let demotes = !manages(svc, role);
+    let mut demoted_a_manager = false;
     for user_id in user_ids {
         let existing = group_membership::Entity::find_by_id((group_id, user_id))
             .one(&txn)
             .await?;
+        demoted_a_manager |= demotes && existing.as_ref().is_some_and(|m| manages(svc, &m.role));
         if manager == Manager::Group {
             require_plain_membership(
                 svc,
@@ -251,8 +254,31 @@ pub async fn add_members(
         )
         .await?;
     }
+    // As with removing: a group keeps at least one MANAGER once it has had
+    // one, so nobody is left to manage its memberships but workspace ADMINs.
+    if demoted_a_manager && managers_of(&txn, svc, group_id).await? == 0 {
+        return Err(AppError::conflict(
+            "this would leave the group without a MANAGER: make someone else MANAGER first",
+        ));
+    }
     txn.commit().await?;
     Ok(group)
+}
+
+/// MANAGERs of a group, as the transaction sees them.
+async fn managers_of(
+    txn: &sea_orm::DatabaseTransaction,
+    svc: &Services,
+    group_id: Uuid,
+) -> AppResult<usize> {
+    let roles: Vec<String> = group_membership::Entity::find()
+        .select_only()
+        .column(group_membership::Column::Role)
+        .filter(group_membership::Column::GroupId.eq(group_id))
+        .into_tuple()
+        .all(txn)
+        .await?;
+    Ok(roles.iter().filter(|r| manages(svc, r)).count())
 }
 
 /// Removes a user from a group. A group MANAGER removes plain members, or

@@ -522,6 +522,52 @@ async fn removing_the_last_manager_is_a_conflict_for_himself_and_for_a_workspace
     );
 }
 
+#[tokio::test]
+async fn demoting_the_last_manager_is_a_conflict_and_changes_nothing() {
+    let app = spawn_app().await;
+    let admin = app.workspace_admin("admin@example.com").await;
+    let first = app.user("first@example.com").await;
+    let second = app.user("second@example.com").await;
+    let group = app.group(&admin, "Annotators").await;
+    app.add_members(&admin, &group, &[&first], "MANAGER").await;
+    app.add_members(&admin, &group, &[&second], "MEMBER").await;
+
+    // Demoting the only MANAGER, alone or with someone else in the same call.
+    for users in [
+        vec![first.id.clone()],
+        vec![second.id.clone(), first.id.clone()],
+    ] {
+        let (_, body) = app
+            .post(
+                Some(&admin.token),
+                ADD_MEMBERS,
+                json!({ "g": group, "u": users, "r": "MEMBER" }),
+            )
+            .await;
+        assert_eq!(errors(&body)[0].0, "CONFLICT", "{body:#}");
+        let message = body["errors"][0]["message"].as_str().unwrap();
+        assert!(message.contains("without a MANAGER"), "{message}");
+        assert_eq!(
+            roles(&app, &admin, &group).await,
+            [
+                pair("first@example.com", "MANAGER"),
+                pair("second@example.com", "MEMBER")
+            ]
+        );
+    }
+
+    // With a second MANAGER in place, the first may be demoted.
+    app.add_members(&admin, &group, &[&second], "MANAGER").await;
+    app.add_members(&admin, &group, &[&first], "MEMBER").await;
+    assert_eq!(
+        roles(&app, &admin, &group).await,
+        [
+            pair("first@example.com", "MEMBER"),
+            pair("second@example.com", "MANAGER")
+        ]
+    );
+}
+
 // ---- Imports stop when their submitter loses a right -------------------------
 
 /// Entries of the slow imports below.

@@ -238,6 +238,9 @@ async fn adding_a_member_again_changes_their_role() {
         [pair("alice@example.com", "MANAGER")]
     );
 
+    // Another MANAGER takes over, so Alice may go back to MEMBER.
+    let bob = app.user("bob@example.com").await;
+    app.add_members(&admin, &group, &[&bob], "MANAGER").await;
     let data = app
         .ok(
             &admin,
@@ -247,7 +250,10 @@ async fn adding_a_member_again_changes_their_role() {
         .await;
     assert_eq!(
         members(&data["addGroupMembers"]),
-        [pair("alice@example.com", "MEMBER")]
+        [
+            pair("alice@example.com", "MEMBER"),
+            pair("bob@example.com", "MANAGER")
+        ]
     );
 }
 
@@ -424,6 +430,9 @@ async fn a_member_added_later_gains_access_at_once_and_loses_it_when_removed() {
         "NOT_FOUND"
     );
 
+    // Back to MEMBER (once someone else manages the group).
+    let bob = app.user("bob@example.com").await;
+    app.add_members(&admin, &group, &[&bob], "MANAGER").await;
     app.add_members(&admin, &group, &[&alice], "MEMBER").await;
     app.ok(&alice, DATASET, json!({ "id": dataset })).await;
     app.ok(&admin, REMOVE_MEMBER, json!({ "g": group, "u": alice.id }))

@@ -6,9 +6,9 @@
 //! Each race runs 50 times with fresh names and resources; a rule that only
 //! holds by luck of scheduling fails one of the rounds.
 
-use entity::{file, role_grant, user};
+use entity::{audit_event, file, role_grant, user};
 use futures_util::future::join_all;
-use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
 use serde_json::{json, Value};
 
 use crate::helpers::*;
@@ -192,6 +192,55 @@ async fn two_admins_removing_each_other_at_once_leave_the_resource_an_admin() {
             .await
             .unwrap();
         assert!(admins >= 1, "round {round} ({kind}): no ADMIN left");
+    }
+}
+
+#[tokio::test]
+async fn an_admin_losing_their_role_while_adding_a_collaborator_adds_nobody_after_losing_it() {
+    let app = spawn_app().await;
+    let alice = app.user("alice@example.com").await;
+    let bob = app.user("bob@example.com").await;
+    let carol = app.user("carol@example.com").await;
+    let db = &app.server.state.services.db;
+    let remove = "mutation($r: ID!, $u: ID!) { \
+        removeDatasetCollaborator(input: {datasetId: $r, userId: $u}) { id } }";
+    let add = "mutation($r: ID!, $u: ID!) { \
+        addDatasetCollaborators(input: {datasetId: $r, userIds: [$u], role: USER}) { id } }";
+
+    for round in 0..ROUNDS {
+        let id = app.dataset(&alice, &format!("Round {round}"), None).await;
+        app.share(&alice, "Dataset", &id, &[&bob], "ADMIN").await;
+        let (a, b) = tokio::join!(
+            app.post(Some(&alice.token), remove, json!({ "r": id, "u": bob.id })),
+            app.post(Some(&bob.token), add, json!({ "r": id, "u": carol.id })),
+        );
+        let outcomes = [outcome(&a.1), outcome(&b.1)];
+        assert_eq!(outcomes[0], "OK", "round {round}: {a:#?}");
+        // Bob's grant either came first (and stays), or he found his role
+        // gone: never a grant made after he lost the right to make it.
+        assert!(
+            ["OK", "NOT_FOUND", "FORBIDDEN"].contains(&outcomes[1].as_str()),
+            "round {round}: {outcomes:?}\n{b:#?}"
+        );
+        let (_, uuid) = annograph::ids::decode(&id).expect("global id");
+        let actions: Vec<String> = audit_event::Entity::find()
+            .filter(audit_event::Column::ResourceId.eq(uuid))
+            .filter(audit_event::Column::Action.is_in(["grant.add", "grant.remove"]))
+            .order_by_asc(audit_event::Column::CreatedAt)
+            .order_by_asc(audit_event::Column::Id)
+            .all(db)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.action)
+            .collect();
+        // The first grant.add is Bob's own ADMIN, given by Alice.
+        let expected: &[&str] = if outcomes[1] == "OK" {
+            &["grant.add", "grant.add", "grant.remove"]
+        } else {
+            &["grant.add", "grant.remove"]
+        };
+        assert_eq!(actions, expected, "round {round}: {outcomes:?}");
     }
 }
 
