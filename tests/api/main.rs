@@ -2,6 +2,7 @@
 //! and on PostgreSQL when `TEST_DATABASE_URL=postgres://…` is set.
 
 mod helpers;
+mod support;
 
 mod auth;
 mod authorization;
