@@ -8,6 +8,7 @@ mod auth;
 mod authorization;
 mod batching;
 mod big_batches;
+mod collaborators;
 mod concurrency;
 mod connections;
 mod datasets;
