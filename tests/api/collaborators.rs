@@ -175,30 +175,6 @@ impl Kind {
     }
 }
 
-/// `(email, role)` of each user collaborator and `(group name, role)` of
-/// each group, sorted.
-fn collaborators(list: &Value) -> Vec<(String, String)> {
-    let mut out: Vec<(String, String)> = list
-        .as_array()
-        .unwrap_or_else(|| panic!("not a list: {list}"))
-        .iter()
-        .map(|c| {
-            let who = c["user"]["email"].as_str().or(c["group"]["name"].as_str());
-            (
-                who.unwrap_or_else(|| panic!("neither user nor group: {c}"))
-                    .to_owned(),
-                c["role"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect();
-    out.sort();
-    out
-}
-
-fn pair(email: &str, role: &str) -> (String, String) {
-    (email.to_owned(), role.to_owned())
-}
-
 /// The whole life of one collaborator on a resource of `kind`.
 async fn collaborators_come_and_go_and_an_admin_stays(kind: &Kind) {
     let app = spawn_app().await;
@@ -381,7 +357,7 @@ async fn a_group_grant_reaches_members_only(kind: &Kind, role: &str) {
     for user in [&member, &leaving] {
         let data = app.ok(user, &read, json!({ "id": r })).await;
         assert_eq!(data[&field]["myRole"], role, "{name}");
-        assert_eq!(kind.listed(&app, user).await, [r.clone()], "{name}");
+        assert_eq!(kind.listed(&app, user).await, [r.as_str()], "{name}");
     }
     if role == "ADMIN" {
         let data = app.ok(&member, &read, json!({ "id": r })).await;

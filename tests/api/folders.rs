@@ -26,27 +26,6 @@ async fn file_count(app: &TestApp, owner: &TestUser, folder: &str) -> i64 {
     data["folder"]["files"]["totalCount"].as_i64().unwrap()
 }
 
-/// `(email, role)` of each user collaborator, sorted.
-fn collaborators(list: &Value) -> Vec<(String, String)> {
-    let mut out: Vec<(String, String)> = list
-        .as_array()
-        .unwrap_or_else(|| panic!("not a list: {list}"))
-        .iter()
-        .map(|c| {
-            (
-                c["user"]["email"].as_str().unwrap().to_owned(),
-                c["role"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect();
-    out.sort();
-    out
-}
-
-fn pair(email: &str, role: &str) -> (String, String) {
-    (email.to_owned(), role.to_owned())
-}
-
 #[tokio::test]
 async fn creating_a_folder_makes_the_creator_its_admin() {
     let app = spawn_app().await;

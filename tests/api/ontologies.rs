@@ -18,27 +18,6 @@ const CREATE_PROJECT: &str = "mutation($t: String!, $o: ID!) { createProject(inp
 
 const ONTOLOGIES: &str = "{ ontologies { totalCount nodes { id title } } }";
 
-/// `(email, role)` of each user collaborator, sorted.
-fn collaborators(list: &Value) -> Vec<(String, String)> {
-    let mut out: Vec<(String, String)> = list
-        .as_array()
-        .unwrap_or_else(|| panic!("not a list: {list}"))
-        .iter()
-        .map(|c| {
-            (
-                c["user"]["email"].as_str().unwrap().to_owned(),
-                c["role"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect();
-    out.sort();
-    out
-}
-
-fn pair(email: &str, role: &str) -> (String, String) {
-    (email.to_owned(), role.to_owned())
-}
-
 fn can(view: bool, use_: bool, edit: bool, manage: bool, delete: bool) -> Value {
     json!({ "view": view, "use": use_, "edit": edit, "manageCollaborators": manage, "delete": delete })
 }

@@ -347,3 +347,28 @@ pub async fn spawn_app_beside_with(other: &TestApp, adjust: impl FnOnce(&mut Con
 pub async fn spawn_on_database(database_url: String, dir: Option<tempfile::TempDir>) -> TestApp {
     spawn_on(database_url, dir, |_| {}).await
 }
+
+/// `(email, role)` of each user collaborator and `(group name, role)` of
+/// each group in a list of collaborators, sorted.
+pub fn collaborators(list: &Value) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = list
+        .as_array()
+        .unwrap_or_else(|| panic!("not a list: {list}"))
+        .iter()
+        .map(|c| {
+            let who = c["user"]["email"].as_str().or(c["group"]["name"].as_str());
+            (
+                who.unwrap_or_else(|| panic!("neither user nor group: {c}"))
+                    .to_owned(),
+                c["role"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// An `(email or group name, role)` pair as [`collaborators`] lists them.
+pub fn pair(who: &str, role: &str) -> (String, String) {
+    (who.to_owned(), role.to_owned())
+}
