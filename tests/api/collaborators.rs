@@ -1,8 +1,14 @@
-//! Collaborators, the same on every kind of resource: granted, promoted and
-//! revoked by an ADMIN, never by a lesser role, and never leaving the
-//! resource without an ADMIN. One table of kinds, one scenario run over it;
-//! what only one kind has (a project's TEAM_MANAGER, a folder shared with a
-//! group) stays with that kind's tests.
+//! Collaborators, the same on every kind of resource: users granted,
+//! promoted and revoked by an ADMIN, never by a lesser role, and never
+//! leaving the resource without an ADMIN; groups whose grants reach their
+//! members and not their managers.
+//!
+//! One table of kinds ([`KINDS`]: how to name, create and list each) and two
+//! scenarios run over all of it, so that a kind added to the API is one row
+//! here and a rule changed for one kind shows up as that kind failing. What
+//! only one kind has (a project's TEAM_MANAGER, a folder's files seen
+//! through a group, an ontology used through a group) stays with that
+//! kind's tests.
 
 use serde_json::{json, Value};
 
