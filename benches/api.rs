@@ -38,7 +38,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -50,7 +50,10 @@ use serde_json::{json, Value};
 use sha2::Digest;
 use uuid::Uuid;
 
-const SECRET: &str = "bench-secret-for-annograph-api";
+#[allow(dead_code)] // each benchmark uses part of it
+mod support;
+use support::{Backend, Launch, Server};
+
 const DEFAULT_PG: &str = "postgres://postgres@127.0.0.1:5432/test";
 /// How long one operation's samples may take on one side (unless `--full`).
 const SAMPLE_BUDGET: Duration = Duration::from_secs(15);
@@ -164,21 +167,6 @@ fn main() -> anyhow::Result<()> {
 }
 
 // ---- workspaces -----------------------------------------------------------
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Backend {
-    Sqlite,
-    Postgres,
-}
-
-impl Backend {
-    fn name(self) -> &'static str {
-        match self {
-            Backend::Sqlite => "sqlite",
-            Backend::Postgres => "postgres",
-        }
-    }
-}
 
 /// A seeded database ready to serve, and how long seeding took (when this
 /// run seeded it).
@@ -319,102 +307,19 @@ async fn postgres_workspace(admin_url: &str, shape: &Shape) -> anyhow::Result<Wo
 
 // ---- the server -------------------------------------------------------------
 
-/// `annograph serve` in a child process, stopped when dropped.
-struct Server {
-    child: Child,
-    base: String,
-}
-
 impl Server {
+    /// The server as this benchmark measures it: without import workers,
+    /// whose polls would count among a request's statements, and with the
+    /// shell's `ANNOGRAPH_*` settings, so that they can be tried.
     async fn start(database_url: &str) -> anyhow::Result<Server> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port();
-        let child = Command::new(env!("CARGO_BIN_EXE_annograph"))
-            .arg("serve")
-            .env("ANNOGRAPH_LISTEN", format!("127.0.0.1:{port}"))
-            .env("DATABASE_URL", database_url)
-            .env("ANNOGRAPH_JWT_SECRET", SECRET)
-            .env("ANNOGRAPH_LOG", "warn")
-            // No import workers: their polls would count among a request's statements.
-            .env("ANNOGRAPH_IMPORT_JOBS", "0")
-            .stdout(Stdio::null())
-            .spawn()
-            .context("starting annograph serve")?;
-        let server = Server {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
+        let launch = Launch {
+            env: &[("ANNOGRAPH_IMPORT_JOBS", "0")],
+            without_shell_settings: false,
+            log_to_file: false,
+            // A large workspace on PostgreSQL may take its time.
+            ready_within: Duration::from_secs(600),
         };
-        let client = reqwest::Client::new();
-        let deadline = Instant::now() + Duration::from_secs(600);
-        loop {
-            let ready = client
-                .get(format!("{}/readyz", server.base))
-                .send()
-                .await
-                .map(|r| r.status().is_success())
-                .unwrap_or(false);
-            if ready {
-                return Ok(server);
-            }
-            if Instant::now() > deadline {
-                bail!("the server did not get ready");
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// Resident memory now and at its peak, in KiB.
-    fn rss(&self) -> (u64, u64) {
-        let status =
-            std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
-        let field = |name: &str| {
-            status
-                .lines()
-                .find(|l| l.starts_with(name))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0)
-        };
-        (field("VmRSS:"), field("VmHWM:"))
-    }
-
-    /// CPU seconds the server has used.
-    fn cpu(&self) -> f64 {
-        let stat =
-            std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap_or_default();
-        let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-        let fields: Vec<&str> = after.split_whitespace().collect();
-        let ticks = |i: usize| {
-            fields
-                .get(i)
-                .and_then(|v| v.parse::<f64>().ok())
-                .unwrap_or(0.0)
-        };
-        // utime and stime are fields 14 and 15 of the line, 12 and 13 after ')'.
-        (ticks(11) + ticks(12)) / 100.0
-    }
-
-    fn token(&self, email: &str) -> anyhow::Result<String> {
-        let out = Command::new(env!("CARGO_BIN_EXE_annograph"))
-            .args(["token", "--user", email, "--ttl", "12h"])
-            .env("ANNOGRAPH_JWT_SECRET", SECRET)
-            .output()?;
-        if !out.status.success() {
-            bail!("annograph token: {}", String::from_utf8_lossy(&out.stderr));
-        }
-        Ok(String::from_utf8(out.stdout)?.trim().to_owned())
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        Server::launch(database_url, &launch).await
     }
 }
 

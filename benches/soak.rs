@@ -30,14 +30,11 @@
 //! INTERNAL, or BUSY on PostgreSQL.
 
 use std::collections::BTreeMap;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use annograph::auth::Authenticator;
-use annograph::config::{AuthConfig, Secret};
 use anyhow::{bail, Context as _};
 use futures_util::{SinkExt, StreamExt};
 use sea_orm::{ConnectionTrait, Database};
@@ -45,7 +42,10 @@ use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 
-const SECRET: &str = "soak-secret-for-annograph-benches";
+#[allow(dead_code)] // each benchmark uses part of it
+mod support;
+use support::{sockets, status_field, Backend, Launch, Server};
+
 const DEFAULT_DURATION: Duration = Duration::from_secs(300);
 const DEFAULT_POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/test";
 const USERS: usize = 16;
@@ -78,21 +78,6 @@ const DETACH: &str = "mutation Detach($d: ID!, $f: [ID!]!) {
     detachFilesFromDataset(input: {datasetId: $d, fileIds: $f}) { id } }";
 const CHANGED: &str = "subscription Changed($id: ID!) { datasetChanged(datasetId: $id) {
     change datasetId at } }";
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Backend {
-    Sqlite,
-    Postgres,
-}
-
-impl Backend {
-    fn name(self) -> &'static str {
-        match self {
-            Backend::Sqlite => "sqlite",
-            Backend::Postgres => "postgres",
-        }
-    }
-}
 
 #[derive(Debug)]
 struct Settings {
@@ -246,87 +231,6 @@ impl SoakDatabase {
     }
 }
 
-/// `annograph serve` as a child process.
-struct Server {
-    child: Child,
-    base: String,
-    port: u16,
-    log: std::path::PathBuf,
-}
-
-impl Server {
-    async fn start(database_url: &str, dir: &Path) -> anyhow::Result<Server> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port();
-        let log = dir.join("server.log");
-        let out = std::fs::File::create(&log)?;
-        let mut command = Command::new(env!("CARGO_BIN_EXE_annograph"));
-        for (name, _) in std::env::vars().filter(|(n, _)| n.starts_with("ANNOGRAPH_")) {
-            command.env_remove(name);
-        }
-        let child = command
-            .arg("serve")
-            .args(["--listen", &format!("127.0.0.1:{port}")])
-            .args(["--database-url", database_url])
-            .env("ANNOGRAPH_JWT_SECRET", SECRET)
-            // One line per request would measure the disk.
-            .env("ANNOGRAPH_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(out.try_clone()?)
-            .stderr(out)
-            .spawn()
-            .context("annograph serve starts")?;
-        let mut server = Server {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-            port,
-            log,
-        };
-        let client = reqwest::Client::new();
-        let started = Instant::now();
-        loop {
-            if let Some(status) = server.child.try_wait()? {
-                bail!("the server exited ({status}): {}", server.logs());
-            }
-            let ready = client.get(format!("{}/readyz", server.base)).send().await;
-            if ready.is_ok_and(|r| r.status().is_success()) {
-                return Ok(server);
-            }
-            if started.elapsed() > Duration::from_secs(60) {
-                let _ = server.child.kill();
-                bail!("the server was not ready within 60 s: {}", server.logs());
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    fn logs(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// SIGTERM, then a kill if it has not exited within 30 s.
-    async fn stop(mut self) -> anyhow::Result<()> {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.pid().to_string()])
-            .status();
-        let asked = Instant::now();
-        while self.child.try_wait()?.is_none() {
-            if asked.elapsed() > Duration::from_secs(30) {
-                self.child.kill()?;
-                self.child.wait()?;
-                bail!("the server did not stop within 30 s of SIGTERM");
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        Ok(())
-    }
-}
-
 /// What the server holds, read from /proc and /metrics.
 #[derive(Debug, Clone, Default)]
 struct Usage {
@@ -338,71 +242,6 @@ struct Usage {
     alive_tasks: Option<u64>,
     active_subscriptions: Option<u64>,
     server_errors: BTreeMap<String, u64>,
-}
-
-fn status_field(pid: u32, field: &str) -> anyhow::Result<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(field))
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|n| n.parse().ok())
-        .with_context(|| format!("{field} in /proc/{pid}/status"))
-}
-
-/// The socket inodes of the process and, from its view of
-/// /proc/net/tcp{,6}, what each is connected to.
-fn sockets(
-    pid: u32,
-    port: u16,
-    db_port: Option<u16>,
-) -> anyhow::Result<BTreeMap<&'static str, u64>> {
-    let mut inodes = Vec::new();
-    for entry in std::fs::read_dir(format!("/proc/{pid}/fd"))? {
-        let Ok(target) = std::fs::read_link(entry?.path()) else {
-            continue; // closed meanwhile
-        };
-        let target = target.to_string_lossy().into_owned();
-        if let Some(inode) = target
-            .strip_prefix("socket:[")
-            .and_then(|t| t.strip_suffix(']'))
-        {
-            inodes.push(inode.to_owned());
-        }
-    }
-    // inode -> (local port, remote port, state)
-    let mut tcp = BTreeMap::new();
-    for table in ["tcp", "tcp6"] {
-        let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/net/{table}")) else {
-            continue;
-        };
-        for line in text.lines().skip(1) {
-            let cols: Vec<&str> = line.split_whitespace().collect();
-            if cols.len() < 10 {
-                continue;
-            }
-            let port_of = |addr: &str| {
-                addr.rsplit_once(':')
-                    .and_then(|(_, p)| u16::from_str_radix(p, 16).ok())
-                    .unwrap_or(0)
-            };
-            tcp.insert(
-                cols[9].to_owned(),
-                (port_of(cols[1]), port_of(cols[2]), cols[3].to_owned()),
-            );
-        }
-    }
-    let mut counts = BTreeMap::new();
-    for inode in inodes {
-        let kind = match tcp.get(&inode) {
-            Some((_, _, state)) if state == "0A" => "listening",
-            Some((local, _, _)) if *local == port => "clients",
-            Some((_, remote, _)) if Some(*remote) == db_port => "database",
-            _ => "other",
-        };
-        *counts.entry(kind).or_insert(0) += 1;
-    }
-    Ok(counts)
 }
 
 /// A metric's value from the Prometheus text (the first line with that name
@@ -918,7 +757,14 @@ async fn run(
             .and_then(|u| u.port())
             .unwrap_or(5432)
     });
-    let server = Server::start(&database.url, database._dir.path()).await?;
+    let launch = Launch {
+        env: &[],
+        // What is measured must not depend on the shell's settings.
+        without_shell_settings: true,
+        log_to_file: true,
+        ready_within: Duration::from_secs(60),
+    };
+    let server = Server::launch(&database.url, &launch).await?;
     let outcome = drive(settings, backend, &server, db_port).await;
     let logs = server.logs();
     server.stop().await?;
@@ -935,10 +781,7 @@ async fn drive(
     db_port: Option<u16>,
 ) -> anyhow::Result<Report> {
     let url = format!("{}/graphql", server.base);
-    let auth = Authenticator::new(&AuthConfig {
-        secret: Some(Secret::new(SECRET)),
-        ..AuthConfig::default()
-    })?;
+    let auth = support::authenticator()?;
     let people = set_up(&url, &auth).await?;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let start = usage(server, db_port).await?;

@@ -5,16 +5,12 @@
 
 use std::time::{Duration, Instant};
 
-use futures_util::{SinkExt, StreamExt};
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use serde_json::{json, Value};
-use tokio::net::TcpStream;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::helpers::*;
 use crate::imports::{finished, integration, many_images, mirrored_dataset, slow_server, submit};
+use crate::support::ws::Ws;
 
 /// The codes of a response's errors, with their paths.
 fn errors(body: &Value) -> Vec<(String, String)> {
@@ -227,69 +223,6 @@ async fn a_folder_payload_after_removing_ones_own_role_shows_no_files() {
 
 // ---- WebSocket: roles read for each operation --------------------------------
 
-struct Ws {
-    socket: WebSocketStream<MaybeTlsStream<TcpStream>>,
-}
-
-impl Ws {
-    /// Connects over `graphql-transport-ws` and signs in as `user`.
-    async fn signed_in(app: &TestApp, user: &TestUser) -> Ws {
-        let url = format!("{}/ws", app.url.replacen("http://", "ws://", 1));
-        let mut request = url.into_client_request().unwrap();
-        request.headers_mut().insert(
-            "sec-websocket-protocol",
-            "graphql-transport-ws".parse().unwrap(),
-        );
-        let (socket, _) = tokio_tungstenite::connect_async(request)
-            .await
-            .expect("WebSocket upgrade");
-        let mut ws = Ws { socket };
-        ws.send(json!({ "type": "connection_init",
-            "payload": { "Authorization": format!("Bearer {}", user.token) } }))
-            .await;
-        assert_eq!(ws.recv().await, json!({ "type": "connection_ack" }));
-        ws
-    }
-
-    async fn send(&mut self, message: Value) {
-        self.socket
-            .send(Message::Text(message.to_string().into()))
-            .await
-            .expect("message sent");
-    }
-
-    async fn recv(&mut self) -> Value {
-        loop {
-            let message = tokio::time::timeout(Duration::from_secs(10), self.socket.next())
-                .await
-                .expect("a message in time");
-            match message {
-                Some(Ok(Message::Text(text))) => return serde_json::from_str(&text).unwrap(),
-                Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
-                other => panic!("expected a text message, got {other:?}"),
-            }
-        }
-    }
-
-    /// Runs one operation; returns its `next` payload, or the `error` payload.
-    async fn run(&mut self, id: &str, query: &str, variables: Value) -> Value {
-        self.send(json!({ "id": id, "type": "subscribe",
-            "payload": { "query": query, "variables": variables } }))
-            .await;
-        let first = self.recv().await;
-        assert_eq!(first["id"], id, "{first:#}");
-        match first["type"].as_str() {
-            Some("next") => {
-                let done = self.recv().await;
-                assert_eq!(done, json!({ "id": id, "type": "complete" }));
-                first["payload"].clone()
-            }
-            Some("error") => json!({ "errors": first["payload"] }),
-            _ => panic!("unexpected {first:#}"),
-        }
-    }
-}
-
 const SET_ROLE: &str = "mutation($u: ID!, $r: WorkspaceRole!) {
     setWorkspaceRole(input: {userId: $u, role: $r}) { workspaceRole } }";
 
@@ -304,7 +237,7 @@ async fn a_demoted_admin_loses_admin_powers_on_an_open_websocket_at_the_next_ope
     let app = spawn_app().await;
     let root = app.workspace_admin("root@example.com").await;
     let mallory = app.workspace_admin("mallory@example.com").await;
-    let mut ws = Ws::signed_in(&app, &mallory).await;
+    let mut ws = Ws::signed_in(&app, Some(&mallory)).await;
     let listed = ws
         .run("1", "{ workspaceDatasets { totalCount } }", json!({}))
         .await;
@@ -337,7 +270,7 @@ async fn a_demoted_admin_loses_admin_powers_on_an_open_websocket_at_the_next_ope
 async fn a_deleted_user_is_unauthenticated_at_the_next_operation_on_an_open_websocket() {
     let app = spawn_app().await;
     let gone = app.user("gone@example.com").await;
-    let mut ws = Ws::signed_in(&app, &gone).await;
+    let mut ws = Ws::signed_in(&app, Some(&gone)).await;
     let me = ws.run("1", "{ me { email } }", json!({})).await;
     assert_eq!(me["data"]["me"]["email"], "gone@example.com");
 

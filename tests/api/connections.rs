@@ -4,15 +4,12 @@
 
 use std::time::{Duration, Instant};
 
-use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::helpers::*;
+use crate::support::ws::{listening, Ws};
 
 /// Opens a TCP connection to the server.
 async fn open(app: &TestApp) -> TcpStream {
@@ -174,63 +171,6 @@ async fn an_unfinished_body_gets_408_and_its_connection_is_closed() {
     );
 }
 
-/// A `graphql-transport-ws` client.
-struct Ws(WebSocketStream<MaybeTlsStream<TcpStream>>);
-
-impl Ws {
-    /// Connects and sends `connection_init` (with `user`'s token, if any).
-    async fn signed_in(app: &TestApp, user: Option<&TestUser>) -> Ws {
-        let url = format!("{}/ws", app.url.replacen("http://", "ws://", 1));
-        let mut request = url.into_client_request().unwrap();
-        request.headers_mut().insert(
-            "sec-websocket-protocol",
-            "graphql-transport-ws".parse().unwrap(),
-        );
-        let (socket, _) = tokio_tungstenite::connect_async(request)
-            .await
-            .expect("WebSocket upgrade");
-        let mut ws = Ws(socket);
-        let payload = match user {
-            Some(user) => json!({ "Authorization": format!("Bearer {}", user.token) }),
-            None => json!({}),
-        };
-        ws.send(json!({ "type": "connection_init", "payload": payload }))
-            .await;
-        assert_eq!(ws.recv().await, json!({ "type": "connection_ack" }));
-        ws
-    }
-
-    async fn send(&mut self, message: Value) {
-        self.0
-            .send(Message::Text(message.to_string().into()))
-            .await
-            .expect("message sent");
-    }
-
-    /// The next text message, or the close frame as `{"close": [code, reason]}`.
-    async fn recv(&mut self) -> Value {
-        loop {
-            let message = tokio::time::timeout(Duration::from_secs(10), self.0.next())
-                .await
-                .expect("a message in time");
-            match message {
-                Some(Ok(Message::Text(text))) => return serde_json::from_str(&text).unwrap(),
-                Some(Ok(Message::Close(Some(frame)))) => {
-                    return json!({ "close": [u16::from(frame.code), frame.reason.to_string()] })
-                }
-                Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
-                other => panic!("unexpected {other:?}"),
-            }
-        }
-    }
-
-    /// Whether the socket is still served: a ping is answered.
-    async fn answers_ping(&mut self) -> bool {
-        self.send(json!({ "type": "ping" })).await;
-        self.recv().await == json!({ "type": "pong" })
-    }
-}
-
 const CHANGED: &str = "subscription($id: ID!) { datasetChanged(datasetId: $id) { change } }";
 
 #[tokio::test]
@@ -243,26 +183,18 @@ async fn a_websocket_without_a_running_operation_is_closed_when_idle() {
     let mut watching = Ws::signed_in(&app, Some(&alice)).await;
     let before = app.server.state.services.events.subscribers();
     watching
-        .send(json!({ "id": "w", "type": "subscribe",
-            "payload": { "query": CHANGED, "variables": { "id": birds } } }))
+        .subscribe("w", CHANGED, json!({ "id": birds }))
         .await;
-    for _ in 0..300 {
-        if app.server.state.services.events.subscribers() > before {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    listening(&app, before + 1).await;
 
-    let closed = json!({ "close": [1000, "Idle timeout: no operation running"] });
+    let closed = (1000, "Idle timeout: no operation running".to_owned());
     let started = Instant::now();
-    assert_eq!(anonymous.recv().await, closed);
-    assert_eq!(idle.recv().await, closed);
+    assert_eq!(anonymous.closed().await, closed);
+    assert_eq!(idle.closed().await, closed);
     assert!(started.elapsed() >= Duration::from_millis(500));
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert!(
-        watching.answers_ping().await,
-        "a subscribing socket was closed"
-    );
+    // A subscribing socket is still served: a ping is answered.
+    watching.quiet().await;
     // The subscription still delivers.
     app.ok(
         &alice,
@@ -288,10 +220,7 @@ async fn shutdown_ends_within_its_deadline_while_a_body_is_unfinished() {
     let started = Instant::now();
     let stopping = tokio::spawn(server.stop());
     // Sockets are told at once; an idle connection closes at once.
-    assert_eq!(
-        ws.recv().await,
-        json!({ "close": [1001, "Server shutting down"] })
-    );
+    assert_eq!(ws.closed().await, (1001, "Server shutting down".to_owned()));
     assert_eq!(
         closed_within(&mut idle, Duration::from_millis(500))
             .await

@@ -142,46 +142,6 @@ async fn an_outsider_gets_not_found_exactly_as_for_a_missing_dataset() {
 }
 
 #[tokio::test]
-async fn a_groups_members_get_its_role_and_its_managers_get_nothing() {
-    let app = spawn_app().await;
-    let admin = app.workspace_admin("admin@example.com").await;
-    let alice = app.user("alice@example.com").await;
-    let member = app.user("member@example.com").await;
-    let manager = app.user("manager@example.com").await;
-    let group = app.group(&admin, "Labellers").await;
-    app.add_members(&admin, &group, &[&member], "MEMBER").await;
-    app.add_members(&admin, &group, &[&manager], "MANAGER")
-        .await;
-    let ds = app.dataset(&alice, "Shared", None).await;
-    app.share_with_group(&alice, "Dataset", &ds, &group, "ADMIN")
-        .await;
-
-    let data = app.ok(&member, DATASET, json!({ "id": ds })).await;
-    assert_eq!(data["dataset"]["myRole"], "ADMIN");
-    assert_eq!(data["dataset"]["viewerCan"]["adjustSettings"], true);
-    assert_eq!(
-        app.code(&manager, DATASET, json!({ "id": ds })).await,
-        "NOT_FOUND"
-    );
-    let data = app
-        .ok(&manager, "{ datasets { totalCount } }", json!({}))
-        .await;
-    assert_eq!(data["datasets"]["totalCount"], 0);
-
-    // Removing the member takes the access away at once.
-    app.ok(
-        &admin,
-        "mutation($g: ID!, $u: ID!) { removeGroupMember(input: {groupId: $g, userId: $u}) { id } }",
-        json!({ "g": group, "u": member.id }),
-    )
-    .await;
-    assert_eq!(
-        app.code(&member, DATASET, json!({ "id": ds })).await,
-        "NOT_FOUND"
-    );
-}
-
-#[tokio::test]
 async fn workspace_admins_list_every_dataset_and_join_as_admin() {
     let app = spawn_app().await;
     let admin = app.workspace_admin("admin@example.com").await;
@@ -458,55 +418,6 @@ async fn files_are_attached_one_by_one_or_by_folder_and_detached() {
         data["dataset"]["files"]["totalCount"], 2,
         "a mirrored dataset holds its folder's files"
     );
-}
-
-#[tokio::test]
-async fn collaborator_roles_change_and_the_last_admin_stays() {
-    let app = spawn_app().await;
-    let alice = app.user("alice@example.com").await;
-    let bob = app.user("bob@example.com").await;
-    let ds = app.dataset(&alice, "Birds", None).await;
-    app.share(&alice, "Dataset", &ds, &[&bob], "USER").await;
-    let add_again = "mutation($d: ID!, $u: [ID!]!) { addDatasetCollaborators(input: {datasetId: $d, userIds: $u, role: ADMIN}) { id } }";
-    assert_eq!(
-        app.code(&alice, add_again, json!({ "d": ds, "u": [bob.id] }))
-            .await,
-        "CONFLICT"
-    );
-
-    let set = "mutation($d: ID!, $u: ID!, $r: DatasetRole!) { setDatasetCollaboratorRole(input: {datasetId: $d, userId: $u, role: $r}) { collaborators { role user { email } } } }";
-    let data = app
-        .ok(&alice, set, json!({ "d": ds, "u": bob.id, "r": "ADMIN" }))
-        .await;
-    assert_eq!(
-        data["setDatasetCollaboratorRole"]["collaborators"],
-        json!([{ "role": "ADMIN", "user": { "email": "alice@example.com" } }, { "role": "ADMIN", "user": { "email": "bob@example.com" } }])
-    );
-    let remove = "mutation($d: ID!, $u: ID!) { removeDatasetCollaborator(input: {datasetId: $d, userId: $u}) { id } }";
-    app.ok(&bob, remove, json!({ "d": ds, "u": alice.id }))
-        .await;
-    assert_eq!(
-        app.code(&alice, DATASET, json!({ "id": ds })).await,
-        "NOT_FOUND"
-    );
-    assert_eq!(
-        app.code(&bob, remove, json!({ "d": ds, "u": bob.id }))
-            .await,
-        "CONFLICT"
-    );
-    assert_eq!(
-        app.code(&bob, set, json!({ "d": ds, "u": bob.id, "r": "USER" }))
-            .await,
-        "CONFLICT"
-    );
-    let both = "mutation($d: ID!, $u: ID!, $g: ID!) { removeDatasetCollaborator(input: {datasetId: $d, userId: $u, groupId: $g}) { id } }";
-    assert_eq!(
-        app.code(&bob, both, json!({ "d": ds, "u": bob.id, "g": bob.id }))
-            .await,
-        "BAD_USER_INPUT"
-    );
-    let data = app.ok(&bob, DATASET, json!({ "id": ds })).await;
-    assert_eq!(data["dataset"]["myRole"], "ADMIN");
 }
 
 #[tokio::test]

@@ -20,34 +20,10 @@ const FILE: &str =
 const PAGE: &str = "query($id: ID!, $first: Int, $after: String) { folder(id: $id) { files(first: $first, after: $after) { \
     totalCount pageInfo { hasNextPage hasPreviousPage endCursor } edges { cursor node { title } } } } }";
 
-const COLLABORATORS: &str =
-    "query($id: ID!) { folder(id: $id) { collaborators { role user { email } } } }";
-
 /// The number of files a folder holds, as its owner sees it.
 async fn file_count(app: &TestApp, owner: &TestUser, folder: &str) -> i64 {
     let data = app.ok(owner, FILE_COUNT, json!({ "id": folder })).await;
     data["folder"]["files"]["totalCount"].as_i64().unwrap()
-}
-
-/// `(email, role)` of each user collaborator, sorted.
-fn collaborators(list: &Value) -> Vec<(String, String)> {
-    let mut out: Vec<(String, String)> = list
-        .as_array()
-        .unwrap_or_else(|| panic!("not a list: {list}"))
-        .iter()
-        .map(|c| {
-            (
-                c["user"]["email"].as_str().unwrap().to_owned(),
-                c["role"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect();
-    out.sort();
-    out
-}
-
-fn pair(email: &str, role: &str) -> (String, String) {
-    (email.to_owned(), role.to_owned())
 }
 
 #[tokio::test]
@@ -603,97 +579,6 @@ async fn delete_folder_conflicts_while_it_holds_files_and_works_once_empty() {
     );
     let data = app.ok(&owner, FILE, json!({ "id": files[0] })).await;
     assert_eq!(data["file"]["folder"]["id"], archive.as_str());
-}
-
-#[tokio::test]
-async fn folder_collaborators_are_added_changed_and_removed_but_the_last_admin_stays() {
-    let app = spawn_app().await;
-    let owner = app.user("owner@example.com").await;
-    let alice = app.user("alice@example.com").await;
-    let folder = app.folder(&owner, "Raw").await;
-    let add = "mutation($f: ID!, $u: [ID!]!) { addFolderCollaborators(input: {folderId: $f, userIds: $u, role: USER}) { \
-        collaborators { role user { email } } } }";
-    let set = "mutation($f: ID!, $u: ID!, $r: FolderRole!) { setFolderCollaboratorRole(input: {folderId: $f, userId: $u, role: $r}) { \
-        collaborators { role user { email } } } }";
-    let remove = "mutation($f: ID!, $u: ID!) { removeFolderCollaborator(input: {folderId: $f, userId: $u}) { \
-        collaborators { role user { email } } } }";
-
-    let data = app
-        .ok(&owner, add, json!({ "f": folder, "u": [alice.id] }))
-        .await;
-    assert_eq!(
-        collaborators(&data["addFolderCollaborators"]["collaborators"]),
-        [
-            pair("alice@example.com", "USER"),
-            pair("owner@example.com", "ADMIN")
-        ]
-    );
-    assert_eq!(
-        app.code(&owner, add, json!({ "f": folder, "u": [alice.id] }))
-            .await,
-        "CONFLICT"
-    );
-    let code = app
-        .code(
-            &alice,
-            set,
-            json!({ "f": folder, "u": alice.id, "r": "ADMIN" }),
-        )
-        .await;
-    assert_eq!(code, "FORBIDDEN");
-
-    let data = app
-        .ok(
-            &owner,
-            set,
-            json!({ "f": folder, "u": alice.id, "r": "ADMIN" }),
-        )
-        .await;
-    assert_eq!(
-        collaborators(&data["setFolderCollaboratorRole"]["collaborators"]),
-        [
-            pair("alice@example.com", "ADMIN"),
-            pair("owner@example.com", "ADMIN")
-        ]
-    );
-    let data = app.ok(&alice, FOLDER, json!({ "id": folder })).await;
-    assert_eq!(data["folder"]["myRole"], "ADMIN");
-
-    let data = app
-        .ok(&alice, remove, json!({ "f": folder, "u": owner.id }))
-        .await;
-    assert_eq!(
-        collaborators(&data["removeFolderCollaborator"]["collaborators"]),
-        [pair("alice@example.com", "ADMIN")]
-    );
-    assert_eq!(
-        app.code(&owner, FOLDER, json!({ "id": folder })).await,
-        "NOT_FOUND"
-    );
-
-    assert_eq!(
-        app.code(&alice, remove, json!({ "f": folder, "u": alice.id }))
-            .await,
-        "CONFLICT"
-    );
-    let code = app
-        .code(
-            &alice,
-            set,
-            json!({ "f": folder, "u": alice.id, "r": "USER" }),
-        )
-        .await;
-    assert_eq!(code, "CONFLICT");
-    assert_eq!(
-        app.code(&alice, remove, json!({ "f": folder, "u": owner.id }))
-            .await,
-        "NOT_FOUND"
-    );
-    let data = app.ok(&alice, COLLABORATORS, json!({ "id": folder })).await;
-    assert_eq!(
-        collaborators(&data["folder"]["collaborators"]),
-        [pair("alice@example.com", "ADMIN")]
-    );
 }
 
 #[tokio::test]

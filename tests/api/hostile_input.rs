@@ -5,14 +5,12 @@
 
 use std::time::{Duration, Instant};
 
-use futures_util::{SinkExt, StreamExt};
 use proptest::prelude::*;
 use sea_orm::{ConnectionTrait, Database};
 use serde_json::{json, Value};
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::Message;
 
 use crate::helpers::*;
+use crate::support::ws::Ws;
 
 /// Posts a document as `application/graphql-response+json`; status and body.
 async fn post(app: &TestApp, token: Option<&str>, query: &str, variables: Value) -> (u16, Value) {
@@ -176,32 +174,15 @@ async fn requests_without_a_token_have_a_smaller_budget_that_still_allows_intros
 async fn the_limits_hold_over_websocket_too() {
     let app = spawn_app().await;
     let alice = app.user("alice@example.com").await;
-    let url = format!("{}/ws", app.url.replacen("http://", "ws://", 1));
-    let mut request = url.into_client_request().unwrap();
-    request.headers_mut().insert(
-        "sec-websocket-protocol",
-        "graphql-transport-ws".parse().unwrap(),
-    );
-    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
-    let init = json!({ "type": "connection_init",
-        "payload": { "Authorization": format!("Bearer {}", alice.token) } });
-    socket
-        .send(Message::Text(init.to_string().into()))
-        .await
-        .unwrap();
-    assert_eq!(next_text(&mut socket).await["type"], "connection_ack");
+    let mut ws = Ws::signed_in(&app, Some(&alice)).await;
     let repeated = format!("{{ {}}}", "me { id } ".repeat(300));
     let nul = "{ datasets(search: \"a\\u0000b\") { totalCount } }";
     for (id, query) in [
         ("big", format!("{{ {}}}", "me{id} ".repeat(5000))),
         ("nul", nul.to_owned()),
     ] {
-        let subscribe = json!({ "id": id, "type": "subscribe", "payload": { "query": query } });
-        socket
-            .send(Message::Text(subscribe.to_string().into()))
-            .await
-            .unwrap();
-        let answer = next_text(&mut socket).await;
+        ws.subscribe(id, &query, json!({})).await;
+        let answer = ws.recv().await;
         assert_eq!(answer["type"], "error", "{answer}");
         assert_eq!(answer["id"], id);
         assert_eq!(
@@ -212,31 +193,11 @@ async fn the_limits_hold_over_websocket_too() {
     // Repetitions within the budget run once.
     let metrics = &app.server.state.services.metrics;
     let before = metrics.sql_statements();
-    let subscribe = json!({ "id": "rep", "type": "subscribe", "payload": { "query": repeated } });
-    socket
-        .send(Message::Text(subscribe.to_string().into()))
-        .await
-        .unwrap();
-    let answer = next_text(&mut socket).await;
+    ws.subscribe("rep", &repeated, json!({})).await;
+    let answer = ws.recv().await;
     assert_eq!(answer["type"], "next", "{answer}");
     assert_eq!(answer["payload"]["data"]["me"]["id"], alice.id.as_str());
     assert!(metrics.sql_statements() - before <= 5);
-}
-
-async fn next_text<S>(socket: &mut S) -> Value
-where
-    S: futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
-{
-    loop {
-        let message = tokio::time::timeout(Duration::from_secs(10), socket.next())
-            .await
-            .expect("an answer in time");
-        match message {
-            Some(Ok(Message::Text(text))) => return serde_json::from_str(&text).unwrap(),
-            Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
-            other => panic!("expected a text message, got {other:?}"),
-        }
-    }
 }
 
 /// What GraphiQL sends to draw its documentation pane.

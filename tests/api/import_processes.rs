@@ -12,14 +12,12 @@ use std::time::{Duration, Instant};
 use annograph::auth::Authenticator;
 use annograph::config::{AuthConfig, Secret};
 use annograph::import::worker::CHUNK;
-use futures_util::{SinkExt, StreamExt};
 use sea_orm::{ConnectionTrait, Database, Statement};
 use serde_json::{json, Value};
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::Message;
 
 use crate::helpers::{fresh_database, SECRET};
 use crate::imports::{many_images, slow_server, IMPORT, JOB_FIELDS};
+use crate::support::ws::Ws;
 
 /// How long a server may take to answer `/readyz`, and a job to end.
 const PATIENCE: Duration = Duration::from_secs(30);
@@ -449,53 +447,14 @@ const PROGRESS: &str = "subscription($id: ID!) { importProgress(jobId: $id) {
 /// (graphql-transport-ws) until the server completes the subscription.
 async fn progress(server: &Server, token: &str, job: &str) -> Vec<Value> {
     let url = format!("{}/graphql/ws", server.base.replacen("http://", "ws://", 1));
-    let mut request = url.into_client_request().expect("ws request");
-    request.headers_mut().insert(
-        "sec-websocket-protocol",
-        "graphql-transport-ws".parse().unwrap(),
-    );
-    let (mut socket, _) = tokio_tungstenite::connect_async(request)
-        .await
-        .expect("WebSocket upgrade");
+    let mut ws = Ws::open_url(&url, Some("graphql-transport-ws"), None).await;
     // The protocol allows `subscribe` only after `connection_ack`.
-    let init = json!({ "type": "connection_init",
-        "payload": { "Authorization": format!("Bearer {token}") } });
-    socket
-        .send(Message::Text(init.to_string().into()))
-        .await
-        .expect("message sent");
-    loop {
-        let message = tokio::time::timeout(PATIENCE, socket.next())
-            .await
-            .expect("connection_ack in time");
-        match message {
-            Some(Ok(Message::Text(text))) => {
-                let message: Value = serde_json::from_str(&text).expect("JSON");
-                assert_eq!(message["type"], "connection_ack", "{message:#}");
-                break;
-            }
-            Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
-            other => panic!("expected connection_ack, got {other:?}"),
-        }
-    }
-    let subscribe = json!({ "id": "1", "type": "subscribe",
-        "payload": { "query": PROGRESS, "variables": { "id": job } } });
-    socket
-        .send(Message::Text(subscribe.to_string().into()))
-        .await
-        .expect("message sent");
+    ws.init(Some(token)).await;
+    ws.subscribe("1", PROGRESS, json!({ "id": job })).await;
     let mut states = Vec::new();
     loop {
-        let message = tokio::time::timeout(PATIENCE, socket.next())
-            .await
-            .expect("a message in time");
-        let message: Value = match message {
-            Some(Ok(Message::Text(text))) => serde_json::from_str(&text).expect("JSON"),
-            Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
-            other => panic!("expected a text message, got {other:?}"),
-        };
+        let message = ws.recv().await;
         match message["type"].as_str() {
-            Some("connection_ack") => continue,
             Some("next") => {
                 assert!(message["payload"].get("errors").is_none(), "{message:#}");
                 states.push(message["payload"]["data"]["importProgress"].clone());

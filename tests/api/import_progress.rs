@@ -4,139 +4,19 @@
 
 use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
-use tokio::net::TcpStream;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::helpers::*;
 use crate::imports::{finished, integration, many_images, mirrored_dataset, slow_server, submit};
+use crate::support::ws::{Protocol, Ws};
 
 const PROGRESS: &str = "subscription($id: ID!) { importProgress(jobId: $id) {
     id status total processed succeeded failed skipped } }";
 
-/// How long a test waits for a message that must come.
-const PATIENCE: Duration = Duration::from_secs(20);
-
-/// The two subprotocols of `/graphql/ws`, and the names they give the
-/// messages these tests use.
-#[derive(Clone, Copy, Debug)]
-enum Protocol {
-    TransportWs,
-    Legacy,
-}
-
-impl Protocol {
-    fn name(self) -> &'static str {
-        match self {
-            Protocol::TransportWs => "graphql-transport-ws",
-            Protocol::Legacy => "graphql-ws",
-        }
-    }
-
-    /// The message that starts an operation.
-    fn start(self) -> &'static str {
-        match self {
-            Protocol::TransportWs => "subscribe",
-            Protocol::Legacy => "start",
-        }
-    }
-
-    /// The message that carries a result.
-    fn data(self) -> &'static str {
-        match self {
-            Protocol::TransportWs => "next",
-            Protocol::Legacy => "data",
-        }
-    }
-}
-
-/// A raw-frame client of `/graphql/ws` (as in `ws.rs`, for both protocols).
-struct Ws {
-    socket: WebSocketStream<MaybeTlsStream<TcpStream>>,
-    protocol: Protocol,
-}
-
 impl Ws {
-    /// Connects and sends `connection_init` with the user's token (none:
-    /// anonymous); waits for `connection_ack`.
-    async fn signed_in(app: &TestApp, protocol: Protocol, user: Option<&TestUser>) -> Ws {
-        let url = format!("{}/ws", app.url.replacen("http://", "ws://", 1));
-        let mut request = url.into_client_request().unwrap();
-        request
-            .headers_mut()
-            .insert("sec-websocket-protocol", protocol.name().parse().unwrap());
-        let (socket, _) = tokio_tungstenite::connect_async(request)
-            .await
-            .expect("WebSocket upgrade");
-        let mut ws = Ws { socket, protocol };
-        let payload = match user {
-            Some(user) => json!({ "Authorization": format!("Bearer {}", user.token) }),
-            None => json!({}),
-        };
-        ws.send(json!({ "type": "connection_init", "payload": payload }))
-            .await;
-        assert_eq!(ws.recv().await, json!({ "type": "connection_ack" }));
-        ws
-    }
-
-    async fn send(&mut self, message: Value) {
-        self.socket
-            .send(Message::Text(message.to_string().into()))
-            .await
-            .expect("message sent");
-    }
-
-    /// The next message, which must be a text message in time.
-    async fn recv(&mut self) -> Value {
-        match self.next(PATIENCE).await {
-            Some(message) => message,
-            None => panic!("no message within {PATIENCE:?}"),
-        }
-    }
-
-    /// The next text message within `wait`, if any.
-    async fn next(&mut self, wait: Duration) -> Option<Value> {
-        loop {
-            let message = tokio::time::timeout(wait, self.socket.next()).await.ok()?;
-            match message {
-                Some(Ok(Message::Text(text))) => {
-                    return Some(serde_json::from_str(&text).expect("JSON message"))
-                }
-                Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
-                other => panic!("expected a text message, got {other:?}"),
-            }
-        }
-    }
-
-    /// Asserts the server says nothing more for a moment.
-    async fn quiet(&mut self) {
-        match self.protocol {
-            // A ping is answered by the very next message.
-            Protocol::TransportWs => {
-                self.send(json!({ "type": "ping", "payload": { "quiet": true } }))
-                    .await;
-                assert_eq!(
-                    self.recv().await,
-                    json!({ "type": "pong", "payload": { "quiet": true } })
-                );
-            }
-            // The legacy protocol has no ping: wait a little.
-            Protocol::Legacy => {
-                let message = self.next(Duration::from_millis(500)).await;
-                assert!(message.is_none(), "unexpected {message:?}");
-            }
-        }
-    }
-
     /// Starts `importProgress` for `job` as operation `id`.
     async fn follow(&mut self, id: &str, job: &str) {
-        let start = self.protocol.start();
-        self.send(json!({ "id": id, "type": start,
-            "payload": { "query": PROGRESS, "variables": { "id": job } } }))
-            .await;
+        self.subscribe(id, PROGRESS, json!({ "id": job })).await;
     }
 
     /// The job state of the next message, which must be a result of
@@ -265,7 +145,7 @@ async fn follows_a_running_job_to_success_over(protocol: Protocol) {
     let ann = app.user("ann@example.com").await;
     let import = slow_import(&app, &ann, ENTRIES, DELAY).await;
 
-    let mut ws = Ws::signed_in(&app, protocol, Some(&ann)).await;
+    let mut ws = Ws::signed_in_over(&app, protocol, Some(&ann)).await;
     ws.follow("1", &import.job).await;
     let states = ws.until_complete("1").await;
     assert_followed_to_success(&states, &import.job, ENTRIES as i64);
@@ -294,7 +174,7 @@ async fn a_job_that_already_ended_sends_its_final_state_once_then_completes() {
     assert_eq!(done["status"], "SUCCEEDED", "{done:#}");
 
     for protocol in [Protocol::TransportWs, Protocol::Legacy] {
-        let mut ws = Ws::signed_in(&app, protocol, Some(&ann)).await;
+        let mut ws = Ws::signed_in_over(&app, protocol, Some(&ann)).await;
         ws.follow("1", &import.job).await;
         let state = ws.progress("1").await.expect("one state");
         assert_eq!(state["status"], "SUCCEEDED", "{state:#}");
@@ -316,7 +196,7 @@ async fn only_signed_in_callers_who_can_view_the_dataset_may_follow_a_job() {
 
     // No token in connection_init: acknowledged as anonymous, then refused.
     for protocol in [Protocol::TransportWs, Protocol::Legacy] {
-        let mut anonymous = Ws::signed_in(&app, protocol, None).await;
+        let mut anonymous = Ws::signed_in_over(&app, protocol, None).await;
         anonymous.follow("1", &import.job).await;
         assert_eq!(anonymous.refused("1").await, "UNAUTHENTICATED");
         anonymous.quiet().await; // no `complete` after `error`
@@ -325,7 +205,7 @@ async fn only_signed_in_callers_who_can_view_the_dataset_may_follow_a_job() {
     // Someone who cannot see the dataset: NOT_FOUND, as for a job that does
     // not exist.
     for protocol in [Protocol::TransportWs, Protocol::Legacy] {
-        let mut ws = Ws::signed_in(&app, protocol, Some(&eve)).await;
+        let mut ws = Ws::signed_in_over(&app, protocol, Some(&eve)).await;
         ws.follow("1", &import.job).await;
         assert_eq!(ws.refused("1").await, "NOT_FOUND");
         let missing = annograph::ids::encode("ImportJob", uuid::Uuid::now_v7());
@@ -335,7 +215,7 @@ async fn only_signed_in_callers_who_can_view_the_dataset_may_follow_a_job() {
     }
 
     // An ID of something else is bad input.
-    let mut ws = Ws::signed_in(&app, Protocol::TransportWs, Some(&ann)).await;
+    let mut ws = Ws::signed_in(&app, Some(&ann)).await;
     ws.follow("1", &import.dataset).await;
     assert_eq!(ws.refused("1").await, "BAD_USER_INPUT");
     ws.quiet().await;
@@ -350,7 +230,7 @@ async fn losing_access_to_the_dataset_ends_the_stream_before_the_job_does() {
     app.share(&ann, "Dataset", &import.dataset, &[&bob], "USER")
         .await;
 
-    let mut bobs = Ws::signed_in(&app, Protocol::TransportWs, Some(&bob)).await;
+    let mut bobs = Ws::signed_in(&app, Some(&bob)).await;
     bobs.follow("1", &import.job).await;
     let first = bobs.progress("1").await.expect("the job's state at once");
     assert!(first["status"] == "QUEUED" || first["status"] == "RUNNING");
@@ -387,7 +267,7 @@ async fn cancelling_a_followed_job_sends_cancelled_then_completes() {
     let ann = app.user("ann@example.com").await;
     let import = slow_import(&app, &ann, 100, Duration::from_millis(40)).await;
 
-    let mut ws = Ws::signed_in(&app, Protocol::TransportWs, Some(&ann)).await;
+    let mut ws = Ws::signed_in(&app, Some(&ann)).await;
     ws.follow("1", &import.job).await;
     // Cancel once the workers are at it.
     loop {

@@ -2,11 +2,13 @@
 //! and on PostgreSQL when `TEST_DATABASE_URL=postgres://…` is set.
 
 mod helpers;
+mod support;
 
 mod auth;
 mod authorization;
 mod batching;
 mod big_batches;
+mod collaborators;
 mod concurrency;
 mod connections;
 mod datasets;

@@ -18,27 +18,6 @@ const CREATE_PROJECT: &str = "mutation($t: String!, $o: ID!) { createProject(inp
 
 const ONTOLOGIES: &str = "{ ontologies { totalCount nodes { id title } } }";
 
-/// `(email, role)` of each user collaborator, sorted.
-fn collaborators(list: &Value) -> Vec<(String, String)> {
-    let mut out: Vec<(String, String)> = list
-        .as_array()
-        .unwrap_or_else(|| panic!("not a list: {list}"))
-        .iter()
-        .map(|c| {
-            (
-                c["user"]["email"].as_str().unwrap().to_owned(),
-                c["role"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect();
-    out.sort();
-    out
-}
-
-fn pair(email: &str, role: &str) -> (String, String) {
-    (email.to_owned(), role.to_owned())
-}
-
 fn can(view: bool, use_: bool, edit: bool, manage: bool, delete: bool) -> Value {
     json!({ "view": view, "use": use_, "edit": edit, "manageCollaborators": manage, "delete": delete })
 }
@@ -429,103 +408,6 @@ async fn a_group_member_holding_ontology_user_through_the_group_may_use_it() {
         )
         .await;
     assert_eq!(code, "NOT_FOUND");
-}
-
-#[tokio::test]
-async fn ontology_collaborators_are_added_promoted_and_removed() {
-    let app = spawn_app().await;
-    let owner = app.user("owner@example.com").await;
-    let alice = app.user("alice@example.com").await;
-    let ontology = app.ontology(&owner, "Farm").await;
-    let add = "mutation($o: ID!, $u: [ID!]!) { addOntologyCollaborators(input: {ontologyId: $o, userIds: $u, role: USER}) { \
-        collaborators { role user { email } } } }";
-    let set = "mutation($o: ID!, $u: ID!, $r: OntologyRole!) { setOntologyCollaboratorRole(input: {ontologyId: $o, userId: $u, role: $r}) { \
-        collaborators { role user { email } } } }";
-    let remove = "mutation($o: ID!, $u: ID!) { removeOntologyCollaborator(input: {ontologyId: $o, userId: $u}) { \
-        collaborators { role user { email } } } }";
-
-    let data = app
-        .ok(&owner, add, json!({ "o": ontology, "u": [alice.id] }))
-        .await;
-    assert_eq!(
-        collaborators(&data["addOntologyCollaborators"]["collaborators"]),
-        [
-            pair("alice@example.com", "USER"),
-            pair("owner@example.com", "ADMIN")
-        ]
-    );
-    let code = app
-        .code(&alice, add, json!({ "o": ontology, "u": [alice.id] }))
-        .await;
-    assert_eq!(code, "FORBIDDEN");
-    let code = app
-        .code(
-            &alice,
-            set,
-            json!({ "o": ontology, "u": alice.id, "r": "ADMIN" }),
-        )
-        .await;
-    assert_eq!(code, "FORBIDDEN");
-
-    let data = app
-        .ok(
-            &owner,
-            set,
-            json!({ "o": ontology, "u": alice.id, "r": "ADMIN" }),
-        )
-        .await;
-    assert_eq!(
-        collaborators(&data["setOntologyCollaboratorRole"]["collaborators"]),
-        [
-            pair("alice@example.com", "ADMIN"),
-            pair("owner@example.com", "ADMIN")
-        ]
-    );
-    let read = app.ok(&alice, ONTOLOGY, json!({ "id": ontology })).await;
-    assert_eq!(read["ontology"]["myRole"], "ADMIN");
-    assert_eq!(
-        read["ontology"]["viewerCan"],
-        can(true, true, true, true, true)
-    );
-
-    let data = app
-        .ok(&owner, remove, json!({ "o": ontology, "u": alice.id }))
-        .await;
-    assert_eq!(
-        collaborators(&data["removeOntologyCollaborator"]["collaborators"]),
-        [pair("owner@example.com", "ADMIN")]
-    );
-    assert_eq!(
-        app.code(&alice, ONTOLOGY, json!({ "id": ontology })).await,
-        "NOT_FOUND"
-    );
-    assert_eq!(
-        app.code(&owner, remove, json!({ "o": ontology, "u": alice.id }))
-            .await,
-        "NOT_FOUND"
-    );
-}
-
-#[tokio::test]
-async fn the_last_admin_of_an_ontology_cannot_be_removed_or_demoted() {
-    let app = spawn_app().await;
-    let owner = app.user("owner@example.com").await;
-    let ontology = app.ontology(&owner, "Farm").await;
-    let set = "mutation($o: ID!, $u: ID!) { setOntologyCollaboratorRole(input: {ontologyId: $o, userId: $u, role: USER}) { id } }";
-    let remove = "mutation($o: ID!, $u: ID!) { removeOntologyCollaborator(input: {ontologyId: $o, userId: $u}) { id } }";
-
-    assert_eq!(
-        app.code(&owner, remove, json!({ "o": ontology, "u": owner.id }))
-            .await,
-        "CONFLICT"
-    );
-    assert_eq!(
-        app.code(&owner, set, json!({ "o": ontology, "u": owner.id }))
-            .await,
-        "CONFLICT"
-    );
-    let read = app.ok(&owner, ONTOLOGY, json!({ "id": ontology })).await;
-    assert_eq!(read["ontology"]["myRole"], "ADMIN");
 }
 
 #[tokio::test]

@@ -3,13 +3,11 @@
 
 use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::Message;
 
 use crate::helpers::*;
+use crate::support::ws::{upgrade_status, ws_url, Answer, Ws};
 
 const ISSUER: &str = "https://idp.example.com/";
 
@@ -55,58 +53,24 @@ async fn accepted(app: &TestApp, token: &str) -> Value {
     body["data"]["me"].clone()
 }
 
-fn ws_url(app: &TestApp) -> String {
-    format!("{}/ws", app.url.replacen("http://", "ws://", 1))
-}
-
 /// Sends `connection_init` with the token; returns the close frame's code
 /// and reason, or `None` when the server acknowledged.
 async fn ws_sign_in(app: &TestApp, token: &str) -> Option<(u16, String)> {
-    let mut request = ws_url(app).into_client_request().unwrap();
-    request.headers_mut().insert(
-        "sec-websocket-protocol",
-        "graphql-transport-ws".parse().unwrap(),
-    );
-    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
-    let init = json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } });
-    socket
-        .send(Message::Text(init.to_string().into()))
-        .await
-        .unwrap();
-    loop {
-        let message = tokio::time::timeout(Duration::from_secs(10), socket.next())
-            .await
-            .expect("an answer in time");
-        match message {
-            Some(Ok(Message::Text(text))) => {
-                let value: Value = serde_json::from_str(&text).unwrap();
-                assert_eq!(value["type"], "connection_ack", "{value}");
-                return None;
-            }
-            Some(Ok(Message::Close(Some(frame)))) => {
-                return Some((frame.code.into(), frame.reason.to_string()))
-            }
-            Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
-            other => panic!("expected an ack or a close frame, got {other:?}"),
+    let mut ws = Ws::connect(app).await;
+    ws.send_init(Some(token)).await;
+    match ws.answer().await {
+        Answer::Message(value) => {
+            assert_eq!(value["type"], "connection_ack", "{value}");
+            None
         }
+        Answer::Closed(code, reason) => Some((code, reason)),
     }
 }
 
 /// The status of a WebSocket upgrade carrying the token in its header.
 async fn ws_upgrade_status(app: &TestApp, token: &str) -> u16 {
-    let mut request = ws_url(app).into_client_request().unwrap();
-    request.headers_mut().insert(
-        "sec-websocket-protocol",
-        "graphql-transport-ws".parse().unwrap(),
-    );
-    request
-        .headers_mut()
-        .insert("authorization", format!("Bearer {token}").parse().unwrap());
-    match tokio_tungstenite::connect_async(request).await {
-        Ok(_) => 101,
-        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => response.status().as_u16(),
-        Err(e) => panic!("unexpected WebSocket error {e}"),
-    }
+    let header = format!("Bearer {token}");
+    upgrade_status(&ws_url(app), Some("graphql-transport-ws"), Some(&header)).await
 }
 
 #[tokio::test]

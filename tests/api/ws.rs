@@ -3,141 +3,15 @@
 
 use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
-use tokio::net::TcpStream;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::helpers::*;
+use crate::support::ws::{listening, listening_none, upgrade_status, ws_url, Ws};
 
 const CHANGED: &str = "subscription($id: ID!) { datasetChanged(datasetId: $id) {
     change datasetId at dataset { title description myRole files { totalCount } } } }";
 
-/// How long a test waits for a message that must come.
-const PATIENCE: Duration = Duration::from_secs(10);
-
-struct Ws {
-    socket: WebSocketStream<MaybeTlsStream<TcpStream>>,
-}
-
-fn ws_url(app: &TestApp) -> String {
-    format!("{}/ws", app.url.replacen("http://", "ws://", 1))
-}
-
 impl Ws {
-    /// Connects with the given subprotocol (and `Authorization` header).
-    async fn open(app: &TestApp, protocol: Option<&str>, header: Option<&str>) -> Ws {
-        let mut request = ws_url(app).into_client_request().unwrap();
-        if let Some(protocol) = protocol {
-            request
-                .headers_mut()
-                .insert("sec-websocket-protocol", protocol.parse().unwrap());
-        }
-        if let Some(header) = header {
-            request
-                .headers_mut()
-                .insert("authorization", header.parse().unwrap());
-        }
-        let (socket, response) = tokio_tungstenite::connect_async(request)
-            .await
-            .expect("WebSocket upgrade");
-        let chosen = response
-            .headers()
-            .get("sec-websocket-protocol")
-            .map(|v| v.to_str().unwrap().to_owned());
-        assert_eq!(chosen.as_deref(), protocol);
-        Ws { socket }
-    }
-
-    async fn connect(app: &TestApp) -> Ws {
-        Ws::open(app, Some("graphql-transport-ws"), None).await
-    }
-
-    async fn legacy(app: &TestApp) -> Ws {
-        Ws::open(app, Some("graphql-ws"), None).await
-    }
-
-    /// Connects and signs in with `connection_init` (no token: anonymous).
-    async fn signed_in(app: &TestApp, user: Option<&TestUser>) -> Ws {
-        let mut ws = Ws::connect(app).await;
-        let payload = match user {
-            Some(user) => json!({ "Authorization": format!("Bearer {}", user.token) }),
-            None => json!({}),
-        };
-        ws.send(json!({ "type": "connection_init", "payload": payload }))
-            .await;
-        assert_eq!(ws.recv().await, json!({ "type": "connection_ack" }));
-        ws
-    }
-
-    async fn send(&mut self, message: Value) {
-        self.send_text(&message.to_string()).await;
-    }
-
-    async fn send_text(&mut self, text: &str) {
-        self.socket
-            .send(Message::Text(text.into()))
-            .await
-            .expect("message sent");
-    }
-
-    /// The next message, which must be a text message in time.
-    async fn recv(&mut self) -> Value {
-        match self.next(PATIENCE).await {
-            Some(message) => message,
-            None => panic!("no message within {PATIENCE:?}"),
-        }
-    }
-
-    /// The next text message within `wait`, if any.
-    async fn next(&mut self, wait: Duration) -> Option<Value> {
-        loop {
-            let message = tokio::time::timeout(wait, self.socket.next()).await.ok()?;
-            match message {
-                Some(Ok(Message::Text(text))) => {
-                    return Some(serde_json::from_str(&text).expect("JSON message"))
-                }
-                Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
-                other => panic!("expected a text message, got {other:?}"),
-            }
-        }
-    }
-
-    /// Asserts the server says nothing more for a moment: a ping is
-    /// answered by the very next message.
-    async fn quiet(&mut self) {
-        self.send(json!({ "type": "ping", "payload": { "quiet": true } }))
-            .await;
-        assert_eq!(
-            self.recv().await,
-            json!({ "type": "pong", "payload": { "quiet": true } })
-        );
-    }
-
-    /// The close frame the server sends next: its code and reason.
-    async fn closed(&mut self) -> (u16, String) {
-        loop {
-            let message = tokio::time::timeout(PATIENCE, self.socket.next())
-                .await
-                .expect("the server closes in time");
-            match message {
-                Some(Ok(Message::Close(Some(frame)))) => {
-                    return (frame.code.into(), frame.reason.to_string())
-                }
-                Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
-                other => panic!("expected a close frame, got {other:?}"),
-            }
-        }
-    }
-
-    async fn subscribe(&mut self, id: &str, query: &str, variables: Value) {
-        self.send(json!({ "id": id, "type": "subscribe",
-            "payload": { "query": query, "variables": variables } }))
-            .await;
-    }
-
     /// Subscribes to `datasetChanged` and waits until the subscription listens.
     async fn watch(&mut self, app: &TestApp, id: &str, dataset: &str) {
         let before = app.server.state.services.events.subscribers();
@@ -158,21 +32,6 @@ impl Ws {
 /// The global ID of a dataset that does not exist.
 fn missing_dataset() -> String {
     annograph::ids::encode("Dataset", uuid::Uuid::now_v7())
-}
-
-/// Waits until `n` subscriptions listen on the event bus.
-async fn listening(app: &TestApp, n: usize) {
-    let events = &app.server.state.services.events;
-    for _ in 0..500 {
-        if events.subscribers() >= n {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!(
-        "{} subscriptions listen, expected {n}",
-        events.subscribers()
-    );
 }
 
 #[tokio::test]
@@ -262,24 +121,6 @@ async fn subscribers_see_every_change_to_a_dataset_until_it_is_deleted() {
         socket.quiet().await;
     }
     listening_none(&app).await; // the gauge is back to 0 too
-}
-
-/// Waits until no subscription listens or counts as active any more.
-async fn listening_none(app: &TestApp) {
-    let services = &app.server.state.services;
-    let running = || {
-        (
-            services.events.subscribers(),
-            services.metrics.active_subscriptions(),
-        )
-    };
-    for _ in 0..500 {
-        if running() == (0, 0) {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("(listening, active) subscriptions: {:?}", running());
 }
 
 #[tokio::test]
@@ -503,15 +344,7 @@ async fn ping_is_answered_with_pong_at_any_time() {
     ws.quiet().await;
 
     // The server answers the client's close frame.
-    ws.socket
-        .send(Message::Close(Some(
-            tokio_tungstenite::tungstenite::protocol::CloseFrame {
-                code: 1000.into(),
-                reason: "bye".into(),
-            },
-        )))
-        .await
-        .unwrap();
+    ws.close(1000, "bye").await;
     assert_eq!(ws.closed().await.0, 1000);
 }
 
@@ -619,19 +452,13 @@ async fn the_upgrade_request_may_carry_the_token() {
     );
 
     // A bad header is refused before the upgrade, as on /graphql.
-    let mut request = ws_url(&app).into_client_request().unwrap();
-    let headers = request.headers_mut();
-    headers.insert(
-        "sec-websocket-protocol",
-        "graphql-transport-ws".parse().unwrap(),
-    );
-    headers.insert("authorization", "Bearer nope".parse().unwrap());
-    match tokio_tungstenite::connect_async(request).await {
-        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
-            assert_eq!(response.status(), 401)
-        }
-        other => panic!("expected a 401, got {:?}", other.map(|_| ())),
-    }
+    let status = upgrade_status(
+        &ws_url(&app),
+        Some("graphql-transport-ws"),
+        Some("Bearer nope"),
+    )
+    .await;
+    assert_eq!(status, 401);
 }
 
 #[tokio::test]
