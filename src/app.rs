@@ -164,7 +164,11 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
         config.connections.body_timeout,
         connections::body_deadline,
     ));
-    let mut router = crate::http::operations::layer(routes, &config.cors_origins)?;
+    let mut router = crate::http::observability::layer(
+        routes,
+        &config.cors_origins,
+        state.services.metrics.clone(),
+    )?;
     let demo = match config.demo {
         true => {
             let access = crate::demo::access(&state.services, &state.auth).await?;

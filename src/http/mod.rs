@@ -1,32 +1,43 @@
-//! HTTP transport: `POST/GET /graphql`, the playground, health endpoints.
-//! Authentication happens here, before the schema runs: a missing token is
-//! anonymous (introspection only); a bad one is a 401, never a downgrade.
+//! The HTTP front door: the router, and what every transport shares.
 //!
-//! `/graphql` follows the GraphQL-over-HTTP specification; see
-//! [`graphql_over_http`] for media types, status codes and limits.
+//! Two transports serve the one schema: `/graphql` ([`graphql_over_http`])
+//! and `/graphql/ws` ([`ws`]). What they have in common lives in one place
+//! each, so that the two cannot drift apart: who the caller is
+//! ([`caller`]), how request parameters are decoded and which operation a
+//! document selects ([`request`]), the rate limits ([`rate_limit`]), the
+//! accept loop and its timeouts ([`connections`]), and the limits below.
+//! What is HTTP-only sits beside them: content negotiation ([`media`]),
+//! response bodies and status codes ([`response`]), uploads ([`multipart`]),
+//! persisted queries ([`apq`]), and the layer of metrics, CORS and request
+//! logs around the router ([`observability`]).
+//!
+//! Authentication happens here, before the schema runs: the schema sees a
+//! [`Principal`](crate::auth::Principal) and never a token.
 
 pub mod apq;
+pub mod caller;
 pub mod connections;
 pub mod graphql_over_http;
+pub mod media;
 mod multipart;
-pub mod operations;
+pub mod observability;
 pub mod rate_limit;
+pub mod request;
+pub mod response;
 pub mod ws;
 
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{Json, Router};
-use serde_json::json;
+use axum::Router;
 
-use crate::auth::{Authenticator, Caller, Principal};
+use crate::auth::Authenticator;
 use crate::config::Config;
-use crate::error::AppError;
 use crate::graphql::AppSchema;
-use crate::service::{users, Services};
+use crate::service::Services;
 
 /// Everything a request handler needs.
 #[derive(Clone)]
@@ -83,53 +94,9 @@ pub fn router(state: AppState) -> Router {
         .route("/graphql/ws", axum::routing::any(ws::graphql_ws))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
-        .route("/metrics", get(operations::metrics))
+        .route("/metrics", get(observability::metrics))
         .merge(crate::playground::routes())
         .with_state(state)
-}
-
-/// Resolves the caller from the `Authorization` header.
-pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Principal, AppError> {
-    let Some(value) = headers.get(header::AUTHORIZATION) else {
-        return Ok(Principal::Anonymous);
-    };
-    let value = value.to_str().map_err(|_| {
-        AppError::Unauthenticated("the Authorization header is not valid text".into())
-    })?;
-    let claims = state.auth.verify_header(value).await?;
-    let user = users::provision(&state.services.db, &claims).await?;
-    Ok(Principal::User(Caller::from(&user)))
-}
-
-/// The GraphQL error body for a request refused before execution.
-pub fn error_response(err: AppError) -> Response {
-    let status = match err {
-        AppError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
-        AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        _ => StatusCode::BAD_REQUEST,
-    };
-    let gql: async_graphql::Error = err.clone().into();
-    let body =
-        json!({ "errors": [{ "message": gql.message, "extensions": { "code": err.code() } }] });
-    let mut response = (status, Json(body)).into_response();
-    if status == StatusCode::UNAUTHORIZED {
-        response.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            header::HeaderValue::from_static("Bearer error=\"invalid_token\""),
-        );
-    }
-    response
-}
-
-/// Errors raised by the GraphQL engine itself (syntax, validation, variable
-/// coercion, limits) carry no code; they are all the client's input.
-pub(crate) fn with_codes(response: &mut async_graphql::Response) {
-    for error in &mut response.errors {
-        let extensions = error.extensions.get_or_insert_with(Default::default);
-        if extensions.get("code").is_none() {
-            extensions.set("code", "BAD_USER_INPUT");
-        }
-    }
 }
 
 /// The page a browser gets from `GET /graphql`: the embedded playground,

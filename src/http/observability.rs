@@ -1,16 +1,23 @@
-//! Operations: `GET /metrics`, CORS and the request log.
+//! What operators see of the HTTP front door, as one layer around the
+//! router: metrics, CORS and the request log, plus `GET /metrics`.
 //!
-//! - **Metrics.** `/graphql` notes on each response what it answered (the
+//! - **Metrics.** A `/graphql` response notes what it answered (the
 //!   operation's name, the codes of the errors it sent) in a
-//!   [`GraphQLOutcome`] extension; [`record`] counts it in [`Metrics`], and
-//!   `GET /metrics` serves everything in the Prometheus text format.
+//!   [`GraphQLOutcome`] extension. The layer counts each noted response in
+//!   [`Metrics`] as it passes, so the handlers never touch the registry, and
+//!   `GET /metrics` serves it in the Prometheus text format.
 //! - **CORS** is off unless origins are configured (`--cors-origins`); then
 //!   `GET`, `POST` and `OPTIONS` with `content-type`, `authorization` and
 //!   `accept` are allowed from them, and preflights are answered here.
 //! - **The request log** has one `info` line per request: method, path (never
 //!   the query string, which may hold variables), status, latency and, for
 //!   `/graphql`, the operation name. Headers (tokens) are never logged.
+//!
+//! The note travels in the response's extensions rather than through shared
+//! state because only the handler knows the operation, and only the layer
+//! sees the final status and latency of every route.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
@@ -88,7 +95,7 @@ pub fn error_codes(response: &async_graphql::Response) -> impl Iterator<Item = S
 }
 
 /// Counts a `/graphql` response that was noted (see [`GraphQLOutcome`]).
-pub fn record(metrics: &Metrics, started: Instant, response: &Response) {
+fn record(metrics: &Metrics, started: Instant, response: &Response) {
     let Some(outcome) = response.extensions().get::<GraphQLOutcome>() else {
         return;
     };
@@ -114,13 +121,18 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
-/// Wraps the router in CORS (when origins are configured) and the request log.
-pub fn layer(router: Router, cors_origins: &[String]) -> anyhow::Result<Router> {
+/// Wraps the router in CORS (when origins are configured), the metrics and
+/// the request log.
+pub fn layer(
+    router: Router,
+    cors_origins: &[String],
+    metrics: Arc<Metrics>,
+) -> anyhow::Result<Router> {
     let router = match cors_layer(cors_origins)? {
         Some(cors) => router.layer(cors),
         None => router,
     };
-    Ok(router.layer(middleware::from_fn(log_request)))
+    Ok(router.layer(middleware::from_fn_with_state(metrics, observe)))
 }
 
 /// The CORS layer for the configured origins (`*`: any), or none when no
@@ -177,14 +189,15 @@ fn parse_origin(origin: &str) -> anyhow::Result<HeaderValue> {
         .with_context(|| format!("ANNOGRAPH_CORS_ORIGINS: `{origin}` is not a valid header value"))
 }
 
-/// Logs one line per request, and runs the request in a `request` span so
-/// that whatever it logs carries the method and path.
-async fn log_request(request: Request, next: Next) -> Response {
+/// Counts a noted response and logs one line per request; runs the request
+/// in a `request` span so that whatever it logs carries the method and path.
+async fn observe(State(metrics): State<Arc<Metrics>>, request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
     let span = tracing::info_span!("request", %method, %path);
     let response = next.run(request).instrument(span).await;
+    record(&metrics, started, &response);
     let latency_ms = started.elapsed().as_micros() as f64 / 1000.0;
     let status = response.status().as_u16();
     match response.extensions().get::<GraphQLOutcome>() {
