@@ -1,6 +1,12 @@
 //! Process-wide metrics, read by tests and served on `GET /metrics` in the
 //! Prometheus text exposition format (version 0.0.4), written by hand.
 //!
+//! Not `prometheus-client`: it writes OpenMetrics 1.0 text, not this format.
+//! It appends `_total` to a counter's samples (so its `# TYPE` line names the
+//! counter without it), a `.` to every `# HELP` text, and a closing `# EOF`,
+//! which would change every name and line scrapers and the benchmark read.
+//! What it would replace is a few counters, one histogram and `render`.
+//!
 //! | metric | type | labels |
 //! |---|---|---|
 //! | `annograph_http_requests_total` | counter | `operation`, `status` |

@@ -13,6 +13,11 @@
 //!   its objects chunk by chunk (items become READY) and stops at the first
 //!   bad one (FAILED, nothing registered); when every item is READY, one
 //!   transaction registers them all.
+//!
+//! Written here rather than on a job-queue crate (apalis, fang, …): those
+//! run a job and record its outcome in their own tables, while a checkpoint
+//! must write the files, the items' states, the job's counters and its
+//! ownership check in one transaction of ours.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};

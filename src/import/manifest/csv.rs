@@ -1,6 +1,14 @@
 //! The CSV manifest: RFC 4180 records read one at a time into one buffer,
 //! with strict quoting (stray and unclosed quotes are errors with their line)
 //! and columns found by name in the header.
+//!
+//! The tokenizer is ours, not `csv-core`'s (under `csv` and `csv-async`):
+//! that one accepts a quote inside an unquoted field, text after a closing
+//! quote and an unclosed quote at the end, and reads ` "a,b"` (blanks before
+//! the quote) as two unquoted fields where this reads one. Refusing the first
+//! three with the line a quote opened on, and keeping the fourth, needs a
+//! quote-tracking pass over the same bytes: the state machine below, whose
+//! only other work is copying field bytes into the record buffer.
 
 use serde_json::Value;
 use tokio::io::AsyncRead;

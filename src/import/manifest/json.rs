@@ -2,6 +2,14 @@
 //! time. Elements are delimited by a string- and bracket-aware scanner and
 //! then deserialized on their own with serde_json, so memory stays bounded by
 //! the largest entry, not the manifest.
+//!
+//! The scanner, not a serde_json `DeserializeSeed` over the whole document:
+//! serde_json reads a blocking `std::io::Read` and pushes values into a
+//! visitor, while the manifest is an `AsyncRead` from object storage that the
+//! import pulls entry by entry between its checkpoints; a visitor would need
+//! a blocking thread and a channel per import. serde_json's own errors also
+//! know neither the array nor the entry, and place a rejected value where it
+//! ends, where these messages name `images[3]` and where it starts.
 
 use serde_json::{Map, Value};
 use tokio::io::AsyncRead;

@@ -1,7 +1,19 @@
 //! Still-image dimensions: PNG, WebP and BMP from the head; JPEG marker
-//! segments and TIFF directories walked with bounded reads beyond it.
+//! segments, TIFF directories and HEIF/AVIF `meta` boxes walked with bounded
+//! ranged reads beyond it.
+//!
+//! Written here rather than with `imagesize`: that crate measures a byte
+//! slice or a seekable reader, while a probe reads a remote object in a few
+//! ranged requests, so the walks (JPEG, TIFF, ISO BMFF boxes) must stay ours.
+//! For what fits in the head it is also less exact than these few lines: it
+//! reads a top-down BMP's negative height as about four billion, ignores
+//! OS/2 BMP headers, keeps VP8's scaling bits in WebP sizes, does not check
+//! PNG's IHDR, and for HEIF takes the largest `ispe` of any item rather than
+//! the primary item's, so a gridded HEIC whose tiles are larger than the
+//! picture (as libheif writes small images) is given the tile's size.
 
 use super::bytes::*;
+use super::video::{child, children, find_top_level_box, required_child};
 use super::*;
 
 pub(super) fn png_size(head: &[u8]) -> Result<(u32, u32), ProbeError> {
@@ -163,4 +175,96 @@ pub(super) async fn tiff_size<R: RangeReader>(
             "TIFF directory without ImageWidth and ImageLength",
         )),
     }
+}
+
+/// HEIF and AVIF: the `ispe` (image spatial extents) of the primary item
+/// (`pitm`) among its properties (`ipma` into `ipco`), width and height
+/// swapped by a quarter turn (`irot`). `None` when the file has no primary
+/// item (an image sequence only: no `meta`, or no `pitm` in it) or its `meta`
+/// box is over [`MAX_META_LEN`].
+pub(super) async fn heif_size<R: RangeReader>(
+    src: &mut Source<'_, R>,
+) -> Result<Option<(u32, u32)>, ProbeError> {
+    let Some((at, len)) = find_top_level_box(src, b"meta").await? else {
+        return Ok(None);
+    };
+    if len > MAX_META_LEN {
+        return Ok(None);
+    }
+    let meta = src.bytes("meta box", at, len, 0).await?;
+    // A full box: version and flags come first.
+    let meta = meta
+        .get(4..)
+        .ok_or_else(|| malformed("meta box is truncated"))?;
+    let Some(pitm) = child(meta, b"pitm")? else {
+        return Ok(None);
+    };
+    let primary = match field::<1>(pitm, 0, "pitm")?[0] {
+        0 => u32::from(be_u16(pitm, 4, "pitm item")?),
+        _ => be_u32(pitm, 4, "pitm item")?,
+    };
+    let iprp = required_child(meta, b"iprp", "meta")?;
+    let properties = children(required_child(iprp, b"ipco", "iprp")?)?;
+    let ipma = required_child(iprp, b"ipma", "iprp")?;
+    let (mut size, mut quarter_turned) = (None, false);
+    for index in item_properties(ipma, primary)? {
+        let Some((kind, body)) = index.checked_sub(1).and_then(|i| properties.get(i)) else {
+            return Err(malformed(format!(
+                "ipma names property {index}, which ipco does not hold"
+            )));
+        };
+        match kind {
+            b"ispe" => {
+                size = Some((
+                    be_u32(body, 4, "ispe width")?,
+                    be_u32(body, 8, "ispe height")?,
+                ))
+            }
+            b"irot" => quarter_turned = field::<1>(body, 0, "irot")?[0] & 1 == 1,
+            _ => {}
+        }
+    }
+    Ok(size.map(|(width, height)| {
+        if quarter_turned {
+            (height, width)
+        } else {
+            (width, height)
+        }
+    }))
+}
+
+/// The 1-based `ipco` indices `ipma` associates with `item`, in order.
+fn item_properties(ipma: &[u8], item: u32) -> Result<Vec<usize>, ProbeError> {
+    let version = field::<1>(ipma, 0, "ipma")?[0];
+    let wide_indices = field::<1>(ipma, 3, "ipma flags")?[0] & 1 == 1;
+    let count = be_u32(ipma, 4, "ipma entry count")?;
+    let mut at = 8;
+    for _ in 0..count.min(MAX_STEPS as u32) {
+        let id = if version == 0 {
+            at += 2;
+            u32::from(be_u16(ipma, at - 2, "ipma item")?)
+        } else {
+            at += 4;
+            be_u32(ipma, at - 4, "ipma item")?
+        };
+        let associations = usize::from(field::<1>(ipma, at, "ipma associations")?[0]);
+        at += 1;
+        let mut indices = Vec::with_capacity(associations);
+        for _ in 0..associations {
+            // The top bit marks an essential property; the rest is the index.
+            if wide_indices {
+                indices.push(usize::from(be_u16(ipma, at, "ipma property")? & 0x7fff));
+                at += 2;
+            } else {
+                indices.push(usize::from(
+                    field::<1>(ipma, at, "ipma property")?[0] & 0x7f,
+                ));
+                at += 1;
+            }
+        }
+        if id == item {
+            return Ok(indices);
+        }
+    }
+    Ok(Vec::new())
 }

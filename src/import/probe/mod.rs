@@ -5,7 +5,12 @@
 //! formats, the dimensions); then only what the format needs: JPEG marker segments and TIFF
 //! directories beyond the head in windows of [`READ_AHEAD`] bytes; ISO BMFF (MP4/MOV) top-level box
 //! headers (16 bytes each, `mdat` skipped unread) until `moov`, then `moov` itself, refused above
-//! [`MAX_MOOV_LEN`]; WAV chunk headers. Walks are bounded by [`MAX_STEPS`].
+//! [`MAX_MOOV_LEN`]; for HEIF and AVIF, the same box headers until `meta`, then `meta` (at most
+//! [`MAX_META_LEN`]); WAV chunk headers. Walks are bounded by [`MAX_STEPS`].
+//!
+//! The walks are written here because they read a remote object by ranges: crates that measure
+//! media (`imagesize`, `mp4`) take a byte slice or a seekable reader, which would mean fetching
+//! the object, or a range request per small read.
 //!
 //! Frame-rate rule for videos: `frame_count` is the sum of the sample counts of the first video
 //! track's `stts`, `duration_seconds` its `mdhd` duration over its timescale (the `mvhd` duration
@@ -26,7 +31,7 @@ mod video;
 
 use self::audio::{flac_duration, wav_duration};
 use self::bytes::le_u16;
-use self::image::{bmp_size, jpeg_size, png_size, tiff_size, webp_size};
+use self::image::{bmp_size, heif_size, jpeg_size, png_size, tiff_size, webp_size};
 use self::sniff::{sniff, Category, Format};
 use self::video::{describe_movie, read_movie};
 
@@ -36,6 +41,9 @@ pub const HEAD_LEN: u64 = 4 * 1024;
 pub const READ_AHEAD: u64 = 4 * 1024;
 /// The largest `moov` box read; larger ones are refused as unsupported.
 pub const MAX_MOOV_LEN: u64 = 64 * 1024 * 1024;
+/// The largest HEIF/AVIF `meta` box read (item and property tables, not pixels: a few kilobytes
+/// in camera files); past it the image's size is left unknown.
+pub const MAX_META_LEN: u64 = 1024 * 1024;
 /// The most boxes, segments, chunks or directory entries one walk visits.
 pub const MAX_STEPS: usize = 1024;
 /// Relative difference between sample deltas above which a video is variable-frame-rate.
@@ -146,6 +154,7 @@ pub async fn probe<R: RangeReader>(
         Format::Bmp => Some(bmp_size(head)?),
         Format::Jpeg => Some(jpeg_size(&mut src).await?),
         Format::Tiff => tiff_size(&mut src).await?,
+        Format::Heif | Format::Avif => heif_size(&mut src).await?,
         Format::Wav => {
             result.duration_seconds = Some(wav_duration(&mut src).await?);
             None

@@ -263,6 +263,23 @@ async fn bmp_and_tiff_report_their_size() {
 }
 
 #[tokio::test]
+async fn heif_and_avif_report_their_primary_image_size() {
+    for (name, mime, size, width, height) in [
+        // libheif's grid: one 64x64 tile cut to the 32x24 picture.
+        ("image.heic", "image/heif", 704, 32, 24),
+        ("image.avif", "image/avif", 615, 32, 24),
+        // Turned a quarter by irot.
+        ("rotated.avif", "image/avif", 625, 24, 32),
+    ] {
+        assert_eq!(
+            probe_fixture(name, "IMAGE").await,
+            Ok(image(size, mime, width, height)),
+            "{name}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn tiff_directory_beyond_the_head_is_read_by_range() {
     let mut tiff = b"MM\0\x2a".to_vec();
     let directory = 50_000u32;

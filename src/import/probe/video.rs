@@ -55,35 +55,47 @@ pub(super) fn box_header(data: &[u8], at: u64) -> Result<([u8; 4], u64, Option<u
 pub(super) async fn read_movie<R: RangeReader>(
     src: &mut Source<'_, R>,
 ) -> Result<Movie, ProbeError> {
+    let Some((at, body_len)) = find_top_level_box(src, b"moov").await? else {
+        return Err(malformed("no moov box (not a complete MP4/MOV)"));
+    };
+    if body_len > MAX_MOOV_LEN {
+        return Err(ProbeError::Unsupported(format!(
+            "moov box of {body_len} bytes is larger than the {MAX_MOOV_LEN}-byte limit"
+        )));
+    }
+    let moov = src.bytes("moov box", at, body_len, 0).await?;
+    parse_moov(moov)
+}
+
+/// Where the body of the first top-level box of type `kind` starts and its length, reading only
+/// box headers; `None` when the object has none.
+pub(super) async fn find_top_level_box<R: RangeReader>(
+    src: &mut Source<'_, R>,
+    kind: &[u8; 4],
+) -> Result<Option<(u64, u64)>, ProbeError> {
     let mut pos = 0u64;
     for _ in 0..MAX_STEPS {
         if pos == src.len {
-            return Err(malformed("no moov box (not a complete MP4/MOV)"));
+            return Ok(None);
         }
         let remaining = src.len - pos;
         let header = src.bytes("box header", pos, remaining.min(16), 0).await?;
-        let (kind, header_len, size) = box_header(header, pos)?;
+        let (found, header_len, size) = box_header(header, pos)?;
         let size = size.unwrap_or(remaining);
         if size > remaining {
             return Err(malformed(format!(
                 "box {:?} at byte {pos} claims {size} bytes but {remaining} remain (truncated?)",
-                fourcc(kind)
+                fourcc(found)
             )));
         }
-        if &kind == b"moov" {
-            let body_len = size - header_len;
-            if body_len > MAX_MOOV_LEN {
-                return Err(ProbeError::Unsupported(format!(
-                    "moov box of {body_len} bytes is larger than the {MAX_MOOV_LEN}-byte limit"
-                )));
-            }
-            let moov = src.bytes("moov box", pos + header_len, body_len, 0).await?;
-            return parse_moov(moov);
+        if &found == kind {
+            return Ok(Some((pos + header_len, size - header_len)));
         }
         pos += size;
     }
     Err(ProbeError::Unsupported(format!(
-        "no moov box in the first {MAX_STEPS} top-level boxes"
+        "no {} box in the first {MAX_STEPS} top-level boxes",
+        fourcc(*kind)
     )))
 }
 
