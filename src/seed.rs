@@ -43,7 +43,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::config::DatabaseArgs;
-use crate::policy::{Action, Kind, Policy};
+use crate::policy::{Action, Kind, Policy, Role};
 
 /// `annograph seed`.
 #[derive(clap::Args, Debug)]
@@ -234,11 +234,11 @@ const MEDIA: [&str; 8] = [
 ];
 /// Projects the heavy user is an ADMIN of (of their projects).
 const HEAVY_ADMIN_PROJECTS: usize = 3;
-const PROJECT_ROLES: [&str; 4] = [
-    "TEAM_MANAGER",
-    "ANNOTATOR_REVIEWER",
-    "REVIEWER",
-    "ANNOTATOR",
+const PROJECT_ROLES: [Role; 4] = [
+    Role::TeamManager,
+    Role::AnnotatorReviewer,
+    Role::Reviewer,
+    Role::Annotator,
 ];
 
 /// How many of each special grant, scaled down for small workspaces.
@@ -335,7 +335,7 @@ struct Grant {
     resource: usize,
     user: Option<usize>,
     group: Option<usize>,
-    role: &'static str,
+    role: Role,
 }
 
 /// Seeds `db` (migrated, without users) with the workspace `shape` describes.
@@ -363,24 +363,32 @@ pub async fn run(db: &DatabaseConnection, shape: &Shape) -> anyhow::Result<Summa
         .collect();
     let users = (0..shape.users).map(|i| {
         let (email, name, role) = match i {
-            HEAVY => (shape.heavy_user.clone(), "Heavy User".to_owned(), "MEMBER"),
-            LIGHT => (shape.light_user.clone(), "Light User".to_owned(), "MEMBER"),
+            HEAVY => (
+                shape.heavy_user.clone(),
+                "Heavy User".to_owned(),
+                Role::Member,
+            ),
+            LIGHT => (
+                shape.light_user.clone(),
+                "Light User".to_owned(),
+                Role::Member,
+            ),
             ADMIN => (
                 shape.admin_user.clone(),
                 "Workspace Admin".to_owned(),
-                "ADMIN",
+                Role::Admin,
             ),
             _ => (
                 format!("user{i:07}@seed.annograph.test"),
                 format!("User {i}"),
-                "MEMBER",
+                Role::Member,
             ),
         };
         user::ActiveModel {
             id: Set(user_ids[i]),
             email: Set(email),
             name: Set(name),
-            workspace_role: Set(role.to_owned()),
+            workspace_role: Set(role),
             created_at: Set(user_times[i]),
             updated_at: Set(user_times[i]),
         }
@@ -406,15 +414,15 @@ pub async fn run(db: &DatabaseConnection, shape: &Shape) -> anyhow::Result<Summa
     rows.push(("groups", insert_all(db, backend, groups).await?));
     let mut memberships = Vec::new();
     // (group, user, role) for the visibility sums below.
-    let mut member_of: Vec<(usize, usize, &'static str)> = Vec::new();
+    let mut member_of: Vec<(usize, usize, Role)> = Vec::new();
     let members = MEMBERS_PER_GROUP.min((shape.users - SPECIAL_USERS) / 2);
     for g in 0..shape.groups {
         let picked = rand::seq::index::sample(&mut rng, shape.users - SPECIAL_USERS, members);
         for u in picked.into_iter().map(|u| u + SPECIAL_USERS) {
             let role = if rng.random_bool(0.1) {
-                "MANAGER"
+                Role::Manager
             } else {
-                "MEMBER"
+                Role::Member
             };
             member_of.push((g, u, role));
         }
@@ -422,14 +430,14 @@ pub async fn run(db: &DatabaseConnection, shape: &Shape) -> anyhow::Result<Summa
     // The heavy user is a MEMBER of the first groups; the light user manages
     // the next one (a MANAGER inherits nothing).
     for g in 0..sp.heavy_groups {
-        member_of.push((g, HEAVY, "MEMBER"));
+        member_of.push((g, HEAVY, Role::Member));
     }
-    member_of.push((sp.heavy_groups, LIGHT, "MANAGER"));
+    member_of.push((sp.heavy_groups, LIGHT, Role::Manager));
     for &(g, u, role) in &member_of {
         memberships.push(group_membership::ActiveModel {
             group_id: Set(group_ids[g]),
             user_id: Set(user_ids[u]),
-            role: Set(role.to_owned()),
+            role: Set(role),
             created_at: Set(time_after(&mut rng, group_times[g], YEAR_MS / 4)),
         });
     }
@@ -488,7 +496,7 @@ pub async fn run(db: &DatabaseConnection, shape: &Shape) -> anyhow::Result<Summa
             resource: d,
             user: Some(creator),
             group: None,
-            role: "ADMIN",
+            role: Role::Admin,
         });
         let mut chosen = HashSet::from([creator]);
         for slot in 1..USER_GRANTS_PER_DATASET {
@@ -503,9 +511,9 @@ pub async fn run(db: &DatabaseConnection, shape: &Shape) -> anyhow::Result<Summa
             };
             // The heavy user administers their big dataset (and may share it).
             let role = if (d == big && u == HEAVY) || rng.random_bool(0.2) {
-                "ADMIN"
+                Role::Admin
             } else {
-                "USER"
+                Role::User
             };
             grants.push(Grant {
                 kind: Kind::Dataset,
@@ -522,9 +530,9 @@ pub async fn run(db: &DatabaseConnection, shape: &Shape) -> anyhow::Result<Summa
         }
         for g in [first, second].into_iter().take(GROUP_GRANTS_PER_DATASET) {
             let role = if rng.random_bool(0.2) {
-                "ADMIN"
+                Role::Admin
             } else {
-                "USER"
+                Role::User
             };
             grants.push(Grant {
                 kind: Kind::Dataset,
@@ -561,7 +569,7 @@ pub async fn run(db: &DatabaseConnection, shape: &Shape) -> anyhow::Result<Summa
             team_ids[t],
             Some(user_ids[ADMIN]),
             None,
-            "ADMIN",
+            Role::Admin,
             user_ids[ADMIN],
             team_times[t],
         ));
@@ -584,7 +592,7 @@ pub async fn run(db: &DatabaseConnection, shape: &Shape) -> anyhow::Result<Summa
             folder_ids[d],
             Some(creator),
             None,
-            "ADMIN",
+            Role::Admin,
             creator,
             at,
         ));
@@ -649,7 +657,7 @@ pub async fn run(db: &DatabaseConnection, shape: &Shape) -> anyhow::Result<Summa
             resource: p,
             user: Some(owners[p]),
             group: None,
-            role: "ADMIN",
+            role: Role::Admin,
         });
         projects.push(project::ActiveModel {
             id: Set(project_ids[p]),
@@ -662,11 +670,11 @@ pub async fn run(db: &DatabaseConnection, shape: &Shape) -> anyhow::Result<Summa
         });
         // The heavy user administers a few of their projects.
         let special_user = if p < sp.heavy_projects.min(HEAVY_ADMIN_PROJECTS) {
-            Some((HEAVY, "ADMIN"))
+            Some((HEAVY, Role::Admin))
         } else if p < sp.heavy_projects {
-            Some((HEAVY, "ANNOTATOR"))
+            Some((HEAVY, Role::Annotator))
         } else if p == sp.heavy_projects {
-            Some((LIGHT, "REVIEWER"))
+            Some((LIGHT, Role::Reviewer))
         } else {
             None
         };
@@ -685,7 +693,7 @@ pub async fn run(db: &DatabaseConnection, shape: &Shape) -> anyhow::Result<Summa
             resource: p,
             user: Some(owners[p]),
             group: None,
-            role: "ADMIN",
+            role: Role::Admin,
         });
         let mut chosen = HashSet::from([owners[p]]);
         for slot in 1..USERS_PER_PROJECT {
@@ -711,7 +719,7 @@ pub async fn run(db: &DatabaseConnection, shape: &Shape) -> anyhow::Result<Summa
             resource: p,
             user: None,
             group: Some(ordinary_group(&mut rng)),
-            role: "ANNOTATOR",
+            role: Role::Annotator,
         });
     }
     rows.push(("ontologies", insert_all(db, backend, ontologies).await?));
@@ -749,7 +757,7 @@ pub async fn run(db: &DatabaseConnection, shape: &Shape) -> anyhow::Result<Summa
             ),
         };
         // The creator's own ADMIN comes with the resource; others follow.
-        let own = g.user == Some(creator) && g.role == "ADMIN";
+        let own = g.user == Some(creator) && g.role == Role::Admin;
         let at = if own {
             resource_at
         } else {
@@ -880,17 +888,17 @@ fn grant_row(
     resource_id: Uuid,
     user: Option<Uuid>,
     group: Option<Uuid>,
-    role: &str,
+    role: Role,
     created_by: Uuid,
     at: DateTime<Utc>,
 ) -> role_grant::ActiveModel {
     role_grant::ActiveModel {
         id: Set(random_id(rng)),
-        resource_type: Set(kind.as_str().to_owned()),
+        resource_type: Set(kind),
         resource_id: Set(resource_id),
         user_id: Set(user),
         group_id: Set(group),
-        role: Set(role.to_owned()),
+        role: Set(role),
         created_by: Set(Some(created_by)),
         created_at: Set(at),
     }

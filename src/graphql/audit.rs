@@ -7,6 +7,7 @@ use entity::audit_event;
 use super::loaders::UserField;
 use super::user::User;
 use super::{connection, global_id, loaders, scope, Conn, ListArgs, ListOrder};
+use crate::ids::{self, AnyId};
 use crate::service::audit;
 
 /// Who did what to which resource, and when.
@@ -16,29 +17,20 @@ pub struct AuditEvent(pub audit_event::Model);
 impl AuditEvent {
     /// Global ID.
     pub async fn id(&self) -> ID {
-        global_id("AuditEvent", self.0.id)
+        global_id::<entity::audit_event::Entity>(self.0.id)
     }
     /// What happened, e.g. `grant.add`, `dataset.join`, `dataset.delete`.
     async fn action(&self) -> &str {
-        &self.0.action
+        self.0.action.as_str()
     }
     /// The kind of resource: dataset, project, ontology, folder, integration, group, workspace.
     async fn resource_type(&self) -> &str {
-        &self.0.resource_type
+        self.0.resource_type.as_str()
     }
     /// The resource's global ID (it may no longer exist).
     async fn resource_id(&self) -> Option<ID> {
-        let type_name = match self.0.resource_type.as_str() {
-            "dataset" => "Dataset",
-            "project" => "Project",
-            "ontology" => "Ontology",
-            "folder" => "Folder",
-            "integration" => "Integration",
-            "group" => "Group",
-            "workspace" => "User",
-            _ => return None,
-        };
-        self.0.resource_id.map(|id| global_id(type_name, id))
+        let kind = self.0.resource_type;
+        self.0.resource_id.map(|id| ID(ids::of_kind(kind, id)))
     }
     /// Who did it.
     async fn actor(&self, ctx: &Context<'_>) -> Result<Option<User>> {
@@ -84,8 +76,8 @@ impl AuditQuery {
         let (svc, caller) = scope(ctx)?;
         let resource = match &resource_id {
             Some(id) => Some(
-                crate::ids::decode(id.as_str())
-                    .map(|(_, uuid)| uuid)
+                crate::ids::AnyId::decode(id.as_str())
+                    .map(AnyId::uuid)
                     .ok_or_else(|| {
                         crate::error::AppError::bad_input("resourceId is not a valid global ID")
                     })?,

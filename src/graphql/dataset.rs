@@ -13,11 +13,12 @@ use super::loaders::UserField;
 use super::project::Project;
 use super::user::User;
 use super::{
-    connection, empty_connection, enum_name, enum_value, global_id, hidden, loaders, or_null,
-    page_args, parse_id, parse_ids, scope, Conn, ListArgs, ListOrder,
+    connection, empty_connection, global_id, hidden, loaders, or_null, page_args, parse_id,
+    parse_ids, scope, Conn, ListArgs, ListOrder,
 };
 use crate::error::AppResult;
-use crate::policy::{Action, Kind};
+use crate::ids::Id;
+use crate::policy::{Action, Kind, Role};
 use crate::service::access::Access;
 use crate::service::files::{FileFilter, FileParent};
 use crate::service::{datasets, Services};
@@ -42,6 +43,8 @@ pub enum DatasetRole {
     /// Views the dataset and its files and attaches it to own projects.
     User,
 }
+
+crate::stored_as!(DatasetRole => Role { Admin => Admin, User => User });
 
 /// What the caller may do with a dataset, for front ends to render from.
 #[derive(SimpleObject)]
@@ -77,7 +80,7 @@ impl Dataset {
     pub async fn load(
         svc: &Services,
         caller: &crate::auth::Caller,
-        id: Uuid,
+        id: Id<dataset::Entity>,
     ) -> AppResult<Dataset> {
         let (model, access) = datasets::get(svc, caller, id).await?;
         Ok(Dataset::with_access(model, access))
@@ -109,7 +112,7 @@ const CONTENTS: &str = "dataset contents (join the dataset to see them)";
 impl Dataset {
     /// Global ID.
     pub async fn id(&self) -> ID {
-        global_id("Dataset", self.model.id)
+        global_id::<entity::dataset::Entity>(self.model.id)
     }
     /// Title.
     async fn title(&self) -> &str {
@@ -173,7 +176,7 @@ impl Dataset {
             return hidden(ctx, CONTENTS, empty_connection());
         }
         let filter = FileFilter {
-            kind: kind.map(|k| enum_name(k).to_owned()),
+            kind: kind.map(|k| k.stored().to_owned()),
             search,
         };
         let page = loaders(ctx)?
@@ -207,7 +210,11 @@ impl Dataset {
     }
     /// The caller's own role (null when they see it only through a project).
     async fn my_role(&self, ctx: &Context<'_>) -> Result<Option<DatasetRole>> {
-        Ok(self.access(ctx).await?.my_role().and_then(enum_value))
+        Ok(self
+            .access(ctx)
+            .await?
+            .my_role()
+            .and_then(|r| r.try_into().ok()))
     }
     /// What the caller may do with the dataset.
     async fn viewer_can(&self, ctx: &Context<'_>) -> Result<DatasetPermissions> {
@@ -256,8 +263,8 @@ impl DatasetQuery {
         my_role: Option<Vec<DatasetRole>>,
     ) -> Result<Conn<Dataset>> {
         let (svc, caller) = scope(ctx)?;
-        let my_role: Option<Vec<String>> =
-            my_role.map(|roles| roles.into_iter().map(|r| enum_name(r).to_owned()).collect());
+        let my_role: Option<Vec<Role>> =
+            my_role.map(|roles| roles.into_iter().map(Role::from).collect());
         let page = datasets::list(
             svc,
             caller,
@@ -328,7 +335,7 @@ impl DatasetQuery {
     async fn dataset(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Dataset>> {
         let result = async {
             let (svc, caller) = scope(ctx)?;
-            let id = parse_id(&id, "Dataset", "id")?;
+            let id = parse_id(&id, "id")?;
             Dataset::load(svc, caller, id).await
         };
         or_null(ctx, result.await)
@@ -419,7 +426,7 @@ impl DatasetMutation {
         let folder = input
             .folder_id
             .as_ref()
-            .map(|f| parse_id(f, "Folder", "folderId"))
+            .map(|f| parse_id(f, "folderId"))
             .transpose()?;
         let model = datasets::create(
             svc,
@@ -439,7 +446,7 @@ impl DatasetMutation {
         input: UpdateDatasetInput,
     ) -> Result<Dataset> {
         let (svc, caller) = scope(ctx)?;
-        let id = parse_id(&input.id, "Dataset", "id")?;
+        let id = parse_id(&input.id, "id")?;
         let model = datasets::update(
             svc,
             caller,
@@ -454,9 +461,8 @@ impl DatasetMutation {
     /// Deletes a dataset (dataset ADMIN; `confirm` must be `delete`).
     async fn delete_dataset(&self, ctx: &Context<'_>, input: DeleteDatasetInput) -> Result<ID> {
         let (svc, caller) = scope(ctx)?;
-        let id = parse_id(&input.id, "Dataset", "id")?;
-        Ok(global_id(
-            "Dataset",
+        let id = parse_id(&input.id, "id")?;
+        Ok(global_id::<entity::dataset::Entity>(
             datasets::delete(svc, caller, id, &input.confirm).await?,
         ))
     }
@@ -468,9 +474,9 @@ impl DatasetMutation {
         input: AttachFilesToDatasetInput,
     ) -> Result<Dataset> {
         let (svc, caller) = scope(ctx)?;
-        let id = parse_id(&input.dataset_id, "Dataset", "datasetId")?;
-        let files = parse_ids(&input.file_ids, "File", "fileIds")?;
-        let folders = parse_ids(&input.folder_ids, "Folder", "folderIds")?;
+        let id = parse_id(&input.dataset_id, "datasetId")?;
+        let files = parse_ids(&input.file_ids, "fileIds")?;
+        let folders = parse_ids(&input.folder_ids, "folderIds")?;
         Ok(Dataset::new(
             datasets::attach_files(svc, caller, id, &files, &folders).await?,
         ))
@@ -483,8 +489,8 @@ impl DatasetMutation {
         input: DetachFilesFromDatasetInput,
     ) -> Result<Dataset> {
         let (svc, caller) = scope(ctx)?;
-        let id = parse_id(&input.dataset_id, "Dataset", "datasetId")?;
-        let files = parse_ids(&input.file_ids, "File", "fileIds")?;
+        let id = parse_id(&input.dataset_id, "datasetId")?;
+        let files = parse_ids(&input.file_ids, "fileIds")?;
         Ok(Dataset::new(
             datasets::detach_files(svc, caller, id, &files).await?,
         ))
@@ -494,8 +500,8 @@ impl DatasetMutation {
     /// them, projects of the datasets they left no longer do.
     async fn move_files(&self, ctx: &Context<'_>, input: MoveFilesInput) -> Result<Vec<File>> {
         let (svc, caller) = scope(ctx)?;
-        let files = parse_ids(&input.file_ids, "File", "fileIds")?;
-        let to = parse_id(&input.to_dataset_id, "Dataset", "toDatasetId")?;
+        let files = parse_ids(&input.file_ids, "fileIds")?;
+        let to = parse_id(&input.to_dataset_id, "toDatasetId")?;
         Ok(datasets::move_files(svc, caller, &files, to)
             .await?
             .into_iter()
@@ -506,7 +512,7 @@ impl DatasetMutation {
     /// Joins a dataset as a workspace ADMIN, receiving the dataset ADMIN role (audited).
     async fn join_dataset(&self, ctx: &Context<'_>, input: JoinDatasetInput) -> Result<Dataset> {
         let (svc, caller) = scope(ctx)?;
-        let id = parse_id(&input.dataset_id, "Dataset", "datasetId")?;
+        let id = parse_id(&input.dataset_id, "datasetId")?;
         Ok(Dataset::new(datasets::join(svc, caller, id).await?))
     }
 }
@@ -516,7 +522,7 @@ crate::collaborator_mutations! {
     resource: Dataset,
     role: DatasetRole,
     kind: Kind::Dataset,
-    type_name: "Dataset",
+    entity: entity::dataset::Entity,
     noun: "dataset" ("a dataset"),
     id_field: dataset_id("datasetId"),
     add: AddDatasetCollaboratorsInput => add_dataset_collaborators,

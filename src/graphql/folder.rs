@@ -9,12 +9,13 @@ use uuid::Uuid;
 use super::collaborators::{self, Collaborator};
 use super::file::{File, FileKind};
 use super::{
-    connection, empty_connection, enum_name, enum_value, global_id, hidden, loaders, or_null,
-    page_args, parse_id, scope, Conn, ListArgs, ListOrder,
+    connection, empty_connection, global_id, hidden, loaders, or_null, page_args, parse_id, scope,
+    Conn, ListArgs, ListOrder,
 };
 use crate::auth::Caller;
 use crate::error::AppResult;
-use crate::policy::{Action, Kind};
+use crate::ids::Id;
+use crate::policy::{Action, Kind, Role};
 use crate::service::access::Access;
 use crate::service::files::NewFile;
 use crate::service::files::{FileFilter, FileParent};
@@ -34,6 +35,8 @@ pub enum FolderRole {
     /// Sees the folder and its files.
     User,
 }
+
+crate::stored_as!(FolderRole => Role { Admin => Admin, User => User });
 
 /// What the caller may do with a folder.
 #[derive(SimpleObject)]
@@ -58,7 +61,11 @@ impl Folder {
         }
     }
 
-    pub async fn load(svc: &Services, caller: &Caller, id: Uuid) -> AppResult<Folder> {
+    pub async fn load(
+        svc: &Services,
+        caller: &Caller,
+        id: Id<folder::Entity>,
+    ) -> AppResult<Folder> {
         let (model, access) = folders::get(svc, caller, id).await?;
         Ok(Folder {
             model,
@@ -89,7 +96,7 @@ impl Folder {
 impl Folder {
     /// Global ID.
     pub async fn id(&self) -> ID {
-        global_id("Folder", self.model.id)
+        global_id::<entity::folder::Entity>(self.model.id)
     }
     /// Name, unique among its siblings.
     async fn name(&self) -> &str {
@@ -125,7 +132,7 @@ impl Folder {
             return hidden(ctx, "folder contents", empty_connection());
         }
         let filter = FileFilter {
-            kind: kind.map(|k| enum_name(k).to_owned()),
+            kind: kind.map(|k| k.stored().to_owned()),
             search,
         };
         let page = loaders(ctx)?
@@ -143,7 +150,11 @@ impl Folder {
     }
     /// The caller's strongest role on the folder.
     async fn my_role(&self, ctx: &Context<'_>) -> Result<Option<FolderRole>> {
-        Ok(self.access(ctx).await?.my_role().and_then(enum_value))
+        Ok(self
+            .access(ctx)
+            .await?
+            .my_role()
+            .and_then(|r| r.try_into().ok()))
     }
     /// What the caller may do with the folder.
     async fn viewer_can(&self, ctx: &Context<'_>) -> Result<FolderPermissions> {
@@ -206,7 +217,7 @@ impl FolderQuery {
     async fn folder(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Folder>> {
         let result = async {
             let (svc, caller) = scope(ctx)?;
-            let id = parse_id(&id, "Folder", "id")?;
+            let id = parse_id(&id, "id")?;
             Folder::load(svc, caller, id).await
         };
         or_null(ctx, result.await)
@@ -216,7 +227,7 @@ impl FolderQuery {
     async fn file(&self, ctx: &Context<'_>, id: ID) -> Result<Option<File>> {
         let result = async {
             let (svc, caller) = scope(ctx)?;
-            let id = parse_id(&id, "File", "id")?;
+            let id = parse_id(&id, "id")?;
             files::get(svc, caller, id).await.map(File)
         };
         or_null(ctx, result.await)
@@ -281,7 +292,7 @@ impl FolderMutation {
         let parent = input
             .parent_id
             .as_ref()
-            .map(|p| parse_id(p, "Folder", "parentId"))
+            .map(|p| parse_id(p, "parentId"))
             .transpose()?;
         Ok(Folder::new(
             folders::create(svc, caller, &input.name, parent).await?,
@@ -291,7 +302,7 @@ impl FolderMutation {
     /// Renames a folder (folder ADMIN).
     async fn update_folder(&self, ctx: &Context<'_>, input: UpdateFolderInput) -> Result<Folder> {
         let (svc, caller) = scope(ctx)?;
-        let id = parse_id(&input.id, "Folder", "id")?;
+        let id = parse_id(&input.id, "id")?;
         Ok(Folder::new(
             folders::rename(svc, caller, id, &input.name).await?,
         ))
@@ -300,8 +311,10 @@ impl FolderMutation {
     /// Deletes an empty folder (folder ADMIN; CONFLICT while it holds anything).
     async fn delete_folder(&self, ctx: &Context<'_>, input: DeleteFolderInput) -> Result<ID> {
         let (svc, caller) = scope(ctx)?;
-        let id = parse_id(&input.id, "Folder", "id")?;
-        Ok(global_id("Folder", folders::delete(svc, caller, id).await?))
+        let id = parse_id(&input.id, "id")?;
+        Ok(global_id::<entity::folder::Entity>(
+            folders::delete(svc, caller, id).await?,
+        ))
     }
 
     /// Registers known objects as files of a folder (folder ADMIN), synchronously.
@@ -311,14 +324,14 @@ impl FolderMutation {
         input: RegisterFilesInput,
     ) -> Result<Vec<File>> {
         let (svc, caller) = scope(ctx)?;
-        let folder = parse_id(&input.folder_id, "Folder", "folderId")?;
+        let folder = parse_id(&input.folder_id, "folderId")?;
         let new_files = input
             .files
             .into_iter()
             .map(|f| NewFile {
                 object_url: f.object_url,
                 title: f.title,
-                kind: enum_name(f.kind).to_owned(),
+                kind: f.kind.stored().to_owned(),
                 client_metadata: f.client_metadata.map(|m| m.0),
             })
             .collect();
@@ -335,7 +348,7 @@ crate::collaborator_mutations! {
     resource: Folder,
     role: FolderRole,
     kind: Kind::Folder,
-    type_name: "Folder",
+    entity: entity::folder::Entity,
     noun: "folder" ("a folder"),
     id_field: folder_id("folderId"),
     add: AddFolderCollaboratorsInput => add_folder_collaborators,

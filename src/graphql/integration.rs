@@ -12,12 +12,11 @@ use uuid::Uuid;
 use super::collaborators::{self, Collaborator};
 use super::loaders::UserField;
 use super::user::User;
-use super::{
-    connection, enum_value, global_id, loaders, or_null, parse_id, scope, Conn, ListArgs, ListOrder,
-};
+use super::{connection, global_id, loaders, or_null, parse_id, scope, Conn, ListArgs, ListOrder};
 use crate::auth::Caller;
 use crate::error::{AppError, AppResult};
-use crate::policy::{Action, Kind};
+use crate::ids::Id;
+use crate::policy::{Action, Kind, Role};
 use crate::service::access::Access;
 use crate::service::integrations::{self, CredentialsChange};
 use crate::service::Services;
@@ -39,17 +38,13 @@ pub enum StorageProvider {
     Local,
 }
 
-impl StorageProvider {
-    fn provider(self) -> Provider {
-        match self {
-            StorageProvider::S3 => Provider::S3,
-            StorageProvider::Gcs => Provider::Gcs,
-            StorageProvider::Azure => Provider::Azure,
-            StorageProvider::Http => Provider::Http,
-            StorageProvider::Local => Provider::Local,
-        }
-    }
-}
+crate::stored_as!(StorageProvider => Provider {
+    S3 => S3,
+    Gcs => Gcs,
+    Azure => Azure,
+    Http => Http,
+    Local => Local,
+});
 
 /// A role on an integration.
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
@@ -59,6 +54,8 @@ pub enum IntegrationRole {
     /// Sees the integration and imports through it.
     User,
 }
+
+crate::stored_as!(IntegrationRole => Role { Admin => Admin, User => User });
 
 /// What the caller may do with an integration.
 #[derive(SimpleObject)]
@@ -91,7 +88,11 @@ impl Integration {
     }
 
     /// The integration as the caller sees it (NOT_FOUND when they cannot).
-    pub async fn load(svc: &Services, caller: &Caller, id: Uuid) -> AppResult<Integration> {
+    pub async fn load(
+        svc: &Services,
+        caller: &Caller,
+        id: Id<integration::Entity>,
+    ) -> AppResult<Integration> {
         let (model, access) = integrations::get(svc, caller, id).await?;
         Ok(Integration {
             model,
@@ -119,7 +120,7 @@ impl Integration {
 impl Integration {
     /// Global ID.
     pub async fn id(&self) -> ID {
-        global_id("Integration", self.model.id)
+        global_id::<entity::integration::Entity>(self.model.id)
     }
     /// Title.
     async fn title(&self) -> &str {
@@ -127,7 +128,9 @@ impl Integration {
     }
     /// Where the objects live.
     async fn provider(&self) -> Result<StorageProvider> {
-        Ok(enum_value(&self.model.provider)
+        Ok(Provider::parse(&self.model.provider)
+            .ok()
+            .and_then(|p| p.try_into().ok())
             .ok_or_else(|| AppError::internal("integration with an unknown provider"))?)
     }
     /// The non-secret settings (bucket, region, endpoint, prefix, base URL,
@@ -157,7 +160,11 @@ impl Integration {
     /// The caller's own strongest role (null for a workspace ADMIN managing
     /// it without one).
     async fn my_role(&self, ctx: &Context<'_>) -> Result<Option<IntegrationRole>> {
-        Ok(self.access(ctx).await?.my_role().and_then(enum_value))
+        Ok(self
+            .access(ctx)
+            .await?
+            .my_role()
+            .and_then(|r| r.try_into().ok()))
     }
     /// What the caller may do with it.
     async fn viewer_can(&self, ctx: &Context<'_>) -> Result<IntegrationPermissions> {
@@ -233,7 +240,7 @@ impl IntegrationQuery {
     async fn integration(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Integration>> {
         let result = async {
             let (svc, caller) = scope(ctx)?;
-            let id = parse_id(&id, "Integration", "id")?;
+            let id = parse_id(&id, "id")?;
             Integration::load(svc, caller, id).await
         };
         or_null(ctx, result.await)
@@ -306,7 +313,7 @@ impl IntegrationMutation {
             svc,
             caller,
             &input.title,
-            input.provider.provider(),
+            input.provider.into(),
             &input.config.0,
             input.credentials.as_ref().map(|c| &c.0),
         )
@@ -321,7 +328,7 @@ impl IntegrationMutation {
         input: UpdateIntegrationInput,
     ) -> Result<Integration> {
         let (svc, caller) = scope(ctx)?;
-        let id = parse_id(&input.id, "Integration", "id")?;
+        let id = parse_id(&input.id, "id")?;
         let credentials = match input.credentials {
             MaybeUndefined::Undefined => CredentialsChange::Keep,
             MaybeUndefined::Null => CredentialsChange::Clear,
@@ -347,9 +354,8 @@ impl IntegrationMutation {
         input: DeleteIntegrationInput,
     ) -> Result<ID> {
         let (svc, caller) = scope(ctx)?;
-        let id = parse_id(&input.id, "Integration", "id")?;
-        Ok(global_id(
-            "Integration",
+        let id = parse_id(&input.id, "id")?;
+        Ok(global_id::<entity::integration::Entity>(
             integrations::delete(svc, caller, id).await?,
         ))
     }
@@ -362,7 +368,7 @@ impl IntegrationMutation {
         input: TestIntegrationInput,
     ) -> Result<IntegrationTestResult> {
         let (svc, caller) = scope(ctx)?;
-        let id = parse_id(&input.id, "Integration", "id")?;
+        let id = parse_id(&input.id, "id")?;
         let result =
             integrations::test_connection(svc, caller, id, input.object_url.as_deref()).await?;
         Ok(IntegrationTestResult {
@@ -377,7 +383,7 @@ crate::collaborator_mutations! {
     resource: Integration,
     role: IntegrationRole,
     kind: Kind::Integration,
-    type_name: "Integration",
+    entity: entity::integration::Entity,
     noun: "integration" ("an integration"),
     id_field: integration_id("integrationId"),
     add: AddIntegrationCollaboratorsInput => add_integration_collaborators,

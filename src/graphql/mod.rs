@@ -1,13 +1,12 @@
 //! The GraphQL API: thin types and resolvers per domain over `service`.
 
 use async_graphql::connection::{Connection, Edge};
-use async_graphql::resolver_utils::EnumType;
 use async_graphql::{Context, Object, OutputType, ID};
 use uuid::Uuid;
 
 use crate::auth::{Caller, Principal};
 use crate::error::{AppError, AppResult};
-use crate::ids;
+use crate::ids::{self, Id, Resource};
 use crate::service::page::{Order, Page, PageArgs, TotalCount};
 use crate::service::Services;
 
@@ -57,24 +56,19 @@ pub fn loaders<'a>(ctx: &Context<'a>) -> AppResult<&'a std::sync::Arc<loaders::L
         .ok_or_else(AppError::unauthenticated)
 }
 
-/// Decodes a global ID of the given type; anything else is BAD_USER_INPUT.
-pub fn parse_id(id: &ID, type_name: &str, field: &str) -> AppResult<Uuid> {
-    match ids::decode(id.as_str()) {
-        Some((ty, uuid)) if ty == type_name => Ok(uuid),
-        _ => Err(AppError::bad_input(format!(
-            "{field} is not a valid {type_name} ID"
-        ))),
-    }
+/// Decodes a global ID of type `R`; anything else is BAD_USER_INPUT.
+pub fn parse_id<R: Resource>(id: &ID, field: &str) -> AppResult<Id<R>> {
+    Id::decode(id.as_str())
+        .ok_or_else(|| AppError::bad_input(format!("{field} is not a valid {} ID", R::TYPE_NAME)))
 }
 
-pub fn parse_ids(ids: &[ID], type_name: &str, field: &str) -> AppResult<Vec<Uuid>> {
-    ids.iter()
-        .map(|id| parse_id(id, type_name, field))
-        .collect()
+pub fn parse_ids<R: Resource>(ids: &[ID], field: &str) -> AppResult<Vec<Id<R>>> {
+    ids.iter().map(|id| parse_id(id, field)).collect()
 }
 
-pub fn global_id(type_name: &str, id: Uuid) -> ID {
-    ID(ids::encode(type_name, id))
+/// The global ID of a resource of type `R`.
+pub fn global_id<R: Resource>(uuid: Uuid) -> ID {
+    ID(Id::<R>::new(uuid).encode())
 }
 
 /// `first` / `after` from the client, with the cursor decoded.
@@ -191,21 +185,32 @@ pub fn connection<M, T: OutputType>(page: Page<M>, wrap: impl Fn(M) -> T) -> Con
     conn
 }
 
-/// The GraphQL name of an enum value (role and kind columns store these).
-pub fn enum_name<E: EnumType + PartialEq + Copy>(value: E) -> &'static str {
-    E::items()
-        .iter()
-        .find(|item| item.value == value)
-        .map(|item| item.name)
-        .unwrap_or_default()
-}
+/// Maps a GraphQL enum to the stored enum it stands for, variant by
+/// variant: `From` one way, `TryFrom` (the stored value back) the other. The
+/// GraphQL spelling of a value and its stored spelling are thus independent.
+#[macro_export]
+macro_rules! stored_as {
+    ($Api:ident => $Stored:ident { $($api:ident => $stored:ident),+ $(,)? }) => {
+        impl From<$Api> for $Stored {
+            fn from(value: $Api) -> $Stored {
+                match value {
+                    $($Api::$api => $Stored::$stored,)+
+                }
+            }
+        }
 
-/// The enum value stored as `name`, if it is one.
-pub fn enum_value<E: EnumType + Copy>(name: &str) -> Option<E> {
-    E::items()
-        .iter()
-        .find(|item| item.name == name)
-        .map(|item| item.value)
+        impl TryFrom<$Stored> for $Api {
+            type Error = $Stored;
+
+            fn try_from(value: $Stored) -> Result<$Api, $Stored> {
+                match value {
+                    $($Stored::$stored => Ok($Api::$api),)+
+                    #[allow(unreachable_patterns)]
+                    other => Err(other),
+                }
+            }
+        }
+    };
 }
 
 /// The answer of a nullable field that failed: `null` in `data` and the

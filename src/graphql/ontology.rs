@@ -11,12 +11,12 @@ use super::loaders::UserField;
 use super::project::Project;
 use super::user::User;
 use super::{
-    connection, enum_value, global_id, hidden, loaders, or_null, parse_id, scope, Conn, ListArgs,
-    ListOrder,
+    connection, global_id, hidden, loaders, or_null, parse_id, scope, Conn, ListArgs, ListOrder,
 };
 use crate::auth::Caller;
 use crate::error::{AppError, AppResult};
-use crate::policy::{Action, Kind};
+use crate::ids::Id;
+use crate::policy::{Action, Kind, Role};
 use crate::service::access::Access;
 use crate::service::{ontologies, Services};
 
@@ -34,6 +34,8 @@ pub enum OntologyRole {
     /// Views the ontology and uses it in projects.
     User,
 }
+
+crate::stored_as!(OntologyRole => Role { Admin => Admin, User => User });
 
 /// What the caller may do with an ontology.
 #[derive(SimpleObject)]
@@ -58,7 +60,11 @@ impl Ontology {
         }
     }
 
-    pub async fn load(svc: &Services, caller: &Caller, id: Uuid) -> AppResult<Ontology> {
+    pub async fn load(
+        svc: &Services,
+        caller: &Caller,
+        id: Id<ontology::Entity>,
+    ) -> AppResult<Ontology> {
         let (model, access) = ontologies::get(svc, caller, id).await?;
         Ok(Ontology {
             model,
@@ -90,7 +96,7 @@ impl Ontology {
 impl Ontology {
     /// Global ID.
     pub async fn id(&self) -> ID {
-        global_id("Ontology", self.model.id)
+        global_id::<entity::ontology::Entity>(self.model.id)
     }
     /// Title.
     async fn title(&self) -> &str {
@@ -154,7 +160,11 @@ impl Ontology {
     }
     /// The caller's own role (null when they see it only through a project).
     async fn my_role(&self, ctx: &Context<'_>) -> Result<Option<OntologyRole>> {
-        Ok(self.access(ctx).await?.my_role().and_then(enum_value))
+        Ok(self
+            .access(ctx)
+            .await?
+            .my_role()
+            .and_then(|r| r.try_into().ok()))
     }
     /// What the caller may do with the ontology.
     async fn viewer_can(&self, ctx: &Context<'_>) -> Result<OntologyPermissions> {
@@ -217,7 +227,7 @@ impl OntologyQuery {
     async fn ontology(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Ontology>> {
         let result = async {
             let (svc, caller) = scope(ctx)?;
-            let id = parse_id(&id, "Ontology", "id")?;
+            let id = parse_id(&id, "id")?;
             Ontology::load(svc, caller, id).await
         };
         or_null(ctx, result.await)
@@ -287,7 +297,7 @@ impl OntologyMutation {
         input: UpdateOntologyInput,
     ) -> Result<Ontology> {
         let (svc, caller) = scope(ctx)?;
-        let id = parse_id(&input.id, "Ontology", "id")?;
+        let id = parse_id(&input.id, "id")?;
         let structure = input.structure.as_ref().map(|s| &s.0);
         let model = ontologies::update(
             svc,
@@ -304,9 +314,8 @@ impl OntologyMutation {
     /// Deletes an ontology (ontology ADMIN; CONFLICT while a project uses it).
     async fn delete_ontology(&self, ctx: &Context<'_>, input: DeleteOntologyInput) -> Result<ID> {
         let (svc, caller) = scope(ctx)?;
-        let id = parse_id(&input.id, "Ontology", "id")?;
-        Ok(global_id(
-            "Ontology",
+        let id = parse_id(&input.id, "id")?;
+        Ok(global_id::<entity::ontology::Entity>(
             ontologies::delete(svc, caller, id).await?,
         ))
     }
@@ -317,7 +326,7 @@ crate::collaborator_mutations! {
     resource: Ontology,
     role: OntologyRole,
     kind: Kind::Ontology,
-    type_name: "Ontology",
+    entity: entity::ontology::Entity,
     noun: "ontology" ("an ontology"),
     id_field: ontology_id("ontologyId"),
     add: AddOntologyCollaboratorsInput => add_ontology_collaborators,

@@ -12,12 +12,12 @@ use super::loaders::UserField;
 use super::ontology::Ontology;
 use super::user::User;
 use super::{
-    connection, enum_name, enum_value, global_id, loaders, or_null, parse_id, parse_ids, scope,
-    Conn, ListArgs, ListOrder,
+    connection, global_id, loaders, or_null, parse_id, parse_ids, scope, Conn, ListArgs, ListOrder,
 };
 use crate::auth::Caller;
 use crate::error::{AppError, AppResult};
-use crate::policy::{Action, Kind};
+use crate::ids::Id;
+use crate::policy::{Action, Kind, Role};
 use crate::service::access::Access;
 use crate::service::{projects, Services};
 
@@ -41,6 +41,14 @@ pub enum ProjectRole {
     /// Annotates and reviews.
     AnnotatorReviewer,
 }
+
+crate::stored_as!(ProjectRole => Role {
+    Admin => Admin,
+    TeamManager => TeamManager,
+    Reviewer => Reviewer,
+    Annotator => Annotator,
+    AnnotatorReviewer => AnnotatorReviewer,
+});
 
 /// What the caller may do with a project, for front ends to render from.
 #[derive(SimpleObject)]
@@ -73,7 +81,11 @@ impl Project {
         }
     }
 
-    pub async fn load(svc: &Services, caller: &Caller, id: Uuid) -> AppResult<Project> {
+    pub async fn load(
+        svc: &Services,
+        caller: &Caller,
+        id: Id<project::Entity>,
+    ) -> AppResult<Project> {
         let (model, access) = projects::get(svc, caller, id).await?;
         Ok(Project {
             model,
@@ -97,7 +109,7 @@ impl Project {
 impl Project {
     /// Global ID.
     pub async fn id(&self) -> ID {
-        global_id("Project", self.model.id)
+        global_id::<entity::project::Entity>(self.model.id)
     }
     /// Title.
     async fn title(&self) -> &str {
@@ -150,7 +162,11 @@ impl Project {
     }
     /// The caller's strongest role on the project.
     async fn my_role(&self, ctx: &Context<'_>) -> Result<Option<ProjectRole>> {
-        Ok(self.access(ctx).await?.my_role().and_then(enum_value))
+        Ok(self
+            .access(ctx)
+            .await?
+            .my_role()
+            .and_then(|r| r.try_into().ok()))
     }
     /// What the caller may do with the project.
     async fn viewer_can(&self, ctx: &Context<'_>) -> Result<ProjectPermissions> {
@@ -200,8 +216,8 @@ impl ProjectQuery {
         my_role: Option<Vec<ProjectRole>>,
     ) -> Result<Conn<Project>> {
         let (svc, caller) = scope(ctx)?;
-        let my_role: Option<Vec<String>> =
-            my_role.map(|roles| roles.into_iter().map(|r| enum_name(r).to_owned()).collect());
+        let my_role: Option<Vec<Role>> =
+            my_role.map(|roles| roles.into_iter().map(Role::from).collect());
         let page = projects::list(
             svc,
             caller,
@@ -224,7 +240,7 @@ impl ProjectQuery {
     async fn project(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Project>> {
         let result = async {
             let (svc, caller) = scope(ctx)?;
-            let id = parse_id(&id, "Project", "id")?;
+            let id = parse_id(&id, "id")?;
             Project::load(svc, caller, id).await
         };
         or_null(ctx, result.await)
@@ -293,8 +309,8 @@ impl ProjectMutation {
         input: CreateProjectInput,
     ) -> Result<Project> {
         let (svc, caller) = scope(ctx)?;
-        let ontology = parse_id(&input.ontology_id, "Ontology", "ontologyId")?;
-        let datasets = parse_ids(&input.dataset_ids, "Dataset", "datasetIds")?;
+        let ontology = parse_id(&input.ontology_id, "ontologyId")?;
+        let datasets = parse_ids(&input.dataset_ids, "datasetIds")?;
         let model = projects::create(
             svc,
             caller,
@@ -314,7 +330,7 @@ impl ProjectMutation {
         input: UpdateProjectInput,
     ) -> Result<Project> {
         let (svc, caller) = scope(ctx)?;
-        let id = parse_id(&input.id, "Project", "id")?;
+        let id = parse_id(&input.id, "id")?;
         Ok(Project::new(
             projects::update(
                 svc,
@@ -334,8 +350,8 @@ impl ProjectMutation {
         input: SetProjectOntologyInput,
     ) -> Result<Project> {
         let (svc, caller) = scope(ctx)?;
-        let id = parse_id(&input.project_id, "Project", "projectId")?;
-        let ontology = parse_id(&input.ontology_id, "Ontology", "ontologyId")?;
+        let id = parse_id(&input.project_id, "projectId")?;
+        let ontology = parse_id(&input.ontology_id, "ontologyId")?;
         Ok(Project::new(
             projects::set_ontology(svc, caller, id, ontology).await?,
         ))
@@ -348,8 +364,8 @@ impl ProjectMutation {
         input: ProjectDatasetInput,
     ) -> Result<Project> {
         let (svc, caller) = scope(ctx)?;
-        let id = parse_id(&input.project_id, "Project", "projectId")?;
-        let dataset = parse_id(&input.dataset_id, "Dataset", "datasetId")?;
+        let id = parse_id(&input.project_id, "projectId")?;
+        let dataset = parse_id(&input.dataset_id, "datasetId")?;
         Ok(Project::new(
             projects::attach_dataset(svc, caller, id, dataset).await?,
         ))
@@ -362,8 +378,8 @@ impl ProjectMutation {
         input: ProjectDatasetInput,
     ) -> Result<Project> {
         let (svc, caller) = scope(ctx)?;
-        let id = parse_id(&input.project_id, "Project", "projectId")?;
-        let dataset = parse_id(&input.dataset_id, "Dataset", "datasetId")?;
+        let id = parse_id(&input.project_id, "projectId")?;
+        let dataset = parse_id(&input.dataset_id, "datasetId")?;
         Ok(Project::new(
             projects::detach_dataset(svc, caller, id, dataset).await?,
         ))
@@ -372,9 +388,8 @@ impl ProjectMutation {
     /// Deletes a project (project ADMIN).
     async fn delete_project(&self, ctx: &Context<'_>, input: DeleteProjectInput) -> Result<ID> {
         let (svc, caller) = scope(ctx)?;
-        let id = parse_id(&input.id, "Project", "id")?;
-        Ok(global_id(
-            "Project",
+        let id = parse_id(&input.id, "id")?;
+        Ok(global_id::<entity::project::Entity>(
             projects::delete(svc, caller, id).await?,
         ))
     }
@@ -385,7 +400,7 @@ crate::collaborator_mutations! {
     resource: Project,
     role: ProjectRole,
     kind: Kind::Project,
-    type_name: "Project",
+    entity: entity::project::Entity,
     noun: "project" ("a project"),
     id_field: project_id("projectId"),
     add: AddProjectCollaboratorsInput => add_project_collaborators,

@@ -2,6 +2,7 @@
 //! ADMIN adds files and sub-folders, renames, shares and deletes it.
 
 use chrono::Utc;
+use entity::enums::AuditAction;
 use entity::{dataset, file, folder};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter, Set,
@@ -11,7 +12,8 @@ use uuid::Uuid;
 
 use crate::auth::Caller;
 use crate::error::{AppError, AppResult};
-use crate::policy::{Action, Kind};
+use crate::ids::Id;
+use crate::policy::{Action, Kind, Role};
 use crate::service::access::{granted_ids, Access};
 use crate::service::grants::{self, Grantee};
 use crate::service::input::{contains_ci, required_text, search_term, TITLE_MAX};
@@ -20,7 +22,12 @@ use crate::service::users::require_workspace;
 use crate::service::{audit, Services};
 
 /// The folder, if the caller may see it, with what they may do to it.
-pub async fn get(svc: &Services, caller: &Caller, id: Uuid) -> AppResult<(folder::Model, Access)> {
+pub async fn get(
+    svc: &Services,
+    caller: &Caller,
+    id: Id<folder::Entity>,
+) -> AppResult<(folder::Model, Access)> {
+    let id = id.uuid();
     grants::visible::<folder::Entity>(svc, caller, Kind::Folder, id, "folder").await
 }
 
@@ -57,8 +64,9 @@ pub async fn create(
     svc: &Services,
     caller: &Caller,
     name: &str,
-    parent_id: Option<Uuid>,
+    parent_id: Option<Id<folder::Entity>>,
 ) -> AppResult<folder::Model> {
+    let parent_id = parent_id.map(Id::uuid);
     require_workspace(svc, caller, Action::CreateResources)?;
     let name = folder_name(name)?;
     if let Some(parent) = parent_id {
@@ -82,7 +90,7 @@ pub async fn create(
         Kind::Folder,
         created.id,
         Grantee::User(caller.id),
-        "ADMIN",
+        Role::Admin,
         caller.id,
     )
     .await?;
@@ -94,9 +102,10 @@ pub async fn create(
 pub async fn rename(
     svc: &Services,
     caller: &Caller,
-    id: Uuid,
+    id: Id<folder::Entity>,
     name: &str,
 ) -> AppResult<folder::Model> {
+    let id = id.uuid();
     let (existing, _) = get_for(svc, caller, id, Action::Edit).await?;
     let name = folder_name(name)?;
     let mut active = existing.into_active_model();
@@ -112,7 +121,8 @@ pub async fn rename(
 /// Deletes an empty folder: CONFLICT while it holds files or sub-folders or
 /// backs a mirrored dataset.
 #[tracing::instrument(skip(svc, caller))]
-pub async fn delete(svc: &Services, caller: &Caller, id: Uuid) -> AppResult<Uuid> {
+pub async fn delete(svc: &Services, caller: &Caller, id: Id<folder::Entity>) -> AppResult<Uuid> {
+    let id = id.uuid();
     let (existing, _) = get_for(svc, caller, id, Action::Delete).await?;
     let txn = crate::service::tx::write(&svc.db).await?;
     if file::Entity::find()
@@ -144,7 +154,7 @@ pub async fn delete(svc: &Services, caller: &Caller, id: Uuid) -> AppResult<Uuid
     audit::record(
         &txn,
         caller.id,
-        "folder.delete",
+        AuditAction::FolderDelete,
         Kind::Folder,
         id,
         json!({ "name": existing.name }),

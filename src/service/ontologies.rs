@@ -1,6 +1,7 @@
 //! Ontologies: the objects and classifications annotators label with. One
 //! ontology serves many projects.
 
+use entity::enums::AuditAction;
 use std::collections::{HashMap, HashSet};
 
 use chrono::Utc;
@@ -14,7 +15,8 @@ use uuid::Uuid;
 
 use crate::auth::Caller;
 use crate::error::{AppError, AppResult};
-use crate::policy::{Action, Kind};
+use crate::ids::Id;
+use crate::policy::{Action, Kind, Role};
 use crate::service::access::{visible_ontologies, visible_projects, Access};
 use crate::service::grants::{self, Grantee};
 use crate::service::input::{
@@ -163,8 +165,9 @@ fn text_field<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
 pub async fn get(
     svc: &Services,
     caller: &Caller,
-    id: Uuid,
+    id: Id<ontology::Entity>,
 ) -> AppResult<(ontology::Model, Access)> {
+    let id = id.uuid();
     grants::visible::<ontology::Entity>(svc, caller, Kind::Ontology, id, "ontology").await
 }
 
@@ -227,7 +230,7 @@ pub async fn create(
         Kind::Ontology,
         created.id,
         Grantee::User(caller.id),
-        "ADMIN",
+        Role::Admin,
         caller.id,
     )
     .await?;
@@ -239,11 +242,12 @@ pub async fn create(
 pub async fn update(
     svc: &Services,
     caller: &Caller,
-    id: Uuid,
+    id: Id<ontology::Entity>,
     title: Option<&str>,
     description: Option<&str>,
     structure: Option<&Value>,
 ) -> AppResult<ontology::Model> {
+    let id = id.uuid();
     let (existing, _) = get_for(svc, caller, id, Action::Edit).await?;
     let mut active = existing.into_active_model();
     if let Some(title) = title {
@@ -266,7 +270,8 @@ pub async fn update(
 
 /// Deletes an ontology no project uses (CONFLICT otherwise).
 #[tracing::instrument(skip(svc, caller))]
-pub async fn delete(svc: &Services, caller: &Caller, id: Uuid) -> AppResult<Uuid> {
+pub async fn delete(svc: &Services, caller: &Caller, id: Id<ontology::Entity>) -> AppResult<Uuid> {
+    let id = id.uuid();
     let (existing, _) = get_for(svc, caller, id, Action::Delete).await?;
     let txn = crate::service::tx::write(&svc.db).await?;
     let used = project::Entity::find()
@@ -283,7 +288,7 @@ pub async fn delete(svc: &Services, caller: &Caller, id: Uuid) -> AppResult<Uuid
     audit::record(
         &txn,
         caller.id,
-        "ontology.delete",
+        AuditAction::OntologyDelete,
         Kind::Ontology,
         id,
         json!({ "title": existing.title }),
