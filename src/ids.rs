@@ -26,6 +26,35 @@ pub trait Resource: sea_orm::EntityTrait {
     const TYPE_NAME: &'static str;
 }
 
+/// A resource shared through role grants (datasets, projects, ontologies,
+/// folders, integrations): its kind in the policy and the id of its rows.
+pub trait Shared: Resource {
+    const KIND: Kind;
+
+    fn id_of(model: &Self::Model) -> Uuid;
+}
+
+/// Declares the shared resources.
+macro_rules! shared {
+    ($($entity:ident => $Kind:ident,)+) => {
+        $(impl Shared for $entity::Entity {
+            const KIND: Kind = Kind::$Kind;
+
+            fn id_of(model: &$entity::Model) -> Uuid {
+                model.id
+            }
+        })+
+    };
+}
+
+shared! {
+    dataset => Dataset,
+    project => Project,
+    ontology => Ontology,
+    folder => Folder,
+    integration => Integration,
+}
+
 /// The UUID of a resource of type `R`.
 pub struct Id<R>(Uuid, PhantomData<fn() -> R>);
 

@@ -103,8 +103,6 @@ macro_rules! collaborator_mutations {
         mutation: $Mutation:ident,
         resource: $Resource:ident,
         role: $Role:ty,
-        kind: $kind:expr,
-        entity: $Entity:ty,
         noun: $noun:literal ($a_noun:literal),
         id_field: $id_field:ident ($id_label:literal),
         add: $Add:ident => $add:ident,
@@ -162,9 +160,15 @@ macro_rules! collaborator_mutations {
                 input: $Add,
             ) -> async_graphql::Result<$Resource> {
                 let (svc, caller) = $crate::graphql::scope(ctx)?;
-                let id = $crate::graphql::parse_id::<$Entity>(&input.$id_field, $id_label)?.uuid();
-                let access =
-                    $crate::service::grants::visible_access(svc, caller, $kind, id, $noun).await?;
+                let id = $Resource::parse_id(&input.$id_field, $id_label)?.uuid();
+                let access = $crate::service::grants::visible_access(
+                    svc,
+                    caller,
+                    $Resource::KIND,
+                    id,
+                    $noun,
+                )
+                .await?;
                 let users =
                     $crate::graphql::parse_ids::<entity::user::Entity>(&input.user_ids, "userIds")?;
                 let groups = $crate::graphql::parse_ids::<entity::group::Entity>(
@@ -191,13 +195,19 @@ macro_rules! collaborator_mutations {
                 input: $Set,
             ) -> async_graphql::Result<$Resource> {
                 let (svc, caller) = $crate::graphql::scope(ctx)?;
-                let id = $crate::graphql::parse_id::<$Entity>(&input.$id_field, $id_label)?.uuid();
+                let id = $Resource::parse_id(&input.$id_field, $id_label)?.uuid();
                 let grantee = $crate::graphql::collaborators::grantee(
                     input.user_id.as_ref(),
                     input.group_id.as_ref(),
                 )?;
-                let access =
-                    $crate::service::grants::visible_access(svc, caller, $kind, id, $noun).await?;
+                let access = $crate::service::grants::visible_access(
+                    svc,
+                    caller,
+                    $Resource::KIND,
+                    id,
+                    $noun,
+                )
+                .await?;
                 $crate::service::grants::set_role(
                     svc,
                     caller,
@@ -217,13 +227,19 @@ macro_rules! collaborator_mutations {
                 input: $Remove,
             ) -> async_graphql::Result<$Resource> {
                 let (svc, caller) = $crate::graphql::scope(ctx)?;
-                let id = $crate::graphql::parse_id::<$Entity>(&input.$id_field, $id_label)?.uuid();
+                let id = $Resource::parse_id(&input.$id_field, $id_label)?.uuid();
                 let grantee = $crate::graphql::collaborators::grantee(
                     input.user_id.as_ref(),
                     input.group_id.as_ref(),
                 )?;
-                let access =
-                    $crate::service::grants::visible_access(svc, caller, $kind, id, $noun).await?;
+                let access = $crate::service::grants::visible_access(
+                    svc,
+                    caller,
+                    $Resource::KIND,
+                    id,
+                    $noun,
+                )
+                .await?;
                 $crate::service::grants::remove(svc, caller, &access, id, grantee).await?;
                 Ok($Resource::reload(svc, id).await?)
             }

@@ -3,25 +3,21 @@
 use async_graphql::{Context, Enum, InputObject, Object, Result, SimpleObject, ID};
 use chrono::{DateTime, Utc};
 use entity::dataset;
-use tokio::sync::OnceCell;
-use uuid::Uuid;
 
 use super::collaborators::{self, Collaborator};
 use super::file::{File, FileKind};
 use super::folder::Folder;
 use super::loaders::UserField;
 use super::project::Project;
+use super::resource::Guarded;
 use super::user::User;
 use super::{
     connection, empty_connection, global_id, hidden, loaders, or_null, page_args, parse_id,
     parse_ids, scope, Conn, ListArgs, ListOrder,
 };
-use crate::error::AppResult;
-use crate::ids::Id;
 use crate::policy::{Action, Kind, Role};
-use crate::service::access::Access;
+use crate::service::datasets;
 use crate::service::files::{FileFilter, FileParent};
-use crate::service::{datasets, Services};
 
 /// A collection of files, shared through dataset roles and attached to projects.
 ///
@@ -30,10 +26,7 @@ use crate::service::{datasets, Services};
 /// its summary fields answer anyone who reached it, while every field of its
 /// contents first asks the caller's own access (loaded per caller, batched)
 /// and answers nothing without `view`.
-pub struct Dataset {
-    pub model: dataset::Model,
-    access: OnceCell<Access>,
-}
+pub type Dataset = Guarded<dataset::Entity>;
 
 /// A role on a dataset.
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
@@ -59,50 +52,6 @@ pub struct DatasetPermissions {
     pub delete: bool,
     /// Attach the dataset to a project the caller administers.
     pub attach_to_project: bool,
-}
-
-impl Dataset {
-    pub fn new(model: dataset::Model) -> Dataset {
-        Dataset {
-            model,
-            access: OnceCell::new(),
-        }
-    }
-
-    fn with_access(model: dataset::Model, access: Access) -> Dataset {
-        Dataset {
-            model,
-            access: OnceCell::new_with(Some(access)),
-        }
-    }
-
-    /// The dataset as the caller sees it (NOT_FOUND when they cannot).
-    pub async fn load(
-        svc: &Services,
-        caller: &crate::auth::Caller,
-        id: Id<dataset::Entity>,
-    ) -> AppResult<Dataset> {
-        let (model, access) = datasets::get(svc, caller, id).await?;
-        Ok(Dataset::with_access(model, access))
-    }
-
-    /// The dataset after a change the caller was allowed to make.
-    pub async fn reload(svc: &Services, id: Uuid) -> AppResult<Dataset> {
-        let model = crate::service::grants::by_id::<dataset::Entity>(svc, id, "dataset").await?;
-        Ok(Dataset::new(model))
-    }
-
-    async fn access(&self, ctx: &Context<'_>) -> AppResult<&Access> {
-        self.access
-            .get_or_try_init(|| async { loaders(ctx)?.access(Kind::Dataset, self.model.id).await })
-            .await
-    }
-
-    /// Whether the caller may see the dataset's contents.
-    async fn shows_contents(&self, ctx: &Context<'_>) -> AppResult<bool> {
-        let (svc, _) = scope(ctx)?;
-        Ok(self.access(ctx).await?.visible(&svc.policy))
-    }
 }
 
 /// Said of the contents of a dataset the caller has not joined.
@@ -521,8 +470,6 @@ crate::collaborator_mutations! {
     mutation: DatasetCollaboratorMutation,
     resource: Dataset,
     role: DatasetRole,
-    kind: Kind::Dataset,
-    entity: entity::dataset::Entity,
     noun: "dataset" ("a dataset"),
     id_field: dataset_id("datasetId"),
     add: AddDatasetCollaboratorsInput => add_dataset_collaborators,

@@ -3,29 +3,21 @@
 use async_graphql::{Context, Enum, InputObject, Json, Object, Result, SimpleObject, ID};
 use chrono::{DateTime, Utc};
 use entity::folder;
-use tokio::sync::OnceCell;
-use uuid::Uuid;
 
 use super::collaborators::{self, Collaborator};
 use super::file::{File, FileKind};
+use super::resource::Guarded;
 use super::{
     connection, empty_connection, global_id, hidden, loaders, or_null, page_args, parse_id, scope,
     Conn, ListArgs, ListOrder,
 };
-use crate::auth::Caller;
-use crate::error::AppResult;
-use crate::ids::Id;
 use crate::policy::{Action, Kind, Role};
-use crate::service::access::Access;
 use crate::service::files::NewFile;
 use crate::service::files::{FileFilter, FileParent};
-use crate::service::{files, folders, Services};
+use crate::service::{files, folders};
 
 /// A folder of the workspace's storage; files live in folders.
-pub struct Folder {
-    pub model: folder::Model,
-    access: OnceCell<Access>,
-}
+pub type Folder = Guarded<folder::Entity>;
 
 /// A role on a folder.
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
@@ -51,45 +43,6 @@ pub struct FolderPermissions {
     pub manage_collaborators: bool,
     /// Delete it (when empty).
     pub delete: bool,
-}
-
-impl Folder {
-    pub fn new(model: folder::Model) -> Folder {
-        Folder {
-            model,
-            access: OnceCell::new(),
-        }
-    }
-
-    pub async fn load(
-        svc: &Services,
-        caller: &Caller,
-        id: Id<folder::Entity>,
-    ) -> AppResult<Folder> {
-        let (model, access) = folders::get(svc, caller, id).await?;
-        Ok(Folder {
-            model,
-            access: OnceCell::new_with(Some(access)),
-        })
-    }
-
-    pub async fn reload(svc: &Services, id: Uuid) -> AppResult<Folder> {
-        let model = crate::service::grants::by_id::<folder::Entity>(svc, id, "folder").await?;
-        Ok(Folder::new(model))
-    }
-
-    async fn access(&self, ctx: &Context<'_>) -> AppResult<&Access> {
-        self.access
-            .get_or_try_init(|| async { loaders(ctx)?.access(Kind::Folder, self.model.id).await })
-            .await
-    }
-
-    /// Whether the caller may see the folder's contents: a payload may follow
-    /// the caller's own role going away, so contents ask the caller's access.
-    async fn shows_contents(&self, ctx: &Context<'_>) -> AppResult<bool> {
-        let (svc, _) = scope(ctx)?;
-        Ok(self.access(ctx).await?.visible(&svc.policy))
-    }
 }
 
 #[Object]
@@ -347,8 +300,6 @@ crate::collaborator_mutations! {
     mutation: FolderCollaboratorMutation,
     resource: Folder,
     role: FolderRole,
-    kind: Kind::Folder,
-    entity: entity::folder::Entity,
     noun: "folder" ("a folder"),
     id_field: folder_id("folderId"),
     add: AddFolderCollaboratorsInput => add_folder_collaborators,

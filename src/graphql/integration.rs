@@ -6,20 +6,15 @@ use async_graphql::{
 };
 use chrono::{DateTime, Utc};
 use entity::integration;
-use tokio::sync::OnceCell;
-use uuid::Uuid;
 
 use super::collaborators::{self, Collaborator};
 use super::loaders::UserField;
+use super::resource::Guarded;
 use super::user::User;
 use super::{connection, global_id, loaders, or_null, parse_id, scope, Conn, ListArgs, ListOrder};
-use crate::auth::Caller;
-use crate::error::{AppError, AppResult};
-use crate::ids::Id;
+use crate::error::AppError;
 use crate::policy::{Action, Kind, Role};
-use crate::service::access::Access;
 use crate::service::integrations::{self, CredentialsChange};
-use crate::service::Services;
 use crate::storage::Provider;
 
 /// Where an integration's objects live.
@@ -74,47 +69,7 @@ pub struct IntegrationPermissions {
 }
 
 /// A named connection to private storage. Its credentials are write-only.
-pub struct Integration {
-    pub model: integration::Model,
-    access: OnceCell<Access>,
-}
-
-impl Integration {
-    pub fn new(model: integration::Model) -> Integration {
-        Integration {
-            model,
-            access: OnceCell::new(),
-        }
-    }
-
-    /// The integration as the caller sees it (NOT_FOUND when they cannot).
-    pub async fn load(
-        svc: &Services,
-        caller: &Caller,
-        id: Id<integration::Entity>,
-    ) -> AppResult<Integration> {
-        let (model, access) = integrations::get(svc, caller, id).await?;
-        Ok(Integration {
-            model,
-            access: OnceCell::new_with(Some(access)),
-        })
-    }
-
-    /// The integration after a change the caller was allowed to make.
-    pub async fn reload(svc: &Services, id: Uuid) -> AppResult<Integration> {
-        let model =
-            crate::service::grants::by_id::<integration::Entity>(svc, id, "integration").await?;
-        Ok(Integration::new(model))
-    }
-
-    async fn access(&self, ctx: &Context<'_>) -> AppResult<&Access> {
-        self.access
-            .get_or_try_init(|| async {
-                loaders(ctx)?.access(Kind::Integration, self.model.id).await
-            })
-            .await
-    }
-}
+pub type Integration = Guarded<integration::Entity>;
 
 #[Object]
 impl Integration {
@@ -382,8 +337,6 @@ crate::collaborator_mutations! {
     mutation: IntegrationCollaboratorMutation,
     resource: Integration,
     role: IntegrationRole,
-    kind: Kind::Integration,
-    entity: entity::integration::Entity,
     noun: "integration" ("an integration"),
     id_field: integration_id("integrationId"),
     add: AddIntegrationCollaboratorsInput => add_integration_collaborators,

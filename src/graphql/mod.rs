@@ -26,6 +26,7 @@ pub mod node;
 pub mod ontology;
 pub mod order;
 pub mod project;
+pub mod resource;
 pub mod schema;
 pub mod subscription;
 pub mod user;

@@ -3,28 +3,21 @@
 use async_graphql::{Context, Enum, InputObject, Json, Object, Result, SimpleObject, ID};
 use chrono::{DateTime, Utc};
 use entity::ontology;
-use tokio::sync::OnceCell;
-use uuid::Uuid;
 
 use super::collaborators::{self, Collaborator};
 use super::loaders::UserField;
 use super::project::Project;
+use super::resource::Guarded;
 use super::user::User;
 use super::{
     connection, global_id, hidden, loaders, or_null, parse_id, scope, Conn, ListArgs, ListOrder,
 };
-use crate::auth::Caller;
-use crate::error::{AppError, AppResult};
-use crate::ids::Id;
+use crate::error::AppError;
 use crate::policy::{Action, Kind, Role};
-use crate::service::access::Access;
-use crate::service::{ontologies, Services};
+use crate::service::ontologies;
 
 /// The objects and classifications annotators label with; serves many projects.
-pub struct Ontology {
-    pub model: ontology::Model,
-    access: OnceCell<Access>,
-}
+pub type Ontology = Guarded<ontology::Entity>;
 
 /// A role on an ontology.
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
@@ -50,46 +43,6 @@ pub struct OntologyPermissions {
     pub manage_collaborators: bool,
     /// Delete the ontology (when no project uses it).
     pub delete: bool,
-}
-
-impl Ontology {
-    pub fn new(model: ontology::Model) -> Ontology {
-        Ontology {
-            model,
-            access: OnceCell::new(),
-        }
-    }
-
-    pub async fn load(
-        svc: &Services,
-        caller: &Caller,
-        id: Id<ontology::Entity>,
-    ) -> AppResult<Ontology> {
-        let (model, access) = ontologies::get(svc, caller, id).await?;
-        Ok(Ontology {
-            model,
-            access: OnceCell::new_with(Some(access)),
-        })
-    }
-
-    pub async fn reload(svc: &Services, id: Uuid) -> AppResult<Ontology> {
-        let model = crate::service::grants::by_id::<ontology::Entity>(svc, id, "ontology").await?;
-        Ok(Ontology::new(model))
-    }
-
-    async fn access(&self, ctx: &Context<'_>) -> AppResult<&Access> {
-        self.access
-            .get_or_try_init(|| async { loaders(ctx)?.access(Kind::Ontology, self.model.id).await })
-            .await
-    }
-
-    /// Whether the caller may see the ontology's contents: a payload may
-    /// follow the caller's own role going away, so contents ask the caller's
-    /// access.
-    async fn shows_contents(&self, ctx: &Context<'_>) -> AppResult<bool> {
-        let (svc, _) = scope(ctx)?;
-        Ok(self.access(ctx).await?.visible(&svc.policy))
-    }
 }
 
 #[Object]
@@ -325,8 +278,6 @@ crate::collaborator_mutations! {
     mutation: OntologyCollaboratorMutation,
     resource: Ontology,
     role: OntologyRole,
-    kind: Kind::Ontology,
-    entity: entity::ontology::Entity,
     noun: "ontology" ("an ontology"),
     id_field: ontology_id("ontologyId"),
     add: AddOntologyCollaboratorsInput => add_ontology_collaborators,

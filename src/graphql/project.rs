@@ -3,29 +3,22 @@
 use async_graphql::{Context, Enum, InputObject, Object, Result, SimpleObject, ID};
 use chrono::{DateTime, Utc};
 use entity::project;
-use tokio::sync::OnceCell;
-use uuid::Uuid;
 
 use super::collaborators::{self, Collaborator};
 use super::dataset::Dataset;
 use super::loaders::UserField;
 use super::ontology::Ontology;
+use super::resource::Guarded;
 use super::user::User;
 use super::{
     connection, global_id, loaders, or_null, parse_id, parse_ids, scope, Conn, ListArgs, ListOrder,
 };
-use crate::auth::Caller;
-use crate::error::{AppError, AppResult};
-use crate::ids::Id;
+use crate::error::AppError;
 use crate::policy::{Action, Kind, Role};
-use crate::service::access::Access;
-use crate::service::{projects, Services};
+use crate::service::projects;
 
 /// Annotation work over many datasets with exactly one ontology.
-pub struct Project {
-    pub model: project::Model,
-    access: OnceCell<Access>,
-}
+pub type Project = Guarded<project::Entity>;
 
 /// A role on a project.
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
@@ -71,38 +64,6 @@ pub struct ProjectPermissions {
     pub set_ontology: bool,
     /// Delete the project.
     pub delete: bool,
-}
-
-impl Project {
-    pub fn new(model: project::Model) -> Project {
-        Project {
-            model,
-            access: OnceCell::new(),
-        }
-    }
-
-    pub async fn load(
-        svc: &Services,
-        caller: &Caller,
-        id: Id<project::Entity>,
-    ) -> AppResult<Project> {
-        let (model, access) = projects::get(svc, caller, id).await?;
-        Ok(Project {
-            model,
-            access: OnceCell::new_with(Some(access)),
-        })
-    }
-
-    pub async fn reload(svc: &Services, id: Uuid) -> AppResult<Project> {
-        let model = crate::service::grants::by_id::<project::Entity>(svc, id, "project").await?;
-        Ok(Project::new(model))
-    }
-
-    async fn access(&self, ctx: &Context<'_>) -> AppResult<&Access> {
-        self.access
-            .get_or_try_init(|| async { loaders(ctx)?.access(Kind::Project, self.model.id).await })
-            .await
-    }
 }
 
 #[Object]
@@ -399,8 +360,6 @@ crate::collaborator_mutations! {
     mutation: ProjectCollaboratorMutation,
     resource: Project,
     role: ProjectRole,
-    kind: Kind::Project,
-    entity: entity::project::Entity,
     noun: "project" ("a project"),
     id_field: project_id("projectId"),
     add: AddProjectCollaboratorsInput => add_project_collaborators,
