@@ -13,7 +13,7 @@ use super::resource::Guarded;
 use super::user::User;
 use super::{
     connection, empty_connection, global_id, hidden, loaders, or_null, page_args, parse_id,
-    parse_ids, scope, Conn, ListArgs, ListOrder,
+    parse_ids, scope, Conn,
 };
 use crate::policy::{Action, Kind, Role};
 use crate::service::datasets;
@@ -183,111 +183,74 @@ impl Dataset {
 #[derive(Default)]
 pub struct DatasetQuery;
 
-#[Object]
-impl DatasetQuery {
-    /// Datasets the caller may see: through a dataset role, or read-only
-    /// through a project they collaborate on.
-    #[graphql(complexity = "first.unwrap_or(20).clamp(0, 100) as usize * child_complexity + 1")]
-    #[allow(clippy::too_many_arguments)] // one per GraphQL argument
-    async fn datasets(
-        &self,
-        ctx: &Context<'_>,
-        #[graphql(desc = "Case-insensitive text to find in title or description.")] search: Option<
-            String,
-        >,
-        #[graphql(desc = "Page size (default 20, at most 100).")] first: Option<i32>,
-        #[graphql(desc = "Cursor of the last item of the previous page.")] after: Option<String>,
-        #[graphql(desc = "Order (default: creation time, oldest first).")] order_by: Option<
-            ListOrder,
-        >,
-        #[graphql(desc = "Only items created at or after this time.")] created_after: Option<
-            DateTime<Utc>,
-        >,
-        #[graphql(desc = "Only items created before this time.")] created_before: Option<
-            DateTime<Utc>,
-        >,
-        #[graphql(
-            desc = "Only datasets on which the caller holds one of these roles of their own (directly or through a group); read-only access through projects does not count."
-        )]
-        my_role: Option<Vec<DatasetRole>>,
-    ) -> Result<Conn<Dataset>> {
-        let (svc, caller) = scope(ctx)?;
-        let my_role: Option<Vec<Role>> =
-            my_role.map(|roles| roles.into_iter().map(Role::from).collect());
-        let page = datasets::list(
-            svc,
-            caller,
-            search.as_deref(),
-            my_role.as_deref(),
-            ListArgs {
-                first,
-                after,
-                order_by,
-                created_after,
-                created_before,
+crate::query_object! {
+    impl DatasetQuery {
+        paged {
+            /// Datasets the caller may see: through a dataset role, or read-only
+            /// through a project they collaborate on.
+            fn datasets(
+                ctx,
+                #[graphql(desc = "Case-insensitive text to find in title or description.")] search: Option<
+                    String,
+                >,
+                ..page,
+                #[graphql(
+                    desc = "Only datasets on which the caller holds one of these roles of their own (directly or through a group); read-only access through projects does not count."
+                )]
+                my_role: Option<Vec<DatasetRole>>,
+            ) -> Dataset {
+                let (svc, caller) = scope(ctx)?;
+                let my_role: Option<Vec<Role>> =
+                    my_role.map(|roles| roles.into_iter().map(Role::from).collect());
+                let page = datasets::list(
+                    svc,
+                    caller,
+                    search.as_deref(),
+                    my_role.as_deref(),
+                    page,
+                )
+                .await?;
+                Ok(connection(page, Dataset::new))
             }
-            .into_page()?,
-        )
-        .await?;
-        Ok(connection(page, Dataset::new))
-    }
 
-    /// Every dataset of the workspace (workspace ADMINs only; they may join
-    /// any). Each shows its summary (title, description, dates, creator,
-    /// collaborators, `fileCount`, `myRole`, `viewerCan`); its contents
-    /// (`files`, `folder`, `projects`) only once the caller may view it, e.g.
-    /// after `joinDataset`.
-    #[graphql(complexity = "first.unwrap_or(20).clamp(0, 100) as usize * child_complexity + 1")]
-    #[allow(clippy::too_many_arguments)] // one per GraphQL argument
-    async fn workspace_datasets(
-        &self,
-        ctx: &Context<'_>,
-        #[graphql(desc = "Case-insensitive text to find in title or description.")] search: Option<
-            String,
-        >,
-        #[graphql(desc = "Page size (default 20, at most 100).")] first: Option<i32>,
-        #[graphql(desc = "Cursor of the last item of the previous page.")] after: Option<String>,
-        #[graphql(desc = "Order (default: creation time, oldest first).")] order_by: Option<
-            ListOrder,
-        >,
-        #[graphql(desc = "Only items created at or after this time.")] created_after: Option<
-            DateTime<Utc>,
-        >,
-        #[graphql(desc = "Only items created before this time.")] created_before: Option<
-            DateTime<Utc>,
-        >,
-        #[graphql(
-            desc = "true: only datasets on which the caller holds a role of their own (directly or through a group); false: only those on which they hold none."
-        )]
-        joined: Option<bool>,
-    ) -> Result<Conn<Dataset>> {
-        let (svc, caller) = scope(ctx)?;
-        let page = datasets::list_workspace(
-            svc,
-            caller,
-            search.as_deref(),
-            joined,
-            ListArgs {
-                first,
-                after,
-                order_by,
-                created_after,
-                created_before,
+            /// Every dataset of the workspace (workspace ADMINs only; they may join
+            /// any). Each shows its summary (title, description, dates, creator,
+            /// collaborators, `fileCount`, `myRole`, `viewerCan`); its contents
+            /// (`files`, `folder`, `projects`) only once the caller may view it, e.g.
+            /// after `joinDataset`.
+            fn workspace_datasets(
+                ctx,
+                #[graphql(desc = "Case-insensitive text to find in title or description.")] search: Option<
+                    String,
+                >,
+                ..page,
+                #[graphql(
+                    desc = "true: only datasets on which the caller holds a role of their own (directly or through a group); false: only those on which they hold none."
+                )]
+                joined: Option<bool>,
+            ) -> Dataset {
+                let (svc, caller) = scope(ctx)?;
+                let page = datasets::list_workspace(
+                    svc,
+                    caller,
+                    search.as_deref(),
+                    joined,
+                    page,
+                )
+                .await?;
+                Ok(connection(page, Dataset::new))
             }
-            .into_page()?,
-        )
-        .await?;
-        Ok(connection(page, Dataset::new))
-    }
+        }
 
-    /// One dataset; null with NOT_FOUND when missing or not visible.
-    async fn dataset(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Dataset>> {
-        let result = async {
-            let (svc, caller) = scope(ctx)?;
-            let id = parse_id(&id, "id")?;
-            Dataset::load(svc, caller, id).await
-        };
-        or_null(ctx, result.await)
+        /// One dataset; null with NOT_FOUND when missing or not visible.
+        async fn dataset(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Dataset>> {
+            let result = async {
+                let (svc, caller) = scope(ctx)?;
+                let id = parse_id(&id, "id")?;
+                Dataset::load(svc, caller, id).await
+            };
+            or_null(ctx, result.await)
+        }
     }
 }
 

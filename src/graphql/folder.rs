@@ -9,7 +9,7 @@ use super::file::{File, FileKind};
 use super::resource::Guarded;
 use super::{
     connection, empty_connection, global_id, hidden, loaders, or_null, page_args, parse_id, scope,
-    Conn, ListArgs, ListOrder,
+    Conn,
 };
 use crate::policy::{Action, Kind, Role};
 use crate::service::files::NewFile;
@@ -127,63 +127,46 @@ impl Folder {
 #[derive(Default)]
 pub struct FolderQuery;
 
-#[Object]
-impl FolderQuery {
-    /// Folders the caller holds a role on.
-    #[graphql(complexity = "first.unwrap_or(20).clamp(0, 100) as usize * child_complexity + 1")]
-    #[allow(clippy::too_many_arguments)] // one per GraphQL argument
-    async fn folders(
-        &self,
-        ctx: &Context<'_>,
-        #[graphql(desc = "Case-insensitive text to find in the name.")] search: Option<String>,
-        #[graphql(desc = "Page size (default 20, at most 100).")] first: Option<i32>,
-        #[graphql(desc = "Cursor of the last item of the previous page.")] after: Option<String>,
-        #[graphql(desc = "Order (default: creation time, oldest first).")] order_by: Option<
-            ListOrder,
-        >,
-        #[graphql(desc = "Only items created at or after this time.")] created_after: Option<
-            DateTime<Utc>,
-        >,
-        #[graphql(desc = "Only items created before this time.")] created_before: Option<
-            DateTime<Utc>,
-        >,
-    ) -> Result<Conn<Folder>> {
-        let (svc, caller) = scope(ctx)?;
-        let page = folders::list(
-            svc,
-            caller,
-            search.as_deref(),
-            ListArgs {
-                first,
-                after,
-                order_by,
-                created_after,
-                created_before,
+crate::query_object! {
+    impl FolderQuery {
+        paged {
+            /// Folders the caller holds a role on.
+            fn folders(
+                ctx,
+                #[graphql(desc = "Case-insensitive text to find in the name.")] search: Option<String>,
+                ..page,
+            ) -> Folder {
+                let (svc, caller) = scope(ctx)?;
+                let page = folders::list(
+                    svc,
+                    caller,
+                    search.as_deref(),
+                    page,
+                )
+                .await?;
+                Ok(connection(page, Folder::new))
             }
-            .into_page()?,
-        )
-        .await?;
-        Ok(connection(page, Folder::new))
-    }
+        }
 
-    /// One folder; null with NOT_FOUND when missing or not visible.
-    async fn folder(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Folder>> {
-        let result = async {
-            let (svc, caller) = scope(ctx)?;
-            let id = parse_id(&id, "id")?;
-            Folder::load(svc, caller, id).await
-        };
-        or_null(ctx, result.await)
-    }
+        /// One folder; null with NOT_FOUND when missing or not visible.
+        async fn folder(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Folder>> {
+            let result = async {
+                let (svc, caller) = scope(ctx)?;
+                let id = parse_id(&id, "id")?;
+                Folder::load(svc, caller, id).await
+            };
+            or_null(ctx, result.await)
+        }
 
-    /// One file; null with NOT_FOUND when missing or not visible.
-    async fn file(&self, ctx: &Context<'_>, id: ID) -> Result<Option<File>> {
-        let result = async {
-            let (svc, caller) = scope(ctx)?;
-            let id = parse_id(&id, "id")?;
-            files::get(svc, caller, id).await.map(File)
-        };
-        or_null(ctx, result.await)
+        /// One file; null with NOT_FOUND when missing or not visible.
+        async fn file(&self, ctx: &Context<'_>, id: ID) -> Result<Option<File>> {
+            let result = async {
+                let (svc, caller) = scope(ctx)?;
+                let id = parse_id(&id, "id")?;
+                files::get(svc, caller, id).await.map(File)
+            };
+            or_null(ctx, result.await)
+        }
     }
 }
 

@@ -6,9 +6,7 @@ use entity::group;
 
 use super::loaders::UserField;
 use super::user::User;
-use super::{
-    connection, global_id, loaders, or_null, parse_id, parse_ids, scope, Conn, ListArgs, ListOrder,
-};
+use super::{connection, global_id, loaders, or_null, parse_id, parse_ids, scope};
 use crate::policy::{Action, Kind, Role};
 use crate::service::groups;
 
@@ -112,53 +110,36 @@ impl Group {
 #[derive(Default)]
 pub struct GroupQuery;
 
-#[Object]
-impl GroupQuery {
-    /// Groups of the workspace (visible to every member).
-    #[graphql(complexity = "first.unwrap_or(20).clamp(0, 100) as usize * child_complexity + 1")]
-    #[allow(clippy::too_many_arguments)] // one per GraphQL argument
-    async fn groups(
-        &self,
-        ctx: &Context<'_>,
-        #[graphql(desc = "Case-insensitive text to find in the name.")] search: Option<String>,
-        #[graphql(desc = "Page size (default 20, at most 100).")] first: Option<i32>,
-        #[graphql(desc = "Cursor of the last item of the previous page.")] after: Option<String>,
-        #[graphql(desc = "Order (default: creation time, oldest first).")] order_by: Option<
-            ListOrder,
-        >,
-        #[graphql(desc = "Only items created at or after this time.")] created_after: Option<
-            DateTime<Utc>,
-        >,
-        #[graphql(desc = "Only items created before this time.")] created_before: Option<
-            DateTime<Utc>,
-        >,
-    ) -> Result<Conn<Group>> {
-        let (svc, caller) = scope(ctx)?;
-        let page = groups::list(
-            svc,
-            caller,
-            search.as_deref(),
-            ListArgs {
-                first,
-                after,
-                order_by,
-                created_after,
-                created_before,
+crate::query_object! {
+    impl GroupQuery {
+        paged {
+            /// Groups of the workspace (visible to every member).
+            fn groups(
+                ctx,
+                #[graphql(desc = "Case-insensitive text to find in the name.")] search: Option<String>,
+                ..page,
+            ) -> Group {
+                let (svc, caller) = scope(ctx)?;
+                let page = groups::list(
+                    svc,
+                    caller,
+                    search.as_deref(),
+                    page,
+                )
+                .await?;
+                Ok(connection(page, Group))
             }
-            .into_page()?,
-        )
-        .await?;
-        Ok(connection(page, Group))
-    }
+        }
 
-    /// One group by ID.
-    async fn group(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Group>> {
-        let result = async {
-            let (svc, caller) = scope(ctx)?;
-            let id = parse_id(&id, "id")?;
-            groups::get(svc, caller, id).await.map(Group)
-        };
-        or_null(ctx, result.await)
+        /// One group by ID.
+        async fn group(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Group>> {
+            let result = async {
+                let (svc, caller) = scope(ctx)?;
+                let id = parse_id(&id, "id")?;
+                groups::get(svc, caller, id).await.map(Group)
+            };
+            or_null(ctx, result.await)
+        }
     }
 }
 

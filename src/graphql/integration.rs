@@ -11,7 +11,7 @@ use super::collaborators::{self, Collaborator};
 use super::loaders::UserField;
 use super::resource::Guarded;
 use super::user::User;
-use super::{connection, global_id, loaders, or_null, parse_id, scope, Conn, ListArgs, ListOrder};
+use super::{connection, global_id, loaders, or_null, parse_id, scope};
 use crate::error::AppError;
 use crate::policy::{Action, Kind, Role};
 use crate::service::integrations::{self, CredentialsChange};
@@ -152,53 +152,36 @@ pub struct IntegrationTestResult {
 #[derive(Default)]
 pub struct IntegrationQuery;
 
-#[Object]
-impl IntegrationQuery {
-    /// Integrations the caller holds a role on (workspace ADMINs: all).
-    #[graphql(complexity = "first.unwrap_or(20).clamp(0, 100) as usize * child_complexity + 1")]
-    #[allow(clippy::too_many_arguments)] // one per GraphQL argument
-    async fn integrations(
-        &self,
-        ctx: &Context<'_>,
-        #[graphql(desc = "Case-insensitive text to find in the title.")] search: Option<String>,
-        #[graphql(desc = "Page size (default 20, at most 100).")] first: Option<i32>,
-        #[graphql(desc = "Cursor of the last item of the previous page.")] after: Option<String>,
-        #[graphql(desc = "Order (default: creation time, oldest first).")] order_by: Option<
-            ListOrder,
-        >,
-        #[graphql(desc = "Only items created at or after this time.")] created_after: Option<
-            DateTime<Utc>,
-        >,
-        #[graphql(desc = "Only items created before this time.")] created_before: Option<
-            DateTime<Utc>,
-        >,
-    ) -> Result<Conn<Integration>> {
-        let (svc, caller) = scope(ctx)?;
-        let page = integrations::list(
-            svc,
-            caller,
-            search.as_deref(),
-            ListArgs {
-                first,
-                after,
-                order_by,
-                created_after,
-                created_before,
+crate::query_object! {
+    impl IntegrationQuery {
+        paged {
+            /// Integrations the caller holds a role on (workspace ADMINs: all).
+            fn integrations(
+                ctx,
+                #[graphql(desc = "Case-insensitive text to find in the title.")] search: Option<String>,
+                ..page,
+            ) -> Integration {
+                let (svc, caller) = scope(ctx)?;
+                let page = integrations::list(
+                    svc,
+                    caller,
+                    search.as_deref(),
+                    page,
+                )
+                .await?;
+                Ok(connection(page, Integration::new))
             }
-            .into_page()?,
-        )
-        .await?;
-        Ok(connection(page, Integration::new))
-    }
+        }
 
-    /// One integration; null with NOT_FOUND when missing or not visible.
-    async fn integration(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Integration>> {
-        let result = async {
-            let (svc, caller) = scope(ctx)?;
-            let id = parse_id(&id, "id")?;
-            Integration::load(svc, caller, id).await
-        };
-        or_null(ctx, result.await)
+        /// One integration; null with NOT_FOUND when missing or not visible.
+        async fn integration(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Integration>> {
+            let result = async {
+                let (svc, caller) = scope(ctx)?;
+                let id = parse_id(&id, "id")?;
+                Integration::load(svc, caller, id).await
+            };
+            or_null(ctx, result.await)
+        }
     }
 }
 

@@ -186,6 +186,80 @@ pub fn connection<M, T: OutputType>(page: Page<M>, wrap: impl Fn(M) -> T) -> Con
     conn
 }
 
+/// Declares a query object (`#[Object] impl $Query`) whose top-level lists
+/// share one shape. Each field in `paged { … }`, written
+///
+/// ```ignore
+/// /// Docs of the field.
+/// fn datasets(ctx, #[graphql(desc = "…")] search: Option<String>, ..page,
+///             #[graphql(desc = "…")] my_role: Option<Vec<DatasetRole>>) -> Dataset {
+///     /* `page` is the decoded `PageArgs`; answer a `Conn<Dataset>` */
+/// }
+/// ```
+///
+/// takes the arguments before `..page`, then `first`, `after`, `orderBy`,
+/// `createdAfter` and `createdBefore` (documented here, once), then the
+/// arguments after it, and costs `first` times its children. The fields in
+/// `before { … }` and after the block are ordinary resolvers, kept in order.
+/// (One expansion for the whole object: the complexity expression must see
+/// the arguments and async-graphql's `child_complexity` alike.)
+#[macro_export]
+macro_rules! query_object {
+    (
+        impl $Query:ident {
+            $(before { $($before_items:tt)* })?
+            paged {
+                $(
+                    $(#[$meta:meta])*
+                    fn $name:ident(
+                        $ctx:ident,
+                        $($(#[$before_meta:meta])* $before:ident: $Before:ty,)*
+                        ..$page:ident
+                        $(, $(#[$after_meta:meta])* $after:ident: $After:ty)* $(,)?
+                    ) -> $Node:ty $body:block
+                )+
+            }
+            $($after_items:tt)*
+        }
+    ) => {
+        #[async_graphql::Object]
+        impl $Query {
+            $($($before_items)*)?
+            $(
+                $(#[$meta])*
+                #[graphql(complexity = "first.unwrap_or(20).clamp(0, 100) as usize * child_complexity + 1")]
+                #[allow(clippy::too_many_arguments)] // one per GraphQL argument
+                async fn $name(
+                    &self,
+                    $ctx: &async_graphql::Context<'_>,
+                    $($(#[$before_meta])* $before: $Before,)*
+                    #[graphql(desc = "Page size (default 20, at most 100).")] first: Option<i32>,
+                    #[graphql(desc = "Cursor of the last item of the previous page.")]
+                    after: Option<String>,
+                    #[graphql(desc = "Order (default: creation time, oldest first).")]
+                    order_by: Option<$crate::graphql::ListOrder>,
+                    #[graphql(desc = "Only items created at or after this time.")]
+                    created_after: Option<chrono::DateTime<chrono::Utc>>,
+                    #[graphql(desc = "Only items created before this time.")]
+                    created_before: Option<chrono::DateTime<chrono::Utc>>,
+                    $($(#[$after_meta])* $after: $After,)*
+                ) -> async_graphql::Result<$crate::graphql::Conn<$Node>> {
+                    let $page = $crate::graphql::ListArgs {
+                        first,
+                        after,
+                        order_by,
+                        created_after,
+                        created_before,
+                    }
+                    .into_page()?;
+                    $body
+                }
+            )+
+            $($after_items)*
+        }
+    };
+}
+
 /// Maps a GraphQL enum to the stored enum it stands for, variant by
 /// variant: `From` one way, `TryFrom` (the stored value back) the other. The
 /// GraphQL spelling of a value and its stored spelling are thus independent.

@@ -9,9 +9,7 @@ use super::loaders::UserField;
 use super::project::Project;
 use super::resource::Guarded;
 use super::user::User;
-use super::{
-    connection, global_id, hidden, loaders, or_null, parse_id, scope, Conn, ListArgs, ListOrder,
-};
+use super::{connection, global_id, hidden, loaders, or_null, parse_id, scope};
 use crate::error::AppError;
 use crate::policy::{Action, Kind, Role};
 use crate::service::ontologies;
@@ -137,53 +135,36 @@ impl Ontology {
 #[derive(Default)]
 pub struct OntologyQuery;
 
-#[Object]
-impl OntologyQuery {
-    /// Ontologies the caller may see: through an ontology role or a project using it.
-    #[graphql(complexity = "first.unwrap_or(20).clamp(0, 100) as usize * child_complexity + 1")]
-    #[allow(clippy::too_many_arguments)] // one per GraphQL argument
-    async fn ontologies(
-        &self,
-        ctx: &Context<'_>,
-        #[graphql(desc = "Case-insensitive text to find in the title.")] search: Option<String>,
-        #[graphql(desc = "Page size (default 20, at most 100).")] first: Option<i32>,
-        #[graphql(desc = "Cursor of the last item of the previous page.")] after: Option<String>,
-        #[graphql(desc = "Order (default: creation time, oldest first).")] order_by: Option<
-            ListOrder,
-        >,
-        #[graphql(desc = "Only items created at or after this time.")] created_after: Option<
-            DateTime<Utc>,
-        >,
-        #[graphql(desc = "Only items created before this time.")] created_before: Option<
-            DateTime<Utc>,
-        >,
-    ) -> Result<Conn<Ontology>> {
-        let (svc, caller) = scope(ctx)?;
-        let page = ontologies::list(
-            svc,
-            caller,
-            search.as_deref(),
-            ListArgs {
-                first,
-                after,
-                order_by,
-                created_after,
-                created_before,
+crate::query_object! {
+    impl OntologyQuery {
+        paged {
+            /// Ontologies the caller may see: through an ontology role or a project using it.
+            fn ontologies(
+                ctx,
+                #[graphql(desc = "Case-insensitive text to find in the title.")] search: Option<String>,
+                ..page,
+            ) -> Ontology {
+                let (svc, caller) = scope(ctx)?;
+                let page = ontologies::list(
+                    svc,
+                    caller,
+                    search.as_deref(),
+                    page,
+                )
+                .await?;
+                Ok(connection(page, Ontology::new))
             }
-            .into_page()?,
-        )
-        .await?;
-        Ok(connection(page, Ontology::new))
-    }
+        }
 
-    /// One ontology; null with NOT_FOUND when missing or not visible.
-    async fn ontology(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Ontology>> {
-        let result = async {
-            let (svc, caller) = scope(ctx)?;
-            let id = parse_id(&id, "id")?;
-            Ontology::load(svc, caller, id).await
-        };
-        or_null(ctx, result.await)
+        /// One ontology; null with NOT_FOUND when missing or not visible.
+        async fn ontology(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Ontology>> {
+            let result = async {
+                let (svc, caller) = scope(ctx)?;
+                let id = parse_id(&id, "id")?;
+                Ontology::load(svc, caller, id).await
+            };
+            or_null(ctx, result.await)
+        }
     }
 }
 

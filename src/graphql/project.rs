@@ -10,9 +10,7 @@ use super::loaders::UserField;
 use super::ontology::Ontology;
 use super::resource::Guarded;
 use super::user::User;
-use super::{
-    connection, global_id, loaders, or_null, parse_id, parse_ids, scope, Conn, ListArgs, ListOrder,
-};
+use super::{connection, global_id, loaders, or_null, parse_id, parse_ids, scope};
 use crate::error::AppError;
 use crate::policy::{Action, Kind, Role};
 use crate::service::projects;
@@ -151,60 +149,43 @@ impl Project {
 #[derive(Default)]
 pub struct ProjectQuery;
 
-#[Object]
-impl ProjectQuery {
-    /// Projects the caller collaborates on.
-    #[graphql(complexity = "first.unwrap_or(20).clamp(0, 100) as usize * child_complexity + 1")]
-    #[allow(clippy::too_many_arguments)] // one per GraphQL argument
-    async fn projects(
-        &self,
-        ctx: &Context<'_>,
-        #[graphql(desc = "Case-insensitive text to find in the title.")] search: Option<String>,
-        #[graphql(desc = "Page size (default 20, at most 100).")] first: Option<i32>,
-        #[graphql(desc = "Cursor of the last item of the previous page.")] after: Option<String>,
-        #[graphql(desc = "Order (default: creation time, oldest first).")] order_by: Option<
-            ListOrder,
-        >,
-        #[graphql(desc = "Only items created at or after this time.")] created_after: Option<
-            DateTime<Utc>,
-        >,
-        #[graphql(desc = "Only items created before this time.")] created_before: Option<
-            DateTime<Utc>,
-        >,
-        #[graphql(
-            desc = "Only projects on which the caller holds one of these roles (directly or through a group)."
-        )]
-        my_role: Option<Vec<ProjectRole>>,
-    ) -> Result<Conn<Project>> {
-        let (svc, caller) = scope(ctx)?;
-        let my_role: Option<Vec<Role>> =
-            my_role.map(|roles| roles.into_iter().map(Role::from).collect());
-        let page = projects::list(
-            svc,
-            caller,
-            search.as_deref(),
-            my_role.as_deref(),
-            ListArgs {
-                first,
-                after,
-                order_by,
-                created_after,
-                created_before,
+crate::query_object! {
+    impl ProjectQuery {
+        paged {
+            /// Projects the caller collaborates on.
+            fn projects(
+                ctx,
+                #[graphql(desc = "Case-insensitive text to find in the title.")] search: Option<String>,
+                ..page,
+                #[graphql(
+                    desc = "Only projects on which the caller holds one of these roles (directly or through a group)."
+                )]
+                my_role: Option<Vec<ProjectRole>>,
+            ) -> Project {
+                let (svc, caller) = scope(ctx)?;
+                let my_role: Option<Vec<Role>> =
+                    my_role.map(|roles| roles.into_iter().map(Role::from).collect());
+                let page = projects::list(
+                    svc,
+                    caller,
+                    search.as_deref(),
+                    my_role.as_deref(),
+                    page,
+                )
+                .await?;
+                Ok(connection(page, Project::new))
             }
-            .into_page()?,
-        )
-        .await?;
-        Ok(connection(page, Project::new))
-    }
+        }
 
-    /// One project; null with NOT_FOUND when missing or not visible.
-    async fn project(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Project>> {
-        let result = async {
-            let (svc, caller) = scope(ctx)?;
-            let id = parse_id(&id, "id")?;
-            Project::load(svc, caller, id).await
-        };
-        or_null(ctx, result.await)
+        /// One project; null with NOT_FOUND when missing or not visible.
+        async fn project(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Project>> {
+            let result = async {
+                let (svc, caller) = scope(ctx)?;
+                let id = parse_id(&id, "id")?;
+                Project::load(svc, caller, id).await
+            };
+            or_null(ctx, result.await)
+        }
     }
 }
 

@@ -8,7 +8,7 @@
 //! and `myRole`/`viewerCan` ask [`Guarded::access`]: known already when the
 //! resource was loaded through a permission check, else loaded per caller
 //! and batched by the request's loaders. Each kind writes only its fields
-//! (`#[Object(name = "Dataset")] impl Guarded<dataset::Entity>`).
+//! (`pub type Dataset = Guarded<dataset::Entity>`, then `#[Object] impl Dataset`).
 
 use async_graphql::{Context, ID};
 use sea_orm::PrimaryKeyTrait;

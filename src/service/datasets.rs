@@ -20,7 +20,7 @@ use crate::events::DatasetChange;
 use crate::ids::Id;
 use crate::policy::{Action, Kind, Role};
 use crate::service::access::{self, visible_datasets, Access, FileRoute};
-use crate::service::grants::{self, Grantee};
+use crate::service::grants;
 use crate::service::input::{
     contains_ci, optional_text, required_text, search_term, DESCRIPTION_MAX, TITLE_MAX,
 };
@@ -149,8 +149,7 @@ pub async fn create(
         folders::get_for(svc, caller, folder, Action::AddFiles).await?;
     }
     let now = Utc::now();
-    let txn = crate::service::tx::write(&svc.db).await?;
-    let created = dataset::ActiveModel {
+    let row = dataset::ActiveModel {
         id: Set(Uuid::now_v7()),
         title: Set(title),
         description: Set(description),
@@ -158,20 +157,8 @@ pub async fn create(
         created_by: Set(Some(caller.id)),
         created_at: Set(now),
         updated_at: Set(now),
-    }
-    .insert(&txn)
-    .await?;
-    grants::insert(
-        &txn,
-        Kind::Dataset,
-        created.id,
-        Grantee::User(caller.id),
-        Role::Admin,
-        caller.id,
-    )
-    .await?;
-    txn.commit().await?;
-    Ok(created)
+    };
+    grants::create_owned(svc, caller, row, AppError::from).await
 }
 
 #[tracing::instrument(skip(svc, caller))]

@@ -13,9 +13,9 @@ use uuid::Uuid;
 use crate::auth::Caller;
 use crate::error::{AppError, AppResult};
 use crate::ids::Id;
-use crate::policy::{Action, Kind, Role};
+use crate::policy::{Action, Kind};
 use crate::service::access::{granted_ids, Access};
-use crate::service::grants::{self, Grantee};
+use crate::service::grants;
 use crate::service::input::{contains_ci, required_text, search_term, TITLE_MAX};
 use crate::service::page::{paginate, Page, PageArgs};
 use crate::service::users::require_workspace;
@@ -73,29 +73,15 @@ pub async fn create(
         get_for(svc, caller, parent, Action::AddFiles).await?;
     }
     let now = Utc::now();
-    let txn = crate::service::tx::write(&svc.db).await?;
-    let created = folder::ActiveModel {
+    let row = folder::ActiveModel {
         id: Set(Uuid::now_v7()),
         name: Set(name.clone()),
         parent_id: Set(parent_id),
         created_by: Set(Some(caller.id)),
         created_at: Set(now),
         updated_at: Set(now),
-    }
-    .insert(&txn)
-    .await
-    .map_err(|e| name_taken(e, &name))?;
-    grants::insert(
-        &txn,
-        Kind::Folder,
-        created.id,
-        Grantee::User(caller.id),
-        Role::Admin,
-        caller.id,
-    )
-    .await?;
-    txn.commit().await?;
-    Ok(created)
+    };
+    grants::create_owned(svc, caller, row, |e| name_taken(e, &name)).await
 }
 
 #[tracing::instrument(skip(svc, caller))]

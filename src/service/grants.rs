@@ -14,7 +14,7 @@ use uuid::Uuid;
 use crate::auth::Caller;
 use crate::error::{AppError, AppResult};
 use crate::events::DatasetChange;
-use crate::ids::Id;
+use crate::ids::{Id, Shared};
 use crate::policy::{Action, Kind, KindRules, Role};
 use crate::service::access::{self, Access};
 use crate::service::{audit, users, Services};
@@ -108,6 +108,54 @@ pub async fn insert<C: ConnectionTrait>(
             ),
         )
     })
+}
+
+/// Inserts a new shared resource and makes its creator its ADMIN, on `db`
+/// (the creation's write transaction, which may hold more of it).
+/// `on_insert` names what a failed insert means (a unique name taken…).
+pub async fn insert_owned<A, C>(
+    db: &C,
+    caller: &Caller,
+    row: A,
+    on_insert: impl FnOnce(sea_orm::DbErr) -> AppError,
+) -> AppResult<<A::Entity as EntityTrait>::Model>
+where
+    A: ActiveModelTrait + sea_orm::ActiveModelBehavior + Send,
+    A::Entity: Shared,
+    <A::Entity as EntityTrait>::Model: IntoActiveModel<A>,
+    C: ConnectionTrait,
+{
+    let created = row.insert(db).await.map_err(on_insert)?;
+    let id = <A::Entity as Shared>::id_of(&created);
+    insert(
+        db,
+        <A::Entity as Shared>::KIND,
+        id,
+        Grantee::User(caller.id),
+        Role::Admin,
+        caller.id,
+    )
+    .await?;
+    Ok(created)
+}
+
+/// Creates a shared resource from a validated row: inserts it and makes its
+/// creator its ADMIN, in one write transaction.
+pub async fn create_owned<A>(
+    svc: &Services,
+    caller: &Caller,
+    row: A,
+    on_insert: impl FnOnce(sea_orm::DbErr) -> AppError,
+) -> AppResult<<A::Entity as EntityTrait>::Model>
+where
+    A: ActiveModelTrait + sea_orm::ActiveModelBehavior + Send,
+    A::Entity: Shared,
+    <A::Entity as EntityTrait>::Model: IntoActiveModel<A>,
+{
+    let txn = crate::service::tx::write(&svc.db).await?;
+    let created = insert_owned(&txn, caller, row, on_insert).await?;
+    txn.commit().await?;
+    Ok(created)
 }
 
 /// The grants on one resource, oldest first.

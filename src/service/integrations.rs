@@ -26,9 +26,9 @@ use uuid::Uuid;
 use crate::auth::Caller;
 use crate::error::{AppError, AppResult};
 use crate::ids::Id;
-use crate::policy::{Action, Kind, Role};
+use crate::policy::{Action, Kind};
 use crate::service::access::{granted_ids, Access};
-use crate::service::grants::{self, Grantee};
+use crate::service::grants;
 use crate::service::input::{contains_ci, required_text, search_term, TITLE_MAX};
 use crate::service::page::{paginate, Page, PageArgs};
 use crate::service::users::require_workspace;
@@ -153,8 +153,7 @@ pub async fn create(
     let stored = credentials.map(|c| Credentials(c.to_string()));
     check_buildable(svc, &settings, &secrets, stored.as_ref())?;
     let now = Utc::now();
-    let txn = crate::service::tx::write(&svc.db).await?;
-    let created = integration::ActiveModel {
+    let row = integration::ActiveModel {
         id: Set(Uuid::now_v7()),
         title: Set(title),
         provider: Set(provider.as_str().to_owned()),
@@ -163,20 +162,8 @@ pub async fn create(
         created_by: Set(Some(caller.id)),
         created_at: Set(now),
         updated_at: Set(now),
-    }
-    .insert(&txn)
-    .await?;
-    grants::insert(
-        &txn,
-        Kind::Integration,
-        created.id,
-        Grantee::User(caller.id),
-        Role::Admin,
-        caller.id,
-    )
-    .await?;
-    txn.commit().await?;
-    Ok(created)
+    };
+    grants::create_owned(svc, caller, row, AppError::from).await
 }
 
 /// Builds the client once, so that settings the storage library refuses are

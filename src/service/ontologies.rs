@@ -16,9 +16,9 @@ use uuid::Uuid;
 use crate::auth::Caller;
 use crate::error::{AppError, AppResult};
 use crate::ids::Id;
-use crate::policy::{Action, Kind, Role};
+use crate::policy::{Action, Kind};
 use crate::service::access::{visible_ontologies, visible_projects, Access};
-use crate::service::grants::{self, Grantee};
+use crate::service::grants;
 use crate::service::input::{
     contains_ci, json_input, optional_text, required_text, search_term, DESCRIPTION_MAX, TITLE_MAX,
 };
@@ -213,8 +213,7 @@ pub async fn create(
     let description = optional_text("description", description, DESCRIPTION_MAX)?;
     let structure = validate_structure(structure)?;
     let now = Utc::now();
-    let txn = crate::service::tx::write(&svc.db).await?;
-    let created = ontology::ActiveModel {
+    let row = ontology::ActiveModel {
         id: Set(Uuid::now_v7()),
         title: Set(title),
         description: Set(description),
@@ -222,20 +221,8 @@ pub async fn create(
         created_by: Set(Some(caller.id)),
         created_at: Set(now),
         updated_at: Set(now),
-    }
-    .insert(&txn)
-    .await?;
-    grants::insert(
-        &txn,
-        Kind::Ontology,
-        created.id,
-        Grantee::User(caller.id),
-        Role::Admin,
-        caller.id,
-    )
-    .await?;
-    txn.commit().await?;
-    Ok(created)
+    };
+    grants::create_owned(svc, caller, row, AppError::from).await
 }
 
 #[tracing::instrument(skip(svc, caller, structure))]

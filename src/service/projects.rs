@@ -18,7 +18,7 @@ use crate::error::{AppError, AppResult};
 use crate::ids::Id;
 use crate::policy::{Action, Kind, Role};
 use crate::service::access::{visible_datasets, visible_projects, Access};
-use crate::service::grants::{self, Grantee};
+use crate::service::grants;
 use crate::service::input::{
     contains_ci, optional_text, required_text, search_term, DESCRIPTION_MAX, TITLE_MAX,
 };
@@ -130,7 +130,7 @@ pub async fn create(
     }
     let now = Utc::now();
     let txn = crate::service::tx::write(&svc.db).await?;
-    let created = project::ActiveModel {
+    let row = project::ActiveModel {
         id: Set(Uuid::now_v7()),
         title: Set(title),
         description: Set(description),
@@ -138,18 +138,8 @@ pub async fn create(
         owner_id: Set(Some(caller.id)),
         created_at: Set(now),
         updated_at: Set(now),
-    }
-    .insert(&txn)
-    .await?;
-    grants::insert(
-        &txn,
-        Kind::Project,
-        created.id,
-        Grantee::User(caller.id),
-        Role::Admin,
-        caller.id,
-    )
-    .await?;
+    };
+    let created = grants::insert_owned(&txn, caller, row, AppError::from).await?;
     // Every collaborator of the project now views the ontology and the
     // datasets: sharing, written down with the change.
     record_ontology_use(&txn, caller, &created, None).await?;
