@@ -42,7 +42,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use annograph::policy::{Action, Kind, Policy};
+use annograph::policy::{Action, Kind, Policy, Role};
 use annograph::seed::Shape;
 use anyhow::{bail, Context as _};
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement, Value as Sql};
@@ -389,7 +389,7 @@ fn statement(backend: DbBackend, sql: &str, values: Vec<Sql>) -> Statement {
     Statement::from_sql_and_values(backend, sql, values)
 }
 
-fn quoted(roles: &[&str]) -> String {
+fn quoted(roles: &[Role]) -> String {
     roles
         .iter()
         .map(|r| format!("'{r}'"))
@@ -1370,10 +1370,10 @@ async fn viewer_can(
         .map(|d| json!([local(&d["id"]), d["viewerCan"]]))
         .collect();
     let (_, found) = rows(db, &sqls.viewer_can, vec![cast.heavy.into()]).await?;
-    let mut roles: Vec<(Uuid, Vec<String>)> = Vec::new();
+    let mut roles: Vec<(Uuid, Vec<Role>)> = Vec::new();
     for row in &found {
         let id: Uuid = row.try_get("", "id")?;
-        let role: Option<String> = row.try_get("", "role")?;
+        let role: Option<Role> = row.try_get("", "role")?;
         if roles.last().map(|(d, _)| *d) != Some(id) {
             roles.push((id, Vec::new()));
         }

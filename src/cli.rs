@@ -13,7 +13,7 @@ use crate::config::{
     AuthArgs, AuthConfig, Config, DatabaseArgs, LogFormat, DEFAULT_LISTEN, DEFAULT_MAX_BATCH_SIZE,
     DEFAULT_MAX_BODY_BYTES,
 };
-use crate::policy::{Kind, Policy};
+use crate::policy::{Kind, KindRules, Policy};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -223,7 +223,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 user.name,
                 user.email,
                 user.workspace_role,
-                crate::ids::encode("User", user.id)
+                crate::ids::Id::<entity::user::Entity>::new(user.id)
             );
             Ok(())
         }
@@ -239,7 +239,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     println!(
                         "  {:<22} {}",
                         action.as_str(),
-                        policy.roles_allowing(kind, *action).join(", ")
+                        policy
+                            .roles_allowing(kind, *action)
+                            .iter()
+                            .map(|r| r.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     );
                 }
             }

@@ -6,6 +6,8 @@ use serde_json::json;
 
 use crate::auth::Caller;
 use crate::error::AppError;
+use crate::ids::Id;
+use crate::policy::Role;
 use crate::service::files::NewFile;
 use crate::service::{
     datasets, files, folders, grants, groups, ontologies, projects, users, Services,
@@ -86,7 +88,7 @@ pub async fn seed(svc: &Services) -> anyhow::Result<DemoWorkspace> {
     files::register(
         svc,
         &alice,
-        animals.id,
+        Id::new(animals.id),
         vec![
             file("s3://demo-bucket/animals/chicken.mp4", "VIDEO"),
             file("s3://demo-bucket/animals/cow.jpg", "IMAGE"),
@@ -98,7 +100,7 @@ pub async fn seed(svc: &Services) -> anyhow::Result<DemoWorkspace> {
     files::register(
         svc,
         &alice,
-        chickens.id,
+        Id::new(chickens.id),
         vec![file("s3://demo-bucket/chickens/hen.mp4", "VIDEO")],
     )
     .await
@@ -109,7 +111,7 @@ pub async fn seed(svc: &Services) -> anyhow::Result<DemoWorkspace> {
         &alice,
         "Animal videos",
         Some("Mirrors the Animals folder"),
-        Some(animals.id),
+        Some(Id::new(animals.id)),
     )
     .await
     .map_err(fail)?;
@@ -118,7 +120,7 @@ pub async fn seed(svc: &Services) -> anyhow::Result<DemoWorkspace> {
         &alice,
         "Chicken videos",
         Some("Mirrors the Chickens folder"),
-        Some(chickens.id),
+        Some(Id::new(chickens.id)),
     )
     .await
     .map_err(fail)?;
@@ -144,20 +146,32 @@ pub async fn seed(svc: &Services) -> anyhow::Result<DemoWorkspace> {
         &alice,
         "Farm labelling",
         Some("Label the farm animals"),
-        ontology.id,
-        &[animal_videos.id],
+        Id::new(ontology.id),
+        &[Id::new(animal_videos.id)],
     )
     .await
     .map_err(fail)?;
     let annotators = groups::create(svc, &alice, "Annotators", Some("The labelling team"))
         .await
         .map_err(fail)?;
-    groups::add_members(svc, &alice, annotators.id, &[bob.id], "MEMBER")
-        .await
-        .map_err(fail)?;
-    groups::add_members(svc, &alice, annotators.id, &[dave.id], "MANAGER")
-        .await
-        .map_err(fail)?;
+    groups::add_members(
+        svc,
+        &alice,
+        Id::new(annotators.id),
+        &[Id::new(bob.id)],
+        Role::Member,
+    )
+    .await
+    .map_err(fail)?;
+    groups::add_members(
+        svc,
+        &alice,
+        Id::new(annotators.id),
+        &[Id::new(dave.id)],
+        Role::Manager,
+    )
+    .await
+    .map_err(fail)?;
     let project_access = grants::visible_access(
         svc,
         &alice,
@@ -174,7 +188,7 @@ pub async fn seed(svc: &Services) -> anyhow::Result<DemoWorkspace> {
         project.id,
         &[],
         &[annotators.id],
-        "ANNOTATOR",
+        Role::Annotator,
     )
     .await
     .map_err(fail)?;
@@ -185,7 +199,7 @@ pub async fn seed(svc: &Services) -> anyhow::Result<DemoWorkspace> {
         project.id,
         &[carol.id],
         &[],
-        "REVIEWER",
+        Role::Reviewer,
     )
     .await
     .map_err(fail)?;
@@ -205,7 +219,7 @@ pub async fn seed(svc: &Services) -> anyhow::Result<DemoWorkspace> {
         chicken_videos.id,
         &[dave.id],
         &[],
-        "USER",
+        Role::User,
     )
     .await
     .map_err(fail)?;

@@ -14,6 +14,7 @@
 //! oldest (its receiver reports `Lagged`).
 
 use chrono::{DateTime, Utc};
+use entity::enums::ImportJobStatus;
 use sea_orm::sqlx::{self, postgres::PgListener};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
 use serde::{Deserialize, Serialize};
@@ -62,36 +63,36 @@ pub enum ImportStatus {
 }
 
 impl ImportStatus {
-    pub const ALL: [ImportStatus; 5] = [
-        ImportStatus::Queued,
-        ImportStatus::Running,
-        ImportStatus::Succeeded,
-        ImportStatus::Failed,
-        ImportStatus::Cancelled,
-    ];
-
-    /// The name stored in `import_jobs.status`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ImportStatus::Queued => "QUEUED",
-            ImportStatus::Running => "RUNNING",
-            ImportStatus::Succeeded => "SUCCEEDED",
-            ImportStatus::Failed => "FAILED",
-            ImportStatus::Cancelled => "CANCELLED",
-        }
-    }
-
-    /// The status stored as `name`.
-    pub fn parse(name: &str) -> Option<ImportStatus> {
-        ImportStatus::ALL.into_iter().find(|s| s.as_str() == name)
-    }
-
     /// Nothing follows a terminal status.
     pub fn is_terminal(self) -> bool {
         matches!(
             self,
             ImportStatus::Succeeded | ImportStatus::Failed | ImportStatus::Cancelled
         )
+    }
+}
+
+impl From<ImportJobStatus> for ImportStatus {
+    fn from(stored: ImportJobStatus) -> ImportStatus {
+        match stored {
+            ImportJobStatus::Queued => ImportStatus::Queued,
+            ImportJobStatus::Running => ImportStatus::Running,
+            ImportJobStatus::Succeeded => ImportStatus::Succeeded,
+            ImportJobStatus::Failed => ImportStatus::Failed,
+            ImportJobStatus::Cancelled => ImportStatus::Cancelled,
+        }
+    }
+}
+
+impl From<ImportStatus> for ImportJobStatus {
+    fn from(status: ImportStatus) -> ImportJobStatus {
+        match status {
+            ImportStatus::Queued => ImportJobStatus::Queued,
+            ImportStatus::Running => ImportJobStatus::Running,
+            ImportStatus::Succeeded => ImportJobStatus::Succeeded,
+            ImportStatus::Failed => ImportJobStatus::Failed,
+            ImportStatus::Cancelled => ImportJobStatus::Cancelled,
+        }
     }
 }
 

@@ -1,14 +1,16 @@
 use sea_orm::entity::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::enums::{AuditAction, ResourceKind};
+
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel, Serialize, Deserialize)]
 #[sea_orm(table_name = "audit_events")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: Uuid,
     pub actor_id: Option<Uuid>,
-    pub action: String,
-    pub resource_type: String,
+    pub action: AuditAction,
+    pub resource_type: ResourceKind,
     pub resource_id: Option<Uuid>,
     #[sea_orm(column_type = "JsonBinary", nullable)]
     pub details: Option<Json>,

@@ -1,6 +1,8 @@
 use sea_orm::entity::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::enums::Role;
+
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel, Serialize, Deserialize)]
 #[sea_orm(table_name = "group_memberships")]
 pub struct Model {
@@ -8,8 +10,8 @@ pub struct Model {
     pub group_id: Uuid,
     #[sea_orm(primary_key, auto_increment = false)]
     pub user_id: Uuid,
-    /// `MEMBER` or `MANAGER`; validated by the service layer.
-    pub role: String,
+    /// `MEMBER` or `MANAGER` (the policy's group roles).
+    pub role: Role,
     pub created_at: DateTimeUtc,
 }
 

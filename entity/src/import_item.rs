@@ -1,5 +1,7 @@
 use sea_orm::entity::prelude::*;
 
+use crate::enums::ImportItemStatus;
+
 /// One entry of an import job's manifest, and what became of it.
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
 #[sea_orm(table_name = "import_items")]
@@ -11,9 +13,7 @@ pub struct Model {
     pub seq: i64,
     /// The CSV line it came from.
     pub line: Option<i64>,
-    /// PENDING, READY (read, waiting for the rest of an all-or-nothing
-    /// job), DONE, FAILED or SKIPPED.
-    pub status: String,
+    pub status: ImportItemStatus,
     pub kind: String,
     #[sea_orm(column_type = "Text")]
     pub title: String,

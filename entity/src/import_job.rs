@@ -1,5 +1,7 @@
 use sea_orm::entity::prelude::*;
 
+use crate::enums::ImportJobStatus;
+
 /// A manifest being imported into a dataset: its settings, its progress and
 /// which instance works on it.
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
@@ -13,8 +15,7 @@ pub struct Model {
     /// The storage the objects are read from; `None` once it is deleted.
     pub integration_id: Option<Uuid>,
     pub submitted_by: Option<Uuid>,
-    /// QUEUED, RUNNING, SUCCEEDED, FAILED or CANCELLED.
-    pub status: String,
+    pub status: ImportJobStatus,
     /// JSON or CSV.
     pub format: String,
     pub ignore_file_errors: bool,

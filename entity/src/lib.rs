@@ -4,11 +4,13 @@
 //! (`m20261129_000001_create_domain`, `m20261129_000002_create_integrations`,
 //! `m20261129_000003_create_imports`);
 //! these entities mirror it.
-//! Role / kind columns are plain strings validated by the service layer.
+//! Role, kind, status and action columns hold the text of the enums in
+//! `enums`, so a value outside its set cannot be written.
 
 pub mod audit_event;
 pub mod dataset;
 pub mod dataset_file;
+pub mod enums;
 pub mod file;
 pub mod folder;
 pub mod group;

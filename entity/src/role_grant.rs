@@ -1,6 +1,8 @@
 use sea_orm::entity::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::enums::{ResourceKind, Role};
+
 /// A role on a resource, granted to exactly one of a user or a group
 /// (enforced by a CHECK constraint).
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel, Serialize, Deserialize)]
@@ -8,14 +10,13 @@ use serde::{Deserialize, Serialize};
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: Uuid,
-    /// Resource kind; validated by the service layer.
-    pub resource_type: String,
+    pub resource_type: ResourceKind,
     /// Polymorphic reference (no foreign key).
     pub resource_id: Uuid,
     pub user_id: Option<Uuid>,
     pub group_id: Option<Uuid>,
-    /// Role name; validated by the service layer.
-    pub role: String,
+    /// Which roles apply to which kind is the policy's business.
+    pub role: Role,
     pub created_by: Option<Uuid>,
     pub created_at: DateTimeUtc,
 }

@@ -1,6 +1,8 @@
 use sea_orm::entity::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::enums::Role;
+
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel, Serialize, Deserialize)]
 #[sea_orm(table_name = "users")]
 pub struct Model {
@@ -10,9 +12,9 @@ pub struct Model {
     pub email: String,
     #[sea_orm(column_type = "Text")]
     pub name: String,
-    /// Workspace-level role (e.g. `MEMBER`); validated by the service layer.
+    /// Workspace-level role (`MEMBER` or `ADMIN`, the policy's workspace roles).
     #[sea_orm(default_value = "MEMBER")]
-    pub workspace_role: String,
+    pub workspace_role: Role,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -6,6 +6,7 @@
 //! that server (via its `postgres` database) and dropped afterwards.
 
 use chrono::{SubsecRound, Utc};
+use entity::enums::{AuditAction, ResourceKind, Role};
 use entity::prelude::*;
 use entity::{
     audit_event, dataset, dataset_file, file, folder, group, group_membership, integration,
@@ -117,7 +118,7 @@ async fn exercise_entities(db: &DatabaseConnection) {
         id: Uuid::new_v4(),
         email: "alice@example.com".into(),
         name: "Alice".into(),
-        workspace_role: "ADMIN".into(),
+        workspace_role: Role::Admin,
         created_at: now,
         updated_at: now,
     };
@@ -125,7 +126,7 @@ async fn exercise_entities(db: &DatabaseConnection) {
         id: Uuid::new_v4(),
         email: "bob@example.com".into(),
         name: "Bob".into(),
-        workspace_role: "MEMBER".into(),
+        workspace_role: Role::Member,
         created_at: now,
         updated_at: now,
     };
@@ -151,7 +152,7 @@ async fn exercise_entities(db: &DatabaseConnection) {
     .insert(db)
     .await
     .unwrap();
-    assert_eq!(carol.workspace_role, "MEMBER");
+    assert_eq!(carol.workspace_role, Role::Member);
 
     let group = group::ActiveModel {
         id: Set(Uuid::new_v4()),
@@ -166,11 +167,11 @@ async fn exercise_entities(db: &DatabaseConnection) {
     .unwrap();
     assert_eq!(group.description, "");
 
-    for (u, role) in [(&alice, "MANAGER"), (&bob, "MEMBER")] {
+    for (u, role) in [(&alice, Role::Manager), (&bob, Role::Member)] {
         group_membership::Model {
             group_id: group.id,
             user_id: u.id,
-            role: role.into(),
+            role,
             created_at: now,
         }
         .into_active_model()
@@ -375,11 +376,11 @@ async fn exercise_entities(db: &DatabaseConnection) {
     // Role grants: exactly one grantee.
     let grant = |user_id: Option<Uuid>, group_id: Option<Uuid>| role_grant::Model {
         id: Uuid::new_v4(),
-        resource_type: "PROJECT".into(),
+        resource_type: ResourceKind::Project,
         resource_id: proj.id,
         user_id,
         group_id,
-        role: "EDITOR".into(),
+        role: Role::Annotator,
         created_by: Some(alice.id),
         created_at: now,
     };
@@ -430,8 +431,8 @@ async fn exercise_entities(db: &DatabaseConnection) {
     let event = audit_event::Model {
         id: Uuid::new_v4(),
         actor_id: Some(bob.id),
-        action: "file.create".into(),
-        resource_type: "FILE".into(),
+        action: AuditAction::DatasetDelete,
+        resource_type: ResourceKind::Dataset,
         resource_id: Some(video.id),
         details: Some(json!({"title": "clip.mp4"})),
         created_at: now,

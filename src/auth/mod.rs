@@ -337,7 +337,7 @@ pub enum Principal {
 pub struct Caller {
     pub id: uuid::Uuid,
     pub email: String,
-    pub workspace_role: String,
+    pub workspace_role: entity::enums::Role,
 }
 
 impl Principal {

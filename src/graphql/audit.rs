@@ -6,7 +6,8 @@ use entity::audit_event;
 
 use super::loaders::UserField;
 use super::user::User;
-use super::{connection, global_id, loaders, scope, Conn, ListArgs, ListOrder};
+use super::{connection, global_id, loaders, scope};
+use crate::ids::{self, AnyId};
 use crate::service::audit;
 
 /// Who did what to which resource, and when.
@@ -16,29 +17,20 @@ pub struct AuditEvent(pub audit_event::Model);
 impl AuditEvent {
     /// Global ID.
     pub async fn id(&self) -> ID {
-        global_id("AuditEvent", self.0.id)
+        global_id::<entity::audit_event::Entity>(self.0.id)
     }
     /// What happened, e.g. `grant.add`, `dataset.join`, `dataset.delete`.
     async fn action(&self) -> &str {
-        &self.0.action
+        self.0.action.as_str()
     }
     /// The kind of resource: dataset, project, ontology, folder, integration, group, workspace.
     async fn resource_type(&self) -> &str {
-        &self.0.resource_type
+        self.0.resource_type.as_str()
     }
     /// The resource's global ID (it may no longer exist).
     async fn resource_id(&self) -> Option<ID> {
-        let type_name = match self.0.resource_type.as_str() {
-            "dataset" => "Dataset",
-            "project" => "Project",
-            "ontology" => "Ontology",
-            "folder" => "Folder",
-            "integration" => "Integration",
-            "group" => "Group",
-            "workspace" => "User",
-            _ => return None,
-        };
-        self.0.resource_id.map(|id| global_id(type_name, id))
+        let kind = self.0.resource_type;
+        self.0.resource_id.map(|id| ID(ids::of_kind(kind, id)))
     }
     /// Who did it.
     async fn actor(&self, ctx: &Context<'_>) -> Result<Option<User>> {
@@ -60,52 +52,35 @@ impl AuditEvent {
 #[derive(Default)]
 pub struct AuditQuery;
 
-#[Object]
-impl AuditQuery {
-    /// The audit log, oldest first (workspace ADMINs only).
-    #[graphql(complexity = "first.unwrap_or(20).clamp(0, 100) as usize * child_complexity + 1")]
-    #[allow(clippy::too_many_arguments)] // one per GraphQL argument
-    async fn audit_events(
-        &self,
-        ctx: &Context<'_>,
-        #[graphql(desc = "Only events about this resource.")] resource_id: Option<ID>,
-        #[graphql(desc = "Page size (default 20, at most 100).")] first: Option<i32>,
-        #[graphql(desc = "Cursor of the last item of the previous page.")] after: Option<String>,
-        #[graphql(desc = "Order (default: creation time, oldest first).")] order_by: Option<
-            ListOrder,
-        >,
-        #[graphql(desc = "Only items created at or after this time.")] created_after: Option<
-            DateTime<Utc>,
-        >,
-        #[graphql(desc = "Only items created before this time.")] created_before: Option<
-            DateTime<Utc>,
-        >,
-    ) -> Result<Conn<AuditEvent>> {
-        let (svc, caller) = scope(ctx)?;
-        let resource = match &resource_id {
-            Some(id) => Some(
-                crate::ids::decode(id.as_str())
-                    .map(|(_, uuid)| uuid)
-                    .ok_or_else(|| {
-                        crate::error::AppError::bad_input("resourceId is not a valid global ID")
-                    })?,
-            ),
-            None => None,
-        };
-        let page = audit::list(
-            svc,
-            caller,
-            resource,
-            ListArgs {
-                first,
-                after,
-                order_by,
-                created_after,
-                created_before,
+crate::query_object! {
+    impl AuditQuery {
+        paged {
+            /// The audit log, oldest first (workspace ADMINs only).
+            fn audit_events(
+                ctx,
+                #[graphql(desc = "Only events about this resource.")] resource_id: Option<ID>,
+                ..page,
+            ) -> AuditEvent {
+                let (svc, caller) = scope(ctx)?;
+                let resource = match &resource_id {
+                    Some(id) => Some(
+                        crate::ids::AnyId::decode(id.as_str())
+                            .map(AnyId::uuid)
+                            .ok_or_else(|| {
+                                crate::error::AppError::bad_input("resourceId is not a valid global ID")
+                            })?,
+                    ),
+                    None => None,
+                };
+                let page = audit::list(
+                    svc,
+                    caller,
+                    resource,
+                    page,
+                )
+                .await?;
+                Ok(connection(page, AuditEvent))
             }
-            .into_page()?,
-        )
-        .await?;
-        Ok(connection(page, AuditEvent))
+        }
     }
 }

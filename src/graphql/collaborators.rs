@@ -1,8 +1,8 @@
 //! Collaborators of datasets, projects, ontologies, folders and integrations: one shape of
 //! query and mutations for every kind of shared resource.
 
-use async_graphql::resolver_utils::EnumType;
 use async_graphql::{OutputType, SimpleObject, ID};
+use entity::{group, user};
 use uuid::Uuid;
 
 use super::dataset::DatasetRole;
@@ -10,11 +10,11 @@ use super::folder::FolderRole;
 use super::group::Group;
 use super::integration::IntegrationRole;
 use super::ontology::OntologyRole;
+use super::parse_id;
 use super::project::ProjectRole;
 use super::user::User;
-use super::{enum_value, parse_id};
 use crate::error::{AppError, AppResult};
-use crate::policy::Kind;
+use crate::policy::{Kind, Role};
 use crate::service::grants::Grantee;
 
 /// A user or group holding a role on a resource.
@@ -36,7 +36,7 @@ pub struct Collaborator<R: OutputType> {
 }
 
 /// The collaborators of one resource.
-pub async fn list<R: EnumType + OutputType + Copy>(
+pub async fn list<R: TryFrom<Role> + OutputType>(
     ctx: &async_graphql::Context<'_>,
     kind: Kind,
     resource_id: Uuid,
@@ -68,7 +68,7 @@ pub async fn list<R: EnumType + OutputType + Copy>(
     Ok(grants
         .into_iter()
         .filter_map(|g| {
-            let role = enum_value::<R>(&g.role)?;
+            let role = R::try_from(g.role).ok()?;
             let user = g
                 .user_id
                 .and_then(|id| users.get(&(field, id)).cloned())
@@ -85,8 +85,10 @@ pub async fn list<R: EnumType + OutputType + Copy>(
 /// Exactly one of a user and a group.
 pub fn grantee(user_id: Option<&ID>, group_id: Option<&ID>) -> AppResult<Grantee> {
     match (user_id, group_id) {
-        (Some(u), None) => Ok(Grantee::User(parse_id(u, "User", "userId")?)),
-        (None, Some(g)) => Ok(Grantee::Group(parse_id(g, "Group", "groupId")?)),
+        (Some(u), None) => Ok(Grantee::User(parse_id::<user::Entity>(u, "userId")?.uuid())),
+        (None, Some(g)) => Ok(Grantee::Group(
+            parse_id::<group::Entity>(g, "groupId")?.uuid(),
+        )),
         _ => Err(AppError::bad_input(
             "give exactly one of userId and groupId",
         )),
@@ -101,8 +103,6 @@ macro_rules! collaborator_mutations {
         mutation: $Mutation:ident,
         resource: $Resource:ident,
         role: $Role:ty,
-        kind: $kind:expr,
-        type_name: $type_name:literal,
         noun: $noun:literal ($a_noun:literal),
         id_field: $id_field:ident ($id_label:literal),
         add: $Add:ident => $add:ident,
@@ -160,19 +160,29 @@ macro_rules! collaborator_mutations {
                 input: $Add,
             ) -> async_graphql::Result<$Resource> {
                 let (svc, caller) = $crate::graphql::scope(ctx)?;
-                let id = $crate::graphql::parse_id(&input.$id_field, $type_name, $id_label)?;
-                let access =
-                    $crate::service::grants::visible_access(svc, caller, $kind, id, $noun).await?;
-                let users = $crate::graphql::parse_ids(&input.user_ids, "User", "userIds")?;
-                let groups = $crate::graphql::parse_ids(&input.group_ids, "Group", "groupIds")?;
+                let id = $Resource::parse_id(&input.$id_field, $id_label)?.uuid();
+                let access = $crate::service::grants::visible_access(
+                    svc,
+                    caller,
+                    $Resource::KIND,
+                    id,
+                    $noun,
+                )
+                .await?;
+                let users =
+                    $crate::graphql::parse_ids::<entity::user::Entity>(&input.user_ids, "userIds")?;
+                let groups = $crate::graphql::parse_ids::<entity::group::Entity>(
+                    &input.group_ids,
+                    "groupIds",
+                )?;
                 $crate::service::grants::add(
                     svc,
                     caller,
                     &access,
                     id,
-                    &users,
-                    &groups,
-                    $crate::graphql::enum_name(input.role),
+                    &$crate::ids::uuids(&users),
+                    &$crate::ids::uuids(&groups),
+                    input.role.into(),
                 )
                 .await?;
                 Ok($Resource::reload(svc, id).await?)
@@ -185,20 +195,26 @@ macro_rules! collaborator_mutations {
                 input: $Set,
             ) -> async_graphql::Result<$Resource> {
                 let (svc, caller) = $crate::graphql::scope(ctx)?;
-                let id = $crate::graphql::parse_id(&input.$id_field, $type_name, $id_label)?;
+                let id = $Resource::parse_id(&input.$id_field, $id_label)?.uuid();
                 let grantee = $crate::graphql::collaborators::grantee(
                     input.user_id.as_ref(),
                     input.group_id.as_ref(),
                 )?;
-                let access =
-                    $crate::service::grants::visible_access(svc, caller, $kind, id, $noun).await?;
+                let access = $crate::service::grants::visible_access(
+                    svc,
+                    caller,
+                    $Resource::KIND,
+                    id,
+                    $noun,
+                )
+                .await?;
                 $crate::service::grants::set_role(
                     svc,
                     caller,
                     &access,
                     id,
                     grantee,
-                    $crate::graphql::enum_name(input.role),
+                    input.role.into(),
                 )
                 .await?;
                 Ok($Resource::reload(svc, id).await?)
@@ -211,13 +227,19 @@ macro_rules! collaborator_mutations {
                 input: $Remove,
             ) -> async_graphql::Result<$Resource> {
                 let (svc, caller) = $crate::graphql::scope(ctx)?;
-                let id = $crate::graphql::parse_id(&input.$id_field, $type_name, $id_label)?;
+                let id = $Resource::parse_id(&input.$id_field, $id_label)?.uuid();
                 let grantee = $crate::graphql::collaborators::grantee(
                     input.user_id.as_ref(),
                     input.group_id.as_ref(),
                 )?;
-                let access =
-                    $crate::service::grants::visible_access(svc, caller, $kind, id, $noun).await?;
+                let access = $crate::service::grants::visible_access(
+                    svc,
+                    caller,
+                    $Resource::KIND,
+                    id,
+                    $noun,
+                )
+                .await?;
                 $crate::service::grants::remove(svc, caller, &access, id, grantee).await?;
                 Ok($Resource::reload(svc, id).await?)
             }

@@ -3,24 +3,21 @@
 use async_graphql::{Context, Enum, InputObject, Object, Result, SimpleObject, ID};
 use chrono::{DateTime, Utc};
 use entity::dataset;
-use tokio::sync::OnceCell;
-use uuid::Uuid;
 
 use super::collaborators::{self, Collaborator};
 use super::file::{File, FileKind};
 use super::folder::Folder;
 use super::loaders::UserField;
 use super::project::Project;
+use super::resource::Guarded;
 use super::user::User;
 use super::{
-    connection, empty_connection, enum_name, enum_value, global_id, hidden, loaders, or_null,
-    page_args, parse_id, parse_ids, scope, Conn, ListArgs, ListOrder,
+    connection, empty_connection, global_id, hidden, loaders, or_null, page_args, parse_id,
+    parse_ids, scope, Conn,
 };
-use crate::error::AppResult;
-use crate::policy::{Action, Kind};
-use crate::service::access::Access;
+use crate::policy::{Action, Kind, Role};
+use crate::service::datasets;
 use crate::service::files::{FileFilter, FileParent};
-use crate::service::{datasets, Services};
 
 /// A collection of files, shared through dataset roles and attached to projects.
 ///
@@ -29,10 +26,7 @@ use crate::service::{datasets, Services};
 /// its summary fields answer anyone who reached it, while every field of its
 /// contents first asks the caller's own access (loaded per caller, batched)
 /// and answers nothing without `view`.
-pub struct Dataset {
-    pub model: dataset::Model,
-    access: OnceCell<Access>,
-}
+pub type Dataset = Guarded<dataset::Entity>;
 
 /// A role on a dataset.
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
@@ -42,6 +36,8 @@ pub enum DatasetRole {
     /// Views the dataset and its files and attaches it to own projects.
     User,
 }
+
+crate::stored_as!(DatasetRole => Role { Admin => Admin, User => User });
 
 /// What the caller may do with a dataset, for front ends to render from.
 #[derive(SimpleObject)]
@@ -58,50 +54,6 @@ pub struct DatasetPermissions {
     pub attach_to_project: bool,
 }
 
-impl Dataset {
-    pub fn new(model: dataset::Model) -> Dataset {
-        Dataset {
-            model,
-            access: OnceCell::new(),
-        }
-    }
-
-    fn with_access(model: dataset::Model, access: Access) -> Dataset {
-        Dataset {
-            model,
-            access: OnceCell::new_with(Some(access)),
-        }
-    }
-
-    /// The dataset as the caller sees it (NOT_FOUND when they cannot).
-    pub async fn load(
-        svc: &Services,
-        caller: &crate::auth::Caller,
-        id: Uuid,
-    ) -> AppResult<Dataset> {
-        let (model, access) = datasets::get(svc, caller, id).await?;
-        Ok(Dataset::with_access(model, access))
-    }
-
-    /// The dataset after a change the caller was allowed to make.
-    pub async fn reload(svc: &Services, id: Uuid) -> AppResult<Dataset> {
-        let model = crate::service::grants::by_id::<dataset::Entity>(svc, id, "dataset").await?;
-        Ok(Dataset::new(model))
-    }
-
-    async fn access(&self, ctx: &Context<'_>) -> AppResult<&Access> {
-        self.access
-            .get_or_try_init(|| async { loaders(ctx)?.access(Kind::Dataset, self.model.id).await })
-            .await
-    }
-
-    /// Whether the caller may see the dataset's contents.
-    async fn shows_contents(&self, ctx: &Context<'_>) -> AppResult<bool> {
-        let (svc, _) = scope(ctx)?;
-        Ok(self.access(ctx).await?.visible(&svc.policy))
-    }
-}
-
 /// Said of the contents of a dataset the caller has not joined.
 const CONTENTS: &str = "dataset contents (join the dataset to see them)";
 
@@ -109,7 +61,7 @@ const CONTENTS: &str = "dataset contents (join the dataset to see them)";
 impl Dataset {
     /// Global ID.
     pub async fn id(&self) -> ID {
-        global_id("Dataset", self.model.id)
+        global_id::<entity::dataset::Entity>(self.model.id)
     }
     /// Title.
     async fn title(&self) -> &str {
@@ -173,7 +125,7 @@ impl Dataset {
             return hidden(ctx, CONTENTS, empty_connection());
         }
         let filter = FileFilter {
-            kind: kind.map(|k| enum_name(k).to_owned()),
+            kind: kind.map(|k| k.stored().to_owned()),
             search,
         };
         let page = loaders(ctx)?
@@ -207,7 +159,11 @@ impl Dataset {
     }
     /// The caller's own role (null when they see it only through a project).
     async fn my_role(&self, ctx: &Context<'_>) -> Result<Option<DatasetRole>> {
-        Ok(self.access(ctx).await?.my_role().and_then(enum_value))
+        Ok(self
+            .access(ctx)
+            .await?
+            .my_role()
+            .and_then(|r| r.try_into().ok()))
     }
     /// What the caller may do with the dataset.
     async fn viewer_can(&self, ctx: &Context<'_>) -> Result<DatasetPermissions> {
@@ -227,111 +183,74 @@ impl Dataset {
 #[derive(Default)]
 pub struct DatasetQuery;
 
-#[Object]
-impl DatasetQuery {
-    /// Datasets the caller may see: through a dataset role, or read-only
-    /// through a project they collaborate on.
-    #[graphql(complexity = "first.unwrap_or(20).clamp(0, 100) as usize * child_complexity + 1")]
-    #[allow(clippy::too_many_arguments)] // one per GraphQL argument
-    async fn datasets(
-        &self,
-        ctx: &Context<'_>,
-        #[graphql(desc = "Case-insensitive text to find in title or description.")] search: Option<
-            String,
-        >,
-        #[graphql(desc = "Page size (default 20, at most 100).")] first: Option<i32>,
-        #[graphql(desc = "Cursor of the last item of the previous page.")] after: Option<String>,
-        #[graphql(desc = "Order (default: creation time, oldest first).")] order_by: Option<
-            ListOrder,
-        >,
-        #[graphql(desc = "Only items created at or after this time.")] created_after: Option<
-            DateTime<Utc>,
-        >,
-        #[graphql(desc = "Only items created before this time.")] created_before: Option<
-            DateTime<Utc>,
-        >,
-        #[graphql(
-            desc = "Only datasets on which the caller holds one of these roles of their own (directly or through a group); read-only access through projects does not count."
-        )]
-        my_role: Option<Vec<DatasetRole>>,
-    ) -> Result<Conn<Dataset>> {
-        let (svc, caller) = scope(ctx)?;
-        let my_role: Option<Vec<String>> =
-            my_role.map(|roles| roles.into_iter().map(|r| enum_name(r).to_owned()).collect());
-        let page = datasets::list(
-            svc,
-            caller,
-            search.as_deref(),
-            my_role.as_deref(),
-            ListArgs {
-                first,
-                after,
-                order_by,
-                created_after,
-                created_before,
+crate::query_object! {
+    impl DatasetQuery {
+        paged {
+            /// Datasets the caller may see: through a dataset role, or read-only
+            /// through a project they collaborate on.
+            fn datasets(
+                ctx,
+                #[graphql(desc = "Case-insensitive text to find in title or description.")] search: Option<
+                    String,
+                >,
+                ..page,
+                #[graphql(
+                    desc = "Only datasets on which the caller holds one of these roles of their own (directly or through a group); read-only access through projects does not count."
+                )]
+                my_role: Option<Vec<DatasetRole>>,
+            ) -> Dataset {
+                let (svc, caller) = scope(ctx)?;
+                let my_role: Option<Vec<Role>> =
+                    my_role.map(|roles| roles.into_iter().map(Role::from).collect());
+                let page = datasets::list(
+                    svc,
+                    caller,
+                    search.as_deref(),
+                    my_role.as_deref(),
+                    page,
+                )
+                .await?;
+                Ok(connection(page, Dataset::new))
             }
-            .into_page()?,
-        )
-        .await?;
-        Ok(connection(page, Dataset::new))
-    }
 
-    /// Every dataset of the workspace (workspace ADMINs only; they may join
-    /// any). Each shows its summary (title, description, dates, creator,
-    /// collaborators, `fileCount`, `myRole`, `viewerCan`); its contents
-    /// (`files`, `folder`, `projects`) only once the caller may view it, e.g.
-    /// after `joinDataset`.
-    #[graphql(complexity = "first.unwrap_or(20).clamp(0, 100) as usize * child_complexity + 1")]
-    #[allow(clippy::too_many_arguments)] // one per GraphQL argument
-    async fn workspace_datasets(
-        &self,
-        ctx: &Context<'_>,
-        #[graphql(desc = "Case-insensitive text to find in title or description.")] search: Option<
-            String,
-        >,
-        #[graphql(desc = "Page size (default 20, at most 100).")] first: Option<i32>,
-        #[graphql(desc = "Cursor of the last item of the previous page.")] after: Option<String>,
-        #[graphql(desc = "Order (default: creation time, oldest first).")] order_by: Option<
-            ListOrder,
-        >,
-        #[graphql(desc = "Only items created at or after this time.")] created_after: Option<
-            DateTime<Utc>,
-        >,
-        #[graphql(desc = "Only items created before this time.")] created_before: Option<
-            DateTime<Utc>,
-        >,
-        #[graphql(
-            desc = "true: only datasets on which the caller holds a role of their own (directly or through a group); false: only those on which they hold none."
-        )]
-        joined: Option<bool>,
-    ) -> Result<Conn<Dataset>> {
-        let (svc, caller) = scope(ctx)?;
-        let page = datasets::list_workspace(
-            svc,
-            caller,
-            search.as_deref(),
-            joined,
-            ListArgs {
-                first,
-                after,
-                order_by,
-                created_after,
-                created_before,
+            /// Every dataset of the workspace (workspace ADMINs only; they may join
+            /// any). Each shows its summary (title, description, dates, creator,
+            /// collaborators, `fileCount`, `myRole`, `viewerCan`); its contents
+            /// (`files`, `folder`, `projects`) only once the caller may view it, e.g.
+            /// after `joinDataset`.
+            fn workspace_datasets(
+                ctx,
+                #[graphql(desc = "Case-insensitive text to find in title or description.")] search: Option<
+                    String,
+                >,
+                ..page,
+                #[graphql(
+                    desc = "true: only datasets on which the caller holds a role of their own (directly or through a group); false: only those on which they hold none."
+                )]
+                joined: Option<bool>,
+            ) -> Dataset {
+                let (svc, caller) = scope(ctx)?;
+                let page = datasets::list_workspace(
+                    svc,
+                    caller,
+                    search.as_deref(),
+                    joined,
+                    page,
+                )
+                .await?;
+                Ok(connection(page, Dataset::new))
             }
-            .into_page()?,
-        )
-        .await?;
-        Ok(connection(page, Dataset::new))
-    }
+        }
 
-    /// One dataset; null with NOT_FOUND when missing or not visible.
-    async fn dataset(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Dataset>> {
-        let result = async {
-            let (svc, caller) = scope(ctx)?;
-            let id = parse_id(&id, "Dataset", "id")?;
-            Dataset::load(svc, caller, id).await
-        };
-        or_null(ctx, result.await)
+        /// One dataset; null with NOT_FOUND when missing or not visible.
+        async fn dataset(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Dataset>> {
+            let result = async {
+                let (svc, caller) = scope(ctx)?;
+                let id = parse_id(&id, "id")?;
+                Dataset::load(svc, caller, id).await
+            };
+            or_null(ctx, result.await)
+        }
     }
 }
 
@@ -419,7 +338,7 @@ impl DatasetMutation {
         let folder = input
             .folder_id
             .as_ref()
-            .map(|f| parse_id(f, "Folder", "folderId"))
+            .map(|f| parse_id(f, "folderId"))
             .transpose()?;
         let model = datasets::create(
             svc,
@@ -439,7 +358,7 @@ impl DatasetMutation {
         input: UpdateDatasetInput,
     ) -> Result<Dataset> {
         let (svc, caller) = scope(ctx)?;
-        let id = parse_id(&input.id, "Dataset", "id")?;
+        let id = parse_id(&input.id, "id")?;
         let model = datasets::update(
             svc,
             caller,
@@ -454,9 +373,8 @@ impl DatasetMutation {
     /// Deletes a dataset (dataset ADMIN; `confirm` must be `delete`).
     async fn delete_dataset(&self, ctx: &Context<'_>, input: DeleteDatasetInput) -> Result<ID> {
         let (svc, caller) = scope(ctx)?;
-        let id = parse_id(&input.id, "Dataset", "id")?;
-        Ok(global_id(
-            "Dataset",
+        let id = parse_id(&input.id, "id")?;
+        Ok(global_id::<entity::dataset::Entity>(
             datasets::delete(svc, caller, id, &input.confirm).await?,
         ))
     }
@@ -468,9 +386,9 @@ impl DatasetMutation {
         input: AttachFilesToDatasetInput,
     ) -> Result<Dataset> {
         let (svc, caller) = scope(ctx)?;
-        let id = parse_id(&input.dataset_id, "Dataset", "datasetId")?;
-        let files = parse_ids(&input.file_ids, "File", "fileIds")?;
-        let folders = parse_ids(&input.folder_ids, "Folder", "folderIds")?;
+        let id = parse_id(&input.dataset_id, "datasetId")?;
+        let files = parse_ids(&input.file_ids, "fileIds")?;
+        let folders = parse_ids(&input.folder_ids, "folderIds")?;
         Ok(Dataset::new(
             datasets::attach_files(svc, caller, id, &files, &folders).await?,
         ))
@@ -483,8 +401,8 @@ impl DatasetMutation {
         input: DetachFilesFromDatasetInput,
     ) -> Result<Dataset> {
         let (svc, caller) = scope(ctx)?;
-        let id = parse_id(&input.dataset_id, "Dataset", "datasetId")?;
-        let files = parse_ids(&input.file_ids, "File", "fileIds")?;
+        let id = parse_id(&input.dataset_id, "datasetId")?;
+        let files = parse_ids(&input.file_ids, "fileIds")?;
         Ok(Dataset::new(
             datasets::detach_files(svc, caller, id, &files).await?,
         ))
@@ -494,8 +412,8 @@ impl DatasetMutation {
     /// them, projects of the datasets they left no longer do.
     async fn move_files(&self, ctx: &Context<'_>, input: MoveFilesInput) -> Result<Vec<File>> {
         let (svc, caller) = scope(ctx)?;
-        let files = parse_ids(&input.file_ids, "File", "fileIds")?;
-        let to = parse_id(&input.to_dataset_id, "Dataset", "toDatasetId")?;
+        let files = parse_ids(&input.file_ids, "fileIds")?;
+        let to = parse_id(&input.to_dataset_id, "toDatasetId")?;
         Ok(datasets::move_files(svc, caller, &files, to)
             .await?
             .into_iter()
@@ -506,7 +424,7 @@ impl DatasetMutation {
     /// Joins a dataset as a workspace ADMIN, receiving the dataset ADMIN role (audited).
     async fn join_dataset(&self, ctx: &Context<'_>, input: JoinDatasetInput) -> Result<Dataset> {
         let (svc, caller) = scope(ctx)?;
-        let id = parse_id(&input.dataset_id, "Dataset", "datasetId")?;
+        let id = parse_id(&input.dataset_id, "datasetId")?;
         Ok(Dataset::new(datasets::join(svc, caller, id).await?))
     }
 }
@@ -515,8 +433,6 @@ crate::collaborator_mutations! {
     mutation: DatasetCollaboratorMutation,
     resource: Dataset,
     role: DatasetRole,
-    kind: Kind::Dataset,
-    type_name: "Dataset",
     noun: "dataset" ("a dataset"),
     id_field: dataset_id("datasetId"),
     add: AddDatasetCollaboratorsInput => add_dataset_collaborators,

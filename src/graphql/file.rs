@@ -6,7 +6,8 @@ use entity::file;
 
 use super::dataset::Dataset;
 use super::folder::Folder;
-use super::{enum_value, global_id, loaders};
+use super::{global_id, loaders};
+use entity::enums::FileKind as StoredFileKind;
 
 /// An object in storage registered into a folder, attached to datasets.
 pub struct File(pub file::Model);
@@ -32,11 +33,29 @@ pub enum FileKind {
     Pdf,
 }
 
+crate::stored_as!(FileKind => StoredFileKind {
+    Image => Image,
+    Video => Video,
+    ImageGroup => ImageGroup,
+    ImageSequence => ImageSequence,
+    DicomSeries => DicomSeries,
+    Audio => Audio,
+    Text => Text,
+    Pdf => Pdf,
+});
+
+impl FileKind {
+    /// The spelling stored in `files.kind`.
+    pub fn stored(self) -> &'static str {
+        StoredFileKind::from(self).as_str()
+    }
+}
+
 #[Object]
 impl File {
     /// Global ID.
     pub async fn id(&self) -> ID {
-        global_id("File", self.0.id)
+        global_id::<entity::file::Entity>(self.0.id)
     }
     /// Title.
     async fn title(&self) -> &str {
@@ -44,7 +63,9 @@ impl File {
     }
     /// What the file holds.
     async fn kind(&self) -> FileKind {
-        enum_value(&self.0.kind).unwrap_or(FileKind::Image)
+        StoredFileKind::parse(&self.0.kind)
+            .and_then(|k| k.try_into().ok())
+            .unwrap_or(FileKind::Image)
     }
     /// Where the object lives (the first object of an image group, image
     /// sequence or DICOM series).

@@ -3,28 +3,21 @@
 use async_graphql::{Context, Enum, InputObject, Json, Object, Result, SimpleObject, ID};
 use chrono::{DateTime, Utc};
 use entity::folder;
-use tokio::sync::OnceCell;
-use uuid::Uuid;
 
 use super::collaborators::{self, Collaborator};
 use super::file::{File, FileKind};
+use super::resource::Guarded;
 use super::{
-    connection, empty_connection, enum_name, enum_value, global_id, hidden, loaders, or_null,
-    page_args, parse_id, scope, Conn, ListArgs, ListOrder,
+    connection, empty_connection, global_id, hidden, loaders, or_null, page_args, parse_id, scope,
+    Conn,
 };
-use crate::auth::Caller;
-use crate::error::AppResult;
-use crate::policy::{Action, Kind};
-use crate::service::access::Access;
+use crate::policy::{Action, Kind, Role};
 use crate::service::files::NewFile;
 use crate::service::files::{FileFilter, FileParent};
-use crate::service::{files, folders, Services};
+use crate::service::{files, folders};
 
 /// A folder of the workspace's storage; files live in folders.
-pub struct Folder {
-    pub model: folder::Model,
-    access: OnceCell<Access>,
-}
+pub type Folder = Guarded<folder::Entity>;
 
 /// A role on a folder.
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
@@ -34,6 +27,8 @@ pub enum FolderRole {
     /// Sees the folder and its files.
     User,
 }
+
+crate::stored_as!(FolderRole => Role { Admin => Admin, User => User });
 
 /// What the caller may do with a folder.
 #[derive(SimpleObject)]
@@ -50,46 +45,11 @@ pub struct FolderPermissions {
     pub delete: bool,
 }
 
-impl Folder {
-    pub fn new(model: folder::Model) -> Folder {
-        Folder {
-            model,
-            access: OnceCell::new(),
-        }
-    }
-
-    pub async fn load(svc: &Services, caller: &Caller, id: Uuid) -> AppResult<Folder> {
-        let (model, access) = folders::get(svc, caller, id).await?;
-        Ok(Folder {
-            model,
-            access: OnceCell::new_with(Some(access)),
-        })
-    }
-
-    pub async fn reload(svc: &Services, id: Uuid) -> AppResult<Folder> {
-        let model = crate::service::grants::by_id::<folder::Entity>(svc, id, "folder").await?;
-        Ok(Folder::new(model))
-    }
-
-    async fn access(&self, ctx: &Context<'_>) -> AppResult<&Access> {
-        self.access
-            .get_or_try_init(|| async { loaders(ctx)?.access(Kind::Folder, self.model.id).await })
-            .await
-    }
-
-    /// Whether the caller may see the folder's contents: a payload may follow
-    /// the caller's own role going away, so contents ask the caller's access.
-    async fn shows_contents(&self, ctx: &Context<'_>) -> AppResult<bool> {
-        let (svc, _) = scope(ctx)?;
-        Ok(self.access(ctx).await?.visible(&svc.policy))
-    }
-}
-
 #[Object]
 impl Folder {
     /// Global ID.
     pub async fn id(&self) -> ID {
-        global_id("Folder", self.model.id)
+        global_id::<entity::folder::Entity>(self.model.id)
     }
     /// Name, unique among its siblings.
     async fn name(&self) -> &str {
@@ -125,7 +85,7 @@ impl Folder {
             return hidden(ctx, "folder contents", empty_connection());
         }
         let filter = FileFilter {
-            kind: kind.map(|k| enum_name(k).to_owned()),
+            kind: kind.map(|k| k.stored().to_owned()),
             search,
         };
         let page = loaders(ctx)?
@@ -143,7 +103,11 @@ impl Folder {
     }
     /// The caller's strongest role on the folder.
     async fn my_role(&self, ctx: &Context<'_>) -> Result<Option<FolderRole>> {
-        Ok(self.access(ctx).await?.my_role().and_then(enum_value))
+        Ok(self
+            .access(ctx)
+            .await?
+            .my_role()
+            .and_then(|r| r.try_into().ok()))
     }
     /// What the caller may do with the folder.
     async fn viewer_can(&self, ctx: &Context<'_>) -> Result<FolderPermissions> {
@@ -163,63 +127,46 @@ impl Folder {
 #[derive(Default)]
 pub struct FolderQuery;
 
-#[Object]
-impl FolderQuery {
-    /// Folders the caller holds a role on.
-    #[graphql(complexity = "first.unwrap_or(20).clamp(0, 100) as usize * child_complexity + 1")]
-    #[allow(clippy::too_many_arguments)] // one per GraphQL argument
-    async fn folders(
-        &self,
-        ctx: &Context<'_>,
-        #[graphql(desc = "Case-insensitive text to find in the name.")] search: Option<String>,
-        #[graphql(desc = "Page size (default 20, at most 100).")] first: Option<i32>,
-        #[graphql(desc = "Cursor of the last item of the previous page.")] after: Option<String>,
-        #[graphql(desc = "Order (default: creation time, oldest first).")] order_by: Option<
-            ListOrder,
-        >,
-        #[graphql(desc = "Only items created at or after this time.")] created_after: Option<
-            DateTime<Utc>,
-        >,
-        #[graphql(desc = "Only items created before this time.")] created_before: Option<
-            DateTime<Utc>,
-        >,
-    ) -> Result<Conn<Folder>> {
-        let (svc, caller) = scope(ctx)?;
-        let page = folders::list(
-            svc,
-            caller,
-            search.as_deref(),
-            ListArgs {
-                first,
-                after,
-                order_by,
-                created_after,
-                created_before,
+crate::query_object! {
+    impl FolderQuery {
+        paged {
+            /// Folders the caller holds a role on.
+            fn folders(
+                ctx,
+                #[graphql(desc = "Case-insensitive text to find in the name.")] search: Option<String>,
+                ..page,
+            ) -> Folder {
+                let (svc, caller) = scope(ctx)?;
+                let page = folders::list(
+                    svc,
+                    caller,
+                    search.as_deref(),
+                    page,
+                )
+                .await?;
+                Ok(connection(page, Folder::new))
             }
-            .into_page()?,
-        )
-        .await?;
-        Ok(connection(page, Folder::new))
-    }
+        }
 
-    /// One folder; null with NOT_FOUND when missing or not visible.
-    async fn folder(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Folder>> {
-        let result = async {
-            let (svc, caller) = scope(ctx)?;
-            let id = parse_id(&id, "Folder", "id")?;
-            Folder::load(svc, caller, id).await
-        };
-        or_null(ctx, result.await)
-    }
+        /// One folder; null with NOT_FOUND when missing or not visible.
+        async fn folder(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Folder>> {
+            let result = async {
+                let (svc, caller) = scope(ctx)?;
+                let id = parse_id(&id, "id")?;
+                Folder::load(svc, caller, id).await
+            };
+            or_null(ctx, result.await)
+        }
 
-    /// One file; null with NOT_FOUND when missing or not visible.
-    async fn file(&self, ctx: &Context<'_>, id: ID) -> Result<Option<File>> {
-        let result = async {
-            let (svc, caller) = scope(ctx)?;
-            let id = parse_id(&id, "File", "id")?;
-            files::get(svc, caller, id).await.map(File)
-        };
-        or_null(ctx, result.await)
+        /// One file; null with NOT_FOUND when missing or not visible.
+        async fn file(&self, ctx: &Context<'_>, id: ID) -> Result<Option<File>> {
+            let result = async {
+                let (svc, caller) = scope(ctx)?;
+                let id = parse_id(&id, "id")?;
+                files::get(svc, caller, id).await.map(File)
+            };
+            or_null(ctx, result.await)
+        }
     }
 }
 
@@ -281,7 +228,7 @@ impl FolderMutation {
         let parent = input
             .parent_id
             .as_ref()
-            .map(|p| parse_id(p, "Folder", "parentId"))
+            .map(|p| parse_id(p, "parentId"))
             .transpose()?;
         Ok(Folder::new(
             folders::create(svc, caller, &input.name, parent).await?,
@@ -291,7 +238,7 @@ impl FolderMutation {
     /// Renames a folder (folder ADMIN).
     async fn update_folder(&self, ctx: &Context<'_>, input: UpdateFolderInput) -> Result<Folder> {
         let (svc, caller) = scope(ctx)?;
-        let id = parse_id(&input.id, "Folder", "id")?;
+        let id = parse_id(&input.id, "id")?;
         Ok(Folder::new(
             folders::rename(svc, caller, id, &input.name).await?,
         ))
@@ -300,8 +247,10 @@ impl FolderMutation {
     /// Deletes an empty folder (folder ADMIN; CONFLICT while it holds anything).
     async fn delete_folder(&self, ctx: &Context<'_>, input: DeleteFolderInput) -> Result<ID> {
         let (svc, caller) = scope(ctx)?;
-        let id = parse_id(&input.id, "Folder", "id")?;
-        Ok(global_id("Folder", folders::delete(svc, caller, id).await?))
+        let id = parse_id(&input.id, "id")?;
+        Ok(global_id::<entity::folder::Entity>(
+            folders::delete(svc, caller, id).await?,
+        ))
     }
 
     /// Registers known objects as files of a folder (folder ADMIN), synchronously.
@@ -311,14 +260,14 @@ impl FolderMutation {
         input: RegisterFilesInput,
     ) -> Result<Vec<File>> {
         let (svc, caller) = scope(ctx)?;
-        let folder = parse_id(&input.folder_id, "Folder", "folderId")?;
+        let folder = parse_id(&input.folder_id, "folderId")?;
         let new_files = input
             .files
             .into_iter()
             .map(|f| NewFile {
                 object_url: f.object_url,
                 title: f.title,
-                kind: enum_name(f.kind).to_owned(),
+                kind: f.kind.stored().to_owned(),
                 client_metadata: f.client_metadata.map(|m| m.0),
             })
             .collect();
@@ -334,8 +283,6 @@ crate::collaborator_mutations! {
     mutation: FolderCollaboratorMutation,
     resource: Folder,
     role: FolderRole,
-    kind: Kind::Folder,
-    type_name: "Folder",
     noun: "folder" ("a folder"),
     id_field: folder_id("folderId"),
     add: AddFolderCollaboratorsInput => add_folder_collaborators,

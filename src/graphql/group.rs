@@ -6,11 +6,8 @@ use entity::group;
 
 use super::loaders::UserField;
 use super::user::User;
-use super::{
-    connection, enum_name, enum_value, global_id, loaders, or_null, parse_id, parse_ids, scope,
-    Conn, ListArgs, ListOrder,
-};
-use crate::policy::{Action, Kind};
+use super::{connection, global_id, loaders, or_null, parse_id, parse_ids, scope};
+use crate::policy::{Action, Kind, Role};
 use crate::service::groups;
 
 /// A set of users that can be granted roles together. A group's role on a
@@ -25,6 +22,8 @@ pub enum GroupRole {
     /// Manages the group's memberships; receives none of the group's roles.
     Manager,
 }
+
+crate::stored_as!(GroupRole => Role { Member => Member, Manager => Manager });
 
 /// One user's membership in a group.
 #[derive(SimpleObject)]
@@ -48,7 +47,7 @@ pub struct GroupPermissions {
 impl Group {
     /// Global ID.
     pub async fn id(&self) -> ID {
-        global_id("Group", self.0.id)
+        global_id::<entity::group::Entity>(self.0.id)
     }
     /// Unique name.
     async fn name(&self) -> &str {
@@ -79,7 +78,7 @@ impl Group {
             .filter_map(|m| {
                 Some(GroupMember {
                     user: User(people.get(&(UserField::GroupMember, m.user_id))?.clone()),
-                    role: enum_value(&m.role).unwrap_or(GroupRole::Member),
+                    role: m.role.try_into().unwrap_or(GroupRole::Member),
                 })
             })
             .collect())
@@ -87,11 +86,9 @@ impl Group {
     /// What the caller may do with this group.
     async fn viewer_can(&self, ctx: &Context<'_>) -> Result<GroupPermissions> {
         let (svc, caller) = scope(ctx)?;
-        let admin = svc.policy.allows(
-            Kind::Workspace,
-            &caller.workspace_role,
-            Action::ManageGroups,
-        );
+        let admin = svc
+            .policy
+            .allows(Kind::Workspace, caller.workspace_role, Action::ManageGroups);
         let memberships = loaders(ctx)?
             .group_members
             .load_one(self.0.id)
@@ -101,7 +98,7 @@ impl Group {
             m.user_id == caller.id
                 && svc
                     .policy
-                    .allows(Kind::Group, &m.role, Action::ManageMembers)
+                    .allows(Kind::Group, m.role, Action::ManageMembers)
         });
         Ok(GroupPermissions {
             manage_members: admin || manager,
@@ -113,53 +110,36 @@ impl Group {
 #[derive(Default)]
 pub struct GroupQuery;
 
-#[Object]
-impl GroupQuery {
-    /// Groups of the workspace (visible to every member).
-    #[graphql(complexity = "first.unwrap_or(20).clamp(0, 100) as usize * child_complexity + 1")]
-    #[allow(clippy::too_many_arguments)] // one per GraphQL argument
-    async fn groups(
-        &self,
-        ctx: &Context<'_>,
-        #[graphql(desc = "Case-insensitive text to find in the name.")] search: Option<String>,
-        #[graphql(desc = "Page size (default 20, at most 100).")] first: Option<i32>,
-        #[graphql(desc = "Cursor of the last item of the previous page.")] after: Option<String>,
-        #[graphql(desc = "Order (default: creation time, oldest first).")] order_by: Option<
-            ListOrder,
-        >,
-        #[graphql(desc = "Only items created at or after this time.")] created_after: Option<
-            DateTime<Utc>,
-        >,
-        #[graphql(desc = "Only items created before this time.")] created_before: Option<
-            DateTime<Utc>,
-        >,
-    ) -> Result<Conn<Group>> {
-        let (svc, caller) = scope(ctx)?;
-        let page = groups::list(
-            svc,
-            caller,
-            search.as_deref(),
-            ListArgs {
-                first,
-                after,
-                order_by,
-                created_after,
-                created_before,
+crate::query_object! {
+    impl GroupQuery {
+        paged {
+            /// Groups of the workspace (visible to every member).
+            fn groups(
+                ctx,
+                #[graphql(desc = "Case-insensitive text to find in the name.")] search: Option<String>,
+                ..page,
+            ) -> Group {
+                let (svc, caller) = scope(ctx)?;
+                let page = groups::list(
+                    svc,
+                    caller,
+                    search.as_deref(),
+                    page,
+                )
+                .await?;
+                Ok(connection(page, Group))
             }
-            .into_page()?,
-        )
-        .await?;
-        Ok(connection(page, Group))
-    }
+        }
 
-    /// One group by ID.
-    async fn group(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Group>> {
-        let result = async {
-            let (svc, caller) = scope(ctx)?;
-            let id = parse_id(&id, "Group", "id")?;
-            groups::get(svc, caller, id).await.map(Group)
-        };
-        or_null(ctx, result.await)
+        /// One group by ID.
+        async fn group(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Group>> {
+            let result = async {
+                let (svc, caller) = scope(ctx)?;
+                let id = parse_id(&id, "id")?;
+                groups::get(svc, caller, id).await.map(Group)
+            };
+            or_null(ctx, result.await)
+        }
     }
 }
 
@@ -227,7 +207,7 @@ impl GroupMutation {
     /// Renames or describes a group (workspace ADMINs).
     async fn update_group(&self, ctx: &Context<'_>, input: UpdateGroupInput) -> Result<Group> {
         let (svc, caller) = scope(ctx)?;
-        let id = parse_id(&input.id, "Group", "id")?;
+        let id = parse_id(&input.id, "id")?;
         Ok(Group(
             groups::update(
                 svc,
@@ -243,8 +223,10 @@ impl GroupMutation {
     /// Deletes a group; every role granted to it is revoked.
     async fn delete_group(&self, ctx: &Context<'_>, input: DeleteGroupInput) -> Result<ID> {
         let (svc, caller) = scope(ctx)?;
-        let id = parse_id(&input.id, "Group", "id")?;
-        Ok(global_id("Group", groups::delete(svc, caller, id).await?))
+        let id = parse_id(&input.id, "id")?;
+        Ok(global_id::<entity::group::Entity>(
+            groups::delete(svc, caller, id).await?,
+        ))
     }
 
     /// Adds users to a group (workspace ADMINs and the group's MANAGERs).
@@ -254,10 +236,10 @@ impl GroupMutation {
         input: AddGroupMembersInput,
     ) -> Result<Group> {
         let (svc, caller) = scope(ctx)?;
-        let id = parse_id(&input.group_id, "Group", "groupId")?;
-        let user_ids = parse_ids(&input.user_ids, "User", "userIds")?;
+        let id = parse_id(&input.group_id, "groupId")?;
+        let user_ids = parse_ids(&input.user_ids, "userIds")?;
         Ok(Group(
-            groups::add_members(svc, caller, id, &user_ids, enum_name(input.role)).await?,
+            groups::add_members(svc, caller, id, &user_ids, input.role.into()).await?,
         ))
     }
 
@@ -268,8 +250,8 @@ impl GroupMutation {
         input: RemoveGroupMemberInput,
     ) -> Result<Group> {
         let (svc, caller) = scope(ctx)?;
-        let id = parse_id(&input.group_id, "Group", "groupId")?;
-        let user_id = parse_id(&input.user_id, "User", "userId")?;
+        let id = parse_id(&input.group_id, "groupId")?;
+        let user_id = parse_id(&input.user_id, "userId")?;
         Ok(Group(
             groups::remove_member(svc, caller, id, user_id).await?,
         ))

@@ -7,7 +7,6 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use chrono::{DateTime, Utc};
 use entity::{import_item, import_job};
-use uuid::Uuid;
 
 use super::dataset::Dataset;
 use super::folder::Folder;
@@ -51,7 +50,7 @@ fn count(n: i64) -> i32 {
 impl ImportJob {
     /// Global ID.
     pub async fn id(&self) -> ID {
-        global_id("ImportJob", self.0.id)
+        global_id::<entity::import_job::Entity>(self.0.id)
     }
     /// Where the job is.
     async fn status(&self) -> ImportStatus {
@@ -297,7 +296,7 @@ impl ImportQuery {
     async fn import_job(&self, ctx: &Context<'_>, id: ID) -> Result<Option<ImportJob>> {
         let result = async {
             let (svc, caller) = scope(ctx)?;
-            let id = parse_id(&id, "ImportJob", "id")?;
+            let id = parse_id(&id, "id")?;
             jobs::get(svc, caller, id).await.map(ImportJob)
         };
         or_null(ctx, result.await)
@@ -314,7 +313,7 @@ impl ImportQuery {
         #[graphql(desc = "Cursor of the last job of the previous page.")] after: Option<String>,
     ) -> Result<Conn<ImportJob>> {
         let (svc, caller) = scope(ctx)?;
-        let dataset_id = parse_id(&dataset_id, "Dataset", "datasetId")?;
+        let dataset_id = parse_id(&dataset_id, "datasetId")?;
         let mut page = page_args(first, after)?;
         page.order = Order {
             by_name: false,
@@ -342,13 +341,13 @@ impl ImportMutation {
         let (svc, caller) = scope(ctx)?;
         let request = |format: ManifestFormat| -> AppResult<NewImport> {
             Ok(NewImport {
-                dataset_id: parse_id(&input.dataset_id, "Dataset", "datasetId")?,
+                dataset_id: parse_id(&input.dataset_id, "datasetId")?,
                 folder_id: input
                     .folder_id
                     .as_ref()
-                    .map(|id| parse_id(id, "Folder", "folderId"))
+                    .map(|id| parse_id(id, "folderId"))
                     .transpose()?,
-                integration_id: parse_id(&input.integration_id, "Integration", "integrationId")?,
+                integration_id: parse_id(&input.integration_id, "integrationId")?,
                 format: format.into(),
                 ignore_file_errors: input.ignore_file_errors.unwrap_or(false),
                 skip_duplicate_urls: input.skip_duplicate_urls,
@@ -399,7 +398,7 @@ impl ImportMutation {
         input: CancelImportJobInput,
     ) -> Result<ImportJob> {
         let (svc, caller) = scope(ctx)?;
-        let id = parse_id(&input.id, "ImportJob", "id")?;
+        let id = parse_id(&input.id, "id")?;
         Ok(ImportJob(jobs::cancel(svc, caller, id).await?))
     }
 }
@@ -408,7 +407,7 @@ impl ImportMutation {
 pub async fn load(
     svc: &crate::service::Services,
     caller: &crate::auth::Caller,
-    id: Uuid,
+    id: crate::ids::Id<import_job::Entity>,
 ) -> AppResult<ImportJob> {
     jobs::get(svc, caller, id).await.map(ImportJob)
 }

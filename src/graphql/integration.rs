@@ -6,21 +6,15 @@ use async_graphql::{
 };
 use chrono::{DateTime, Utc};
 use entity::integration;
-use tokio::sync::OnceCell;
-use uuid::Uuid;
 
 use super::collaborators::{self, Collaborator};
 use super::loaders::UserField;
+use super::resource::Guarded;
 use super::user::User;
-use super::{
-    connection, enum_value, global_id, loaders, or_null, parse_id, scope, Conn, ListArgs, ListOrder,
-};
-use crate::auth::Caller;
-use crate::error::{AppError, AppResult};
-use crate::policy::{Action, Kind};
-use crate::service::access::Access;
+use super::{connection, global_id, loaders, or_null, parse_id, scope};
+use crate::error::AppError;
+use crate::policy::{Action, Kind, Role};
 use crate::service::integrations::{self, CredentialsChange};
-use crate::service::Services;
 use crate::storage::Provider;
 
 /// Where an integration's objects live.
@@ -39,17 +33,13 @@ pub enum StorageProvider {
     Local,
 }
 
-impl StorageProvider {
-    fn provider(self) -> Provider {
-        match self {
-            StorageProvider::S3 => Provider::S3,
-            StorageProvider::Gcs => Provider::Gcs,
-            StorageProvider::Azure => Provider::Azure,
-            StorageProvider::Http => Provider::Http,
-            StorageProvider::Local => Provider::Local,
-        }
-    }
-}
+crate::stored_as!(StorageProvider => Provider {
+    S3 => S3,
+    Gcs => Gcs,
+    Azure => Azure,
+    Http => Http,
+    Local => Local,
+});
 
 /// A role on an integration.
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
@@ -59,6 +49,8 @@ pub enum IntegrationRole {
     /// Sees the integration and imports through it.
     User,
 }
+
+crate::stored_as!(IntegrationRole => Role { Admin => Admin, User => User });
 
 /// What the caller may do with an integration.
 #[derive(SimpleObject)]
@@ -77,49 +69,13 @@ pub struct IntegrationPermissions {
 }
 
 /// A named connection to private storage. Its credentials are write-only.
-pub struct Integration {
-    pub model: integration::Model,
-    access: OnceCell<Access>,
-}
-
-impl Integration {
-    pub fn new(model: integration::Model) -> Integration {
-        Integration {
-            model,
-            access: OnceCell::new(),
-        }
-    }
-
-    /// The integration as the caller sees it (NOT_FOUND when they cannot).
-    pub async fn load(svc: &Services, caller: &Caller, id: Uuid) -> AppResult<Integration> {
-        let (model, access) = integrations::get(svc, caller, id).await?;
-        Ok(Integration {
-            model,
-            access: OnceCell::new_with(Some(access)),
-        })
-    }
-
-    /// The integration after a change the caller was allowed to make.
-    pub async fn reload(svc: &Services, id: Uuid) -> AppResult<Integration> {
-        let model =
-            crate::service::grants::by_id::<integration::Entity>(svc, id, "integration").await?;
-        Ok(Integration::new(model))
-    }
-
-    async fn access(&self, ctx: &Context<'_>) -> AppResult<&Access> {
-        self.access
-            .get_or_try_init(|| async {
-                loaders(ctx)?.access(Kind::Integration, self.model.id).await
-            })
-            .await
-    }
-}
+pub type Integration = Guarded<integration::Entity>;
 
 #[Object]
 impl Integration {
     /// Global ID.
     pub async fn id(&self) -> ID {
-        global_id("Integration", self.model.id)
+        global_id::<entity::integration::Entity>(self.model.id)
     }
     /// Title.
     async fn title(&self) -> &str {
@@ -127,7 +83,9 @@ impl Integration {
     }
     /// Where the objects live.
     async fn provider(&self) -> Result<StorageProvider> {
-        Ok(enum_value(&self.model.provider)
+        Ok(Provider::parse(&self.model.provider)
+            .ok()
+            .and_then(|p| p.try_into().ok())
             .ok_or_else(|| AppError::internal("integration with an unknown provider"))?)
     }
     /// The non-secret settings (bucket, region, endpoint, prefix, base URL,
@@ -157,7 +115,11 @@ impl Integration {
     /// The caller's own strongest role (null for a workspace ADMIN managing
     /// it without one).
     async fn my_role(&self, ctx: &Context<'_>) -> Result<Option<IntegrationRole>> {
-        Ok(self.access(ctx).await?.my_role().and_then(enum_value))
+        Ok(self
+            .access(ctx)
+            .await?
+            .my_role()
+            .and_then(|r| r.try_into().ok()))
     }
     /// What the caller may do with it.
     async fn viewer_can(&self, ctx: &Context<'_>) -> Result<IntegrationPermissions> {
@@ -190,53 +152,36 @@ pub struct IntegrationTestResult {
 #[derive(Default)]
 pub struct IntegrationQuery;
 
-#[Object]
-impl IntegrationQuery {
-    /// Integrations the caller holds a role on (workspace ADMINs: all).
-    #[graphql(complexity = "first.unwrap_or(20).clamp(0, 100) as usize * child_complexity + 1")]
-    #[allow(clippy::too_many_arguments)] // one per GraphQL argument
-    async fn integrations(
-        &self,
-        ctx: &Context<'_>,
-        #[graphql(desc = "Case-insensitive text to find in the title.")] search: Option<String>,
-        #[graphql(desc = "Page size (default 20, at most 100).")] first: Option<i32>,
-        #[graphql(desc = "Cursor of the last item of the previous page.")] after: Option<String>,
-        #[graphql(desc = "Order (default: creation time, oldest first).")] order_by: Option<
-            ListOrder,
-        >,
-        #[graphql(desc = "Only items created at or after this time.")] created_after: Option<
-            DateTime<Utc>,
-        >,
-        #[graphql(desc = "Only items created before this time.")] created_before: Option<
-            DateTime<Utc>,
-        >,
-    ) -> Result<Conn<Integration>> {
-        let (svc, caller) = scope(ctx)?;
-        let page = integrations::list(
-            svc,
-            caller,
-            search.as_deref(),
-            ListArgs {
-                first,
-                after,
-                order_by,
-                created_after,
-                created_before,
+crate::query_object! {
+    impl IntegrationQuery {
+        paged {
+            /// Integrations the caller holds a role on (workspace ADMINs: all).
+            fn integrations(
+                ctx,
+                #[graphql(desc = "Case-insensitive text to find in the title.")] search: Option<String>,
+                ..page,
+            ) -> Integration {
+                let (svc, caller) = scope(ctx)?;
+                let page = integrations::list(
+                    svc,
+                    caller,
+                    search.as_deref(),
+                    page,
+                )
+                .await?;
+                Ok(connection(page, Integration::new))
             }
-            .into_page()?,
-        )
-        .await?;
-        Ok(connection(page, Integration::new))
-    }
+        }
 
-    /// One integration; null with NOT_FOUND when missing or not visible.
-    async fn integration(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Integration>> {
-        let result = async {
-            let (svc, caller) = scope(ctx)?;
-            let id = parse_id(&id, "Integration", "id")?;
-            Integration::load(svc, caller, id).await
-        };
-        or_null(ctx, result.await)
+        /// One integration; null with NOT_FOUND when missing or not visible.
+        async fn integration(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Integration>> {
+            let result = async {
+                let (svc, caller) = scope(ctx)?;
+                let id = parse_id(&id, "id")?;
+                Integration::load(svc, caller, id).await
+            };
+            or_null(ctx, result.await)
+        }
     }
 }
 
@@ -306,7 +251,7 @@ impl IntegrationMutation {
             svc,
             caller,
             &input.title,
-            input.provider.provider(),
+            input.provider.into(),
             &input.config.0,
             input.credentials.as_ref().map(|c| &c.0),
         )
@@ -321,7 +266,7 @@ impl IntegrationMutation {
         input: UpdateIntegrationInput,
     ) -> Result<Integration> {
         let (svc, caller) = scope(ctx)?;
-        let id = parse_id(&input.id, "Integration", "id")?;
+        let id = parse_id(&input.id, "id")?;
         let credentials = match input.credentials {
             MaybeUndefined::Undefined => CredentialsChange::Keep,
             MaybeUndefined::Null => CredentialsChange::Clear,
@@ -347,9 +292,8 @@ impl IntegrationMutation {
         input: DeleteIntegrationInput,
     ) -> Result<ID> {
         let (svc, caller) = scope(ctx)?;
-        let id = parse_id(&input.id, "Integration", "id")?;
-        Ok(global_id(
-            "Integration",
+        let id = parse_id(&input.id, "id")?;
+        Ok(global_id::<entity::integration::Entity>(
             integrations::delete(svc, caller, id).await?,
         ))
     }
@@ -362,7 +306,7 @@ impl IntegrationMutation {
         input: TestIntegrationInput,
     ) -> Result<IntegrationTestResult> {
         let (svc, caller) = scope(ctx)?;
-        let id = parse_id(&input.id, "Integration", "id")?;
+        let id = parse_id(&input.id, "id")?;
         let result =
             integrations::test_connection(svc, caller, id, input.object_url.as_deref()).await?;
         Ok(IntegrationTestResult {
@@ -376,8 +320,6 @@ crate::collaborator_mutations! {
     mutation: IntegrationCollaboratorMutation,
     resource: Integration,
     role: IntegrationRole,
-    kind: Kind::Integration,
-    type_name: "Integration",
     noun: "integration" ("an integration"),
     id_field: integration_id("integrationId"),
     add: AddIntegrationCollaboratorsInput => add_integration_collaborators,

@@ -1,13 +1,12 @@
 //! The GraphQL API: thin types and resolvers per domain over `service`.
 
 use async_graphql::connection::{Connection, Edge};
-use async_graphql::resolver_utils::EnumType;
 use async_graphql::{Context, Object, OutputType, ID};
 use uuid::Uuid;
 
 use crate::auth::{Caller, Principal};
 use crate::error::{AppError, AppResult};
-use crate::ids;
+use crate::ids::{self, Id, Resource};
 use crate::service::page::{Order, Page, PageArgs, TotalCount};
 use crate::service::Services;
 
@@ -27,6 +26,7 @@ pub mod node;
 pub mod ontology;
 pub mod order;
 pub mod project;
+pub mod resource;
 pub mod schema;
 pub mod subscription;
 pub mod user;
@@ -57,24 +57,19 @@ pub fn loaders<'a>(ctx: &Context<'a>) -> AppResult<&'a std::sync::Arc<loaders::L
         .ok_or_else(AppError::unauthenticated)
 }
 
-/// Decodes a global ID of the given type; anything else is BAD_USER_INPUT.
-pub fn parse_id(id: &ID, type_name: &str, field: &str) -> AppResult<Uuid> {
-    match ids::decode(id.as_str()) {
-        Some((ty, uuid)) if ty == type_name => Ok(uuid),
-        _ => Err(AppError::bad_input(format!(
-            "{field} is not a valid {type_name} ID"
-        ))),
-    }
+/// Decodes a global ID of type `R`; anything else is BAD_USER_INPUT.
+pub fn parse_id<R: Resource>(id: &ID, field: &str) -> AppResult<Id<R>> {
+    Id::decode(id.as_str())
+        .ok_or_else(|| AppError::bad_input(format!("{field} is not a valid {} ID", R::TYPE_NAME)))
 }
 
-pub fn parse_ids(ids: &[ID], type_name: &str, field: &str) -> AppResult<Vec<Uuid>> {
-    ids.iter()
-        .map(|id| parse_id(id, type_name, field))
-        .collect()
+pub fn parse_ids<R: Resource>(ids: &[ID], field: &str) -> AppResult<Vec<Id<R>>> {
+    ids.iter().map(|id| parse_id(id, field)).collect()
 }
 
-pub fn global_id(type_name: &str, id: Uuid) -> ID {
-    ID(ids::encode(type_name, id))
+/// The global ID of a resource of type `R`.
+pub fn global_id<R: Resource>(uuid: Uuid) -> ID {
+    ID(Id::<R>::new(uuid).encode())
 }
 
 /// `first` / `after` from the client, with the cursor decoded.
@@ -191,21 +186,106 @@ pub fn connection<M, T: OutputType>(page: Page<M>, wrap: impl Fn(M) -> T) -> Con
     conn
 }
 
-/// The GraphQL name of an enum value (role and kind columns store these).
-pub fn enum_name<E: EnumType + PartialEq + Copy>(value: E) -> &'static str {
-    E::items()
-        .iter()
-        .find(|item| item.value == value)
-        .map(|item| item.name)
-        .unwrap_or_default()
+/// Declares a query object (`#[Object] impl $Query`) whose top-level lists
+/// share one shape. Each field in `paged { … }`, written
+///
+/// ```ignore
+/// /// Docs of the field.
+/// fn datasets(ctx, #[graphql(desc = "…")] search: Option<String>, ..page,
+///             #[graphql(desc = "…")] my_role: Option<Vec<DatasetRole>>) -> Dataset {
+///     /* `page` is the decoded `PageArgs`; answer a `Conn<Dataset>` */
+/// }
+/// ```
+///
+/// takes the arguments before `..page`, then `first`, `after`, `orderBy`,
+/// `createdAfter` and `createdBefore` (documented here, once), then the
+/// arguments after it, and costs `first` times its children. The fields in
+/// `before { … }` and after the block are ordinary resolvers, kept in order.
+/// (One expansion for the whole object: the complexity expression must see
+/// the arguments and async-graphql's `child_complexity` alike.)
+#[macro_export]
+macro_rules! query_object {
+    (
+        impl $Query:ident {
+            $(before { $($before_items:tt)* })?
+            paged {
+                $(
+                    $(#[$meta:meta])*
+                    fn $name:ident(
+                        $ctx:ident,
+                        $($(#[$before_meta:meta])* $before:ident: $Before:ty,)*
+                        ..$page:ident
+                        $(, $(#[$after_meta:meta])* $after:ident: $After:ty)* $(,)?
+                    ) -> $Node:ty $body:block
+                )+
+            }
+            $($after_items:tt)*
+        }
+    ) => {
+        #[async_graphql::Object]
+        impl $Query {
+            $($($before_items)*)?
+            $(
+                $(#[$meta])*
+                #[graphql(complexity = "first.unwrap_or(20).clamp(0, 100) as usize * child_complexity + 1")]
+                #[allow(clippy::too_many_arguments)] // one per GraphQL argument
+                async fn $name(
+                    &self,
+                    $ctx: &async_graphql::Context<'_>,
+                    $($(#[$before_meta])* $before: $Before,)*
+                    #[graphql(desc = "Page size (default 20, at most 100).")] first: Option<i32>,
+                    #[graphql(desc = "Cursor of the last item of the previous page.")]
+                    after: Option<String>,
+                    #[graphql(desc = "Order (default: creation time, oldest first).")]
+                    order_by: Option<$crate::graphql::ListOrder>,
+                    #[graphql(desc = "Only items created at or after this time.")]
+                    created_after: Option<chrono::DateTime<chrono::Utc>>,
+                    #[graphql(desc = "Only items created before this time.")]
+                    created_before: Option<chrono::DateTime<chrono::Utc>>,
+                    $($(#[$after_meta])* $after: $After,)*
+                ) -> async_graphql::Result<$crate::graphql::Conn<$Node>> {
+                    let $page = $crate::graphql::ListArgs {
+                        first,
+                        after,
+                        order_by,
+                        created_after,
+                        created_before,
+                    }
+                    .into_page()?;
+                    $body
+                }
+            )+
+            $($after_items)*
+        }
+    };
 }
 
-/// The enum value stored as `name`, if it is one.
-pub fn enum_value<E: EnumType + Copy>(name: &str) -> Option<E> {
-    E::items()
-        .iter()
-        .find(|item| item.name == name)
-        .map(|item| item.value)
+/// Maps a GraphQL enum to the stored enum it stands for, variant by
+/// variant: `From` one way, `TryFrom` (the stored value back) the other. The
+/// GraphQL spelling of a value and its stored spelling are thus independent.
+#[macro_export]
+macro_rules! stored_as {
+    ($Api:ident => $Stored:ident { $($api:ident => $stored:ident),+ $(,)? }) => {
+        impl From<$Api> for $Stored {
+            fn from(value: $Api) -> $Stored {
+                match value {
+                    $($Api::$api => $Stored::$stored,)+
+                }
+            }
+        }
+
+        impl TryFrom<$Stored> for $Api {
+            type Error = $Stored;
+
+            fn try_from(value: $Stored) -> Result<$Api, $Stored> {
+                match value {
+                    $($Stored::$stored => Ok($Api::$api),)+
+                    #[allow(unreachable_patterns)]
+                    other => Err(other),
+                }
+            }
+        }
+    };
 }
 
 /// The answer of a nullable field that failed: `null` in `data` and the

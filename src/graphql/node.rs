@@ -14,7 +14,7 @@ use super::project::Project;
 use super::user::User;
 use super::{or_null, scope};
 use crate::error::AppError;
-use crate::ids;
+use crate::ids::AnyId;
 use crate::service::{files, groups, users};
 
 /// An object with a global ID.
@@ -42,22 +42,25 @@ impl NodeQuery {
     async fn node(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Node>> {
         let result = async {
             let (svc, caller) = scope(ctx)?;
-            let (ty, id) = ids::decode(id.as_str())
+            let id = AnyId::decode(id.as_str())
                 .ok_or_else(|| AppError::bad_input("id is not a valid global ID"))?;
-            Ok(match ty {
-                "User" => Node::User(User(users::get(svc, caller, id).await?)),
-                "Group" => Node::Group(Group(groups::get(svc, caller, id).await?)),
-                "Folder" => Node::Folder(Folder::load(svc, caller, id).await?),
-                "File" => Node::File(File(files::get(svc, caller, id).await?)),
-                "Dataset" => Node::Dataset(Dataset::load(svc, caller, id).await?),
-                "Ontology" => Node::Ontology(Ontology::load(svc, caller, id).await?),
-                "Project" => Node::Project(Project::load(svc, caller, id).await?),
-                "Integration" => Node::Integration(Integration::load(svc, caller, id).await?),
-                "ImportJob" => Node::ImportJob(super::import::load(svc, caller, id).await?),
-                "AuditEvent" => Node::AuditEvent(AuditEvent(
+            Ok(match id {
+                AnyId::User(id) => Node::User(User(users::get(svc, caller, id).await?)),
+                AnyId::Group(id) => Node::Group(Group(groups::get(svc, caller, id).await?)),
+                AnyId::Folder(id) => Node::Folder(Folder::load(svc, caller, id).await?),
+                AnyId::File(id) => Node::File(File(files::get(svc, caller, id).await?)),
+                AnyId::Dataset(id) => Node::Dataset(Dataset::load(svc, caller, id).await?),
+                AnyId::Ontology(id) => Node::Ontology(Ontology::load(svc, caller, id).await?),
+                AnyId::Project(id) => Node::Project(Project::load(svc, caller, id).await?),
+                AnyId::Integration(id) => {
+                    Node::Integration(Integration::load(svc, caller, id).await?)
+                }
+                AnyId::ImportJob(id) => {
+                    Node::ImportJob(super::import::load(svc, caller, id).await?)
+                }
+                AnyId::AuditEvent(id) => Node::AuditEvent(AuditEvent(
                     crate::service::audit::get(svc, caller, id).await?,
                 )),
-                _ => return Err(AppError::not_found("node")),
             })
         };
         or_null(ctx, result.await)

@@ -3,28 +3,19 @@
 use async_graphql::{Context, Enum, InputObject, Json, Object, Result, SimpleObject, ID};
 use chrono::{DateTime, Utc};
 use entity::ontology;
-use tokio::sync::OnceCell;
-use uuid::Uuid;
 
 use super::collaborators::{self, Collaborator};
 use super::loaders::UserField;
 use super::project::Project;
+use super::resource::Guarded;
 use super::user::User;
-use super::{
-    connection, enum_value, global_id, hidden, loaders, or_null, parse_id, scope, Conn, ListArgs,
-    ListOrder,
-};
-use crate::auth::Caller;
-use crate::error::{AppError, AppResult};
-use crate::policy::{Action, Kind};
-use crate::service::access::Access;
-use crate::service::{ontologies, Services};
+use super::{connection, global_id, hidden, loaders, or_null, parse_id, scope};
+use crate::error::AppError;
+use crate::policy::{Action, Kind, Role};
+use crate::service::ontologies;
 
 /// The objects and classifications annotators label with; serves many projects.
-pub struct Ontology {
-    pub model: ontology::Model,
-    access: OnceCell<Access>,
-}
+pub type Ontology = Guarded<ontology::Entity>;
 
 /// A role on an ontology.
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
@@ -34,6 +25,8 @@ pub enum OntologyRole {
     /// Views the ontology and uses it in projects.
     User,
 }
+
+crate::stored_as!(OntologyRole => Role { Admin => Admin, User => User });
 
 /// What the caller may do with an ontology.
 #[derive(SimpleObject)]
@@ -50,47 +43,11 @@ pub struct OntologyPermissions {
     pub delete: bool,
 }
 
-impl Ontology {
-    pub fn new(model: ontology::Model) -> Ontology {
-        Ontology {
-            model,
-            access: OnceCell::new(),
-        }
-    }
-
-    pub async fn load(svc: &Services, caller: &Caller, id: Uuid) -> AppResult<Ontology> {
-        let (model, access) = ontologies::get(svc, caller, id).await?;
-        Ok(Ontology {
-            model,
-            access: OnceCell::new_with(Some(access)),
-        })
-    }
-
-    pub async fn reload(svc: &Services, id: Uuid) -> AppResult<Ontology> {
-        let model = crate::service::grants::by_id::<ontology::Entity>(svc, id, "ontology").await?;
-        Ok(Ontology::new(model))
-    }
-
-    async fn access(&self, ctx: &Context<'_>) -> AppResult<&Access> {
-        self.access
-            .get_or_try_init(|| async { loaders(ctx)?.access(Kind::Ontology, self.model.id).await })
-            .await
-    }
-
-    /// Whether the caller may see the ontology's contents: a payload may
-    /// follow the caller's own role going away, so contents ask the caller's
-    /// access.
-    async fn shows_contents(&self, ctx: &Context<'_>) -> AppResult<bool> {
-        let (svc, _) = scope(ctx)?;
-        Ok(self.access(ctx).await?.visible(&svc.policy))
-    }
-}
-
 #[Object]
 impl Ontology {
     /// Global ID.
     pub async fn id(&self) -> ID {
-        global_id("Ontology", self.model.id)
+        global_id::<entity::ontology::Entity>(self.model.id)
     }
     /// Title.
     async fn title(&self) -> &str {
@@ -154,7 +111,11 @@ impl Ontology {
     }
     /// The caller's own role (null when they see it only through a project).
     async fn my_role(&self, ctx: &Context<'_>) -> Result<Option<OntologyRole>> {
-        Ok(self.access(ctx).await?.my_role().and_then(enum_value))
+        Ok(self
+            .access(ctx)
+            .await?
+            .my_role()
+            .and_then(|r| r.try_into().ok()))
     }
     /// What the caller may do with the ontology.
     async fn viewer_can(&self, ctx: &Context<'_>) -> Result<OntologyPermissions> {
@@ -174,53 +135,36 @@ impl Ontology {
 #[derive(Default)]
 pub struct OntologyQuery;
 
-#[Object]
-impl OntologyQuery {
-    /// Ontologies the caller may see: through an ontology role or a project using it.
-    #[graphql(complexity = "first.unwrap_or(20).clamp(0, 100) as usize * child_complexity + 1")]
-    #[allow(clippy::too_many_arguments)] // one per GraphQL argument
-    async fn ontologies(
-        &self,
-        ctx: &Context<'_>,
-        #[graphql(desc = "Case-insensitive text to find in the title.")] search: Option<String>,
-        #[graphql(desc = "Page size (default 20, at most 100).")] first: Option<i32>,
-        #[graphql(desc = "Cursor of the last item of the previous page.")] after: Option<String>,
-        #[graphql(desc = "Order (default: creation time, oldest first).")] order_by: Option<
-            ListOrder,
-        >,
-        #[graphql(desc = "Only items created at or after this time.")] created_after: Option<
-            DateTime<Utc>,
-        >,
-        #[graphql(desc = "Only items created before this time.")] created_before: Option<
-            DateTime<Utc>,
-        >,
-    ) -> Result<Conn<Ontology>> {
-        let (svc, caller) = scope(ctx)?;
-        let page = ontologies::list(
-            svc,
-            caller,
-            search.as_deref(),
-            ListArgs {
-                first,
-                after,
-                order_by,
-                created_after,
-                created_before,
+crate::query_object! {
+    impl OntologyQuery {
+        paged {
+            /// Ontologies the caller may see: through an ontology role or a project using it.
+            fn ontologies(
+                ctx,
+                #[graphql(desc = "Case-insensitive text to find in the title.")] search: Option<String>,
+                ..page,
+            ) -> Ontology {
+                let (svc, caller) = scope(ctx)?;
+                let page = ontologies::list(
+                    svc,
+                    caller,
+                    search.as_deref(),
+                    page,
+                )
+                .await?;
+                Ok(connection(page, Ontology::new))
             }
-            .into_page()?,
-        )
-        .await?;
-        Ok(connection(page, Ontology::new))
-    }
+        }
 
-    /// One ontology; null with NOT_FOUND when missing or not visible.
-    async fn ontology(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Ontology>> {
-        let result = async {
-            let (svc, caller) = scope(ctx)?;
-            let id = parse_id(&id, "Ontology", "id")?;
-            Ontology::load(svc, caller, id).await
-        };
-        or_null(ctx, result.await)
+        /// One ontology; null with NOT_FOUND when missing or not visible.
+        async fn ontology(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Ontology>> {
+            let result = async {
+                let (svc, caller) = scope(ctx)?;
+                let id = parse_id(&id, "id")?;
+                Ontology::load(svc, caller, id).await
+            };
+            or_null(ctx, result.await)
+        }
     }
 }
 
@@ -287,7 +231,7 @@ impl OntologyMutation {
         input: UpdateOntologyInput,
     ) -> Result<Ontology> {
         let (svc, caller) = scope(ctx)?;
-        let id = parse_id(&input.id, "Ontology", "id")?;
+        let id = parse_id(&input.id, "id")?;
         let structure = input.structure.as_ref().map(|s| &s.0);
         let model = ontologies::update(
             svc,
@@ -304,9 +248,8 @@ impl OntologyMutation {
     /// Deletes an ontology (ontology ADMIN; CONFLICT while a project uses it).
     async fn delete_ontology(&self, ctx: &Context<'_>, input: DeleteOntologyInput) -> Result<ID> {
         let (svc, caller) = scope(ctx)?;
-        let id = parse_id(&input.id, "Ontology", "id")?;
-        Ok(global_id(
-            "Ontology",
+        let id = parse_id(&input.id, "id")?;
+        Ok(global_id::<entity::ontology::Entity>(
             ontologies::delete(svc, caller, id).await?,
         ))
     }
@@ -316,8 +259,6 @@ crate::collaborator_mutations! {
     mutation: OntologyCollaboratorMutation,
     resource: Ontology,
     role: OntologyRole,
-    kind: Kind::Ontology,
-    type_name: "Ontology",
     noun: "ontology" ("an ontology"),
     id_field: ontology_id("ontologyId"),
     add: AddOntologyCollaboratorsInput => add_ontology_collaborators,

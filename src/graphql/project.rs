@@ -3,29 +3,20 @@
 use async_graphql::{Context, Enum, InputObject, Object, Result, SimpleObject, ID};
 use chrono::{DateTime, Utc};
 use entity::project;
-use tokio::sync::OnceCell;
-use uuid::Uuid;
 
 use super::collaborators::{self, Collaborator};
 use super::dataset::Dataset;
 use super::loaders::UserField;
 use super::ontology::Ontology;
+use super::resource::Guarded;
 use super::user::User;
-use super::{
-    connection, enum_name, enum_value, global_id, loaders, or_null, parse_id, parse_ids, scope,
-    Conn, ListArgs, ListOrder,
-};
-use crate::auth::Caller;
-use crate::error::{AppError, AppResult};
-use crate::policy::{Action, Kind};
-use crate::service::access::Access;
-use crate::service::{projects, Services};
+use super::{connection, global_id, loaders, or_null, parse_id, parse_ids, scope};
+use crate::error::AppError;
+use crate::policy::{Action, Kind, Role};
+use crate::service::projects;
 
 /// Annotation work over many datasets with exactly one ontology.
-pub struct Project {
-    pub model: project::Model,
-    access: OnceCell<Access>,
-}
+pub type Project = Guarded<project::Entity>;
 
 /// A role on a project.
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
@@ -41,6 +32,14 @@ pub enum ProjectRole {
     /// Annotates and reviews.
     AnnotatorReviewer,
 }
+
+crate::stored_as!(ProjectRole => Role {
+    Admin => Admin,
+    TeamManager => TeamManager,
+    Reviewer => Reviewer,
+    Annotator => Annotator,
+    AnnotatorReviewer => AnnotatorReviewer,
+});
 
 /// What the caller may do with a project, for front ends to render from.
 #[derive(SimpleObject)]
@@ -65,39 +64,11 @@ pub struct ProjectPermissions {
     pub delete: bool,
 }
 
-impl Project {
-    pub fn new(model: project::Model) -> Project {
-        Project {
-            model,
-            access: OnceCell::new(),
-        }
-    }
-
-    pub async fn load(svc: &Services, caller: &Caller, id: Uuid) -> AppResult<Project> {
-        let (model, access) = projects::get(svc, caller, id).await?;
-        Ok(Project {
-            model,
-            access: OnceCell::new_with(Some(access)),
-        })
-    }
-
-    pub async fn reload(svc: &Services, id: Uuid) -> AppResult<Project> {
-        let model = crate::service::grants::by_id::<project::Entity>(svc, id, "project").await?;
-        Ok(Project::new(model))
-    }
-
-    async fn access(&self, ctx: &Context<'_>) -> AppResult<&Access> {
-        self.access
-            .get_or_try_init(|| async { loaders(ctx)?.access(Kind::Project, self.model.id).await })
-            .await
-    }
-}
-
 #[Object]
 impl Project {
     /// Global ID.
     pub async fn id(&self) -> ID {
-        global_id("Project", self.model.id)
+        global_id::<entity::project::Entity>(self.model.id)
     }
     /// Title.
     async fn title(&self) -> &str {
@@ -150,7 +121,11 @@ impl Project {
     }
     /// The caller's strongest role on the project.
     async fn my_role(&self, ctx: &Context<'_>) -> Result<Option<ProjectRole>> {
-        Ok(self.access(ctx).await?.my_role().and_then(enum_value))
+        Ok(self
+            .access(ctx)
+            .await?
+            .my_role()
+            .and_then(|r| r.try_into().ok()))
     }
     /// What the caller may do with the project.
     async fn viewer_can(&self, ctx: &Context<'_>) -> Result<ProjectPermissions> {
@@ -174,60 +149,43 @@ impl Project {
 #[derive(Default)]
 pub struct ProjectQuery;
 
-#[Object]
-impl ProjectQuery {
-    /// Projects the caller collaborates on.
-    #[graphql(complexity = "first.unwrap_or(20).clamp(0, 100) as usize * child_complexity + 1")]
-    #[allow(clippy::too_many_arguments)] // one per GraphQL argument
-    async fn projects(
-        &self,
-        ctx: &Context<'_>,
-        #[graphql(desc = "Case-insensitive text to find in the title.")] search: Option<String>,
-        #[graphql(desc = "Page size (default 20, at most 100).")] first: Option<i32>,
-        #[graphql(desc = "Cursor of the last item of the previous page.")] after: Option<String>,
-        #[graphql(desc = "Order (default: creation time, oldest first).")] order_by: Option<
-            ListOrder,
-        >,
-        #[graphql(desc = "Only items created at or after this time.")] created_after: Option<
-            DateTime<Utc>,
-        >,
-        #[graphql(desc = "Only items created before this time.")] created_before: Option<
-            DateTime<Utc>,
-        >,
-        #[graphql(
-            desc = "Only projects on which the caller holds one of these roles (directly or through a group)."
-        )]
-        my_role: Option<Vec<ProjectRole>>,
-    ) -> Result<Conn<Project>> {
-        let (svc, caller) = scope(ctx)?;
-        let my_role: Option<Vec<String>> =
-            my_role.map(|roles| roles.into_iter().map(|r| enum_name(r).to_owned()).collect());
-        let page = projects::list(
-            svc,
-            caller,
-            search.as_deref(),
-            my_role.as_deref(),
-            ListArgs {
-                first,
-                after,
-                order_by,
-                created_after,
-                created_before,
+crate::query_object! {
+    impl ProjectQuery {
+        paged {
+            /// Projects the caller collaborates on.
+            fn projects(
+                ctx,
+                #[graphql(desc = "Case-insensitive text to find in the title.")] search: Option<String>,
+                ..page,
+                #[graphql(
+                    desc = "Only projects on which the caller holds one of these roles (directly or through a group)."
+                )]
+                my_role: Option<Vec<ProjectRole>>,
+            ) -> Project {
+                let (svc, caller) = scope(ctx)?;
+                let my_role: Option<Vec<Role>> =
+                    my_role.map(|roles| roles.into_iter().map(Role::from).collect());
+                let page = projects::list(
+                    svc,
+                    caller,
+                    search.as_deref(),
+                    my_role.as_deref(),
+                    page,
+                )
+                .await?;
+                Ok(connection(page, Project::new))
             }
-            .into_page()?,
-        )
-        .await?;
-        Ok(connection(page, Project::new))
-    }
+        }
 
-    /// One project; null with NOT_FOUND when missing or not visible.
-    async fn project(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Project>> {
-        let result = async {
-            let (svc, caller) = scope(ctx)?;
-            let id = parse_id(&id, "Project", "id")?;
-            Project::load(svc, caller, id).await
-        };
-        or_null(ctx, result.await)
+        /// One project; null with NOT_FOUND when missing or not visible.
+        async fn project(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Project>> {
+            let result = async {
+                let (svc, caller) = scope(ctx)?;
+                let id = parse_id(&id, "id")?;
+                Project::load(svc, caller, id).await
+            };
+            or_null(ctx, result.await)
+        }
     }
 }
 
@@ -293,8 +251,8 @@ impl ProjectMutation {
         input: CreateProjectInput,
     ) -> Result<Project> {
         let (svc, caller) = scope(ctx)?;
-        let ontology = parse_id(&input.ontology_id, "Ontology", "ontologyId")?;
-        let datasets = parse_ids(&input.dataset_ids, "Dataset", "datasetIds")?;
+        let ontology = parse_id(&input.ontology_id, "ontologyId")?;
+        let datasets = parse_ids(&input.dataset_ids, "datasetIds")?;
         let model = projects::create(
             svc,
             caller,
@@ -314,7 +272,7 @@ impl ProjectMutation {
         input: UpdateProjectInput,
     ) -> Result<Project> {
         let (svc, caller) = scope(ctx)?;
-        let id = parse_id(&input.id, "Project", "id")?;
+        let id = parse_id(&input.id, "id")?;
         Ok(Project::new(
             projects::update(
                 svc,
@@ -334,8 +292,8 @@ impl ProjectMutation {
         input: SetProjectOntologyInput,
     ) -> Result<Project> {
         let (svc, caller) = scope(ctx)?;
-        let id = parse_id(&input.project_id, "Project", "projectId")?;
-        let ontology = parse_id(&input.ontology_id, "Ontology", "ontologyId")?;
+        let id = parse_id(&input.project_id, "projectId")?;
+        let ontology = parse_id(&input.ontology_id, "ontologyId")?;
         Ok(Project::new(
             projects::set_ontology(svc, caller, id, ontology).await?,
         ))
@@ -348,8 +306,8 @@ impl ProjectMutation {
         input: ProjectDatasetInput,
     ) -> Result<Project> {
         let (svc, caller) = scope(ctx)?;
-        let id = parse_id(&input.project_id, "Project", "projectId")?;
-        let dataset = parse_id(&input.dataset_id, "Dataset", "datasetId")?;
+        let id = parse_id(&input.project_id, "projectId")?;
+        let dataset = parse_id(&input.dataset_id, "datasetId")?;
         Ok(Project::new(
             projects::attach_dataset(svc, caller, id, dataset).await?,
         ))
@@ -362,8 +320,8 @@ impl ProjectMutation {
         input: ProjectDatasetInput,
     ) -> Result<Project> {
         let (svc, caller) = scope(ctx)?;
-        let id = parse_id(&input.project_id, "Project", "projectId")?;
-        let dataset = parse_id(&input.dataset_id, "Dataset", "datasetId")?;
+        let id = parse_id(&input.project_id, "projectId")?;
+        let dataset = parse_id(&input.dataset_id, "datasetId")?;
         Ok(Project::new(
             projects::detach_dataset(svc, caller, id, dataset).await?,
         ))
@@ -372,9 +330,8 @@ impl ProjectMutation {
     /// Deletes a project (project ADMIN).
     async fn delete_project(&self, ctx: &Context<'_>, input: DeleteProjectInput) -> Result<ID> {
         let (svc, caller) = scope(ctx)?;
-        let id = parse_id(&input.id, "Project", "id")?;
-        Ok(global_id(
-            "Project",
+        let id = parse_id(&input.id, "id")?;
+        Ok(global_id::<entity::project::Entity>(
             projects::delete(svc, caller, id).await?,
         ))
     }
@@ -384,8 +341,6 @@ crate::collaborator_mutations! {
     mutation: ProjectCollaboratorMutation,
     resource: Project,
     role: ProjectRole,
-    kind: Kind::Project,
-    type_name: "Project",
     noun: "project" ("a project"),
     id_field: project_id("projectId"),
     add: AddProjectCollaboratorsInput => add_project_collaborators,

@@ -30,6 +30,8 @@ use crate::import::jobs;
 use crate::service::{datasets, Services};
 use entity::import_job;
 
+use crate::ids::Id;
+
 /// Subscriptions: served over WebSocket on `/graphql/ws`.
 #[derive(MergedSubscription, Default)]
 pub struct Subscription(DatasetSubscription, ImportSubscription);
@@ -51,7 +53,7 @@ impl DatasetChangeEvent {
     }
     /// The dataset's global ID (also after it was deleted).
     async fn dataset_id(&self) -> ID {
-        global_id("Dataset", self.dataset_id)
+        global_id::<entity::dataset::Entity>(self.dataset_id)
     }
     /// What changed.
     async fn change(&self) -> DatasetChange {
@@ -78,7 +80,7 @@ impl DatasetSubscription {
         dataset_id: ID,
     ) -> Result<impl Stream<Item = Result<DatasetChangeEvent>>> {
         let (svc, caller) = scope(ctx)?;
-        let id = parse_id(&dataset_id, "Dataset", "datasetId")?;
+        let id = parse_id(&dataset_id, "datasetId")?;
         // Listen before checking, so that nothing committed in between is missed.
         let events = svc.events.subscribe();
         datasets::get(svc, caller, id).await?;
@@ -86,7 +88,7 @@ impl DatasetSubscription {
             events,
             svc: svc.clone(),
             caller: caller.clone(),
-            id,
+            id: id.uuid(),
         };
         Ok(stream::unfold(Some(watch), |watch| async move {
             let (item, watch) = watch?.next().await?;
@@ -116,7 +118,7 @@ impl ImportSubscription {
         job_id: ID,
     ) -> Result<impl Stream<Item = Result<ImportJob>>> {
         let (svc, caller) = scope(ctx)?;
-        let id = parse_id(&job_id, "ImportJob", "jobId")?;
+        let id = parse_id(&job_id, "jobId")?;
         // Listen before reading, so that nothing committed in between is missed.
         let events = svc.events.subscribe();
         let job = jobs::get(svc, caller, id).await?;
@@ -124,7 +126,7 @@ impl ImportSubscription {
             events,
             svc: svc.clone(),
             caller: caller.clone(),
-            id,
+            id: id.uuid(),
             next: Some(job),
             sent: None,
             sent_at: None,
@@ -173,7 +175,7 @@ impl Follow {
                 self.events.try_recv(),
                 Ok(_) | Err(broadcast::error::TryRecvError::Lagged(_))
             ) {}
-            match jobs::get(&self.svc, &self.caller, self.id).await {
+            match jobs::get(&self.svc, &self.caller, Id::new(self.id)).await {
                 Ok(job) => self.next = Some(job),
                 // Deleted with its dataset, or access lost: the end.
                 Err(AppError::NotFound(_)) => return None,
@@ -235,7 +237,7 @@ impl Watch {
             if change == DatasetChange::Deleted {
                 return Some((Ok(event(None)), None));
             }
-            match Dataset::load(&self.svc, &self.caller, self.id).await {
+            match Dataset::load(&self.svc, &self.caller, Id::new(self.id)).await {
                 Ok(dataset) => return Some((Ok(event(Some(dataset))), Some(self))),
                 Err(AppError::NotFound(_)) => {
                     // Deleted meanwhile (DELETED follows), or access lost (the end).

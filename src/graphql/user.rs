@@ -4,10 +4,9 @@ use async_graphql::{Context, Enum, InputObject, Object, Result, ID};
 use chrono::{DateTime, Utc};
 use entity::user;
 
-use super::{
-    connection, enum_name, enum_value, global_id, or_null, parse_id, scope, Conn, ListArgs,
-    ListOrder,
-};
+use super::{connection, global_id, or_null, parse_id, scope};
+use crate::ids::Id;
+use crate::policy::Role;
 use crate::service::users;
 
 /// A person of the workspace.
@@ -22,11 +21,13 @@ pub enum WorkspaceRole {
     Admin,
 }
 
+crate::stored_as!(WorkspaceRole => Role { Member => Member, Admin => Admin });
+
 #[Object]
 impl User {
     /// Global ID.
     pub async fn id(&self) -> ID {
-        global_id("User", self.0.id)
+        global_id::<entity::user::Entity>(self.0.id)
     }
     /// Email address, unique in the workspace.
     async fn email(&self) -> &str {
@@ -38,7 +39,10 @@ impl User {
     }
     /// Role in the workspace.
     async fn workspace_role(&self) -> WorkspaceRole {
-        enum_value(&self.0.workspace_role).unwrap_or(WorkspaceRole::Member)
+        self.0
+            .workspace_role
+            .try_into()
+            .unwrap_or(WorkspaceRole::Member)
     }
     /// When the user was first seen.
     async fn created_at(&self) -> DateTime<Utc> {
@@ -49,59 +53,43 @@ impl User {
 #[derive(Default)]
 pub struct UserQuery;
 
-#[Object]
-impl UserQuery {
-    /// The calling user.
-    async fn me(&self, ctx: &Context<'_>) -> Result<User> {
-        let (svc, caller) = scope(ctx)?;
-        Ok(User(users::get(svc, caller, caller.id).await?))
-    }
-
-    /// Users of the workspace, to pick collaborators and group members.
-    #[graphql(complexity = "first.unwrap_or(20).clamp(0, 100) as usize * child_complexity + 1")]
-    #[allow(clippy::too_many_arguments)] // one per GraphQL argument
-    async fn users(
-        &self,
-        ctx: &Context<'_>,
-        #[graphql(desc = "Case-insensitive text to find in email or name.")] search: Option<String>,
-        #[graphql(desc = "Page size (default 20, at most 100).")] first: Option<i32>,
-        #[graphql(desc = "Cursor of the last item of the previous page.")] after: Option<String>,
-        #[graphql(desc = "Order (default: creation time, oldest first).")] order_by: Option<
-            ListOrder,
-        >,
-        #[graphql(desc = "Only items created at or after this time.")] created_after: Option<
-            DateTime<Utc>,
-        >,
-        #[graphql(desc = "Only items created before this time.")] created_before: Option<
-            DateTime<Utc>,
-        >,
-    ) -> Result<Conn<User>> {
-        let (svc, caller) = scope(ctx)?;
-        let page = users::list(
-            svc,
-            caller,
-            search.as_deref(),
-            ListArgs {
-                first,
-                after,
-                order_by,
-                created_after,
-                created_before,
+crate::query_object! {
+    impl UserQuery {
+        before {
+            /// The calling user.
+            async fn me(&self, ctx: &Context<'_>) -> Result<User> {
+                let (svc, caller) = scope(ctx)?;
+                Ok(User(users::get(svc, caller, Id::new(caller.id)).await?))
             }
-            .into_page()?,
-        )
-        .await?;
-        Ok(connection(page, User))
-    }
+        }
+        paged {
+            /// Users of the workspace, to pick collaborators and group members.
+            fn users(
+                ctx,
+                #[graphql(desc = "Case-insensitive text to find in email or name.")] search: Option<String>,
+                ..page,
+            ) -> User {
+                let (svc, caller) = scope(ctx)?;
+                let page = users::list(
+                    svc,
+                    caller,
+                    search.as_deref(),
+                    page,
+                )
+                .await?;
+                Ok(connection(page, User))
+            }
+        }
 
-    /// One user by ID.
-    async fn user(&self, ctx: &Context<'_>, id: ID) -> Result<Option<User>> {
-        let result = async {
-            let (svc, caller) = scope(ctx)?;
-            let id = parse_id(&id, "User", "id")?;
-            users::get(svc, caller, id).await.map(User)
-        };
-        or_null(ctx, result.await)
+        /// One user by ID.
+        async fn user(&self, ctx: &Context<'_>, id: ID) -> Result<Option<User>> {
+            let result = async {
+                let (svc, caller) = scope(ctx)?;
+                let id = parse_id(&id, "id")?;
+                users::get(svc, caller, id).await.map(User)
+            };
+            or_null(ctx, result.await)
+        }
     }
 }
 
@@ -126,9 +114,9 @@ impl UserMutation {
         input: SetWorkspaceRoleInput,
     ) -> Result<User> {
         let (svc, caller) = scope(ctx)?;
-        let id = parse_id(&input.user_id, "User", "userId")?;
+        let id = parse_id(&input.user_id, "userId")?;
         Ok(User(
-            users::set_workspace_role(svc, caller, id, enum_name(input.role)).await?,
+            users::set_workspace_role(svc, caller, id, input.role.into()).await?,
         ))
     }
 }

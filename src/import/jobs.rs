@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 
 use chrono::Utc;
-use entity::{import_item, import_job};
+use entity::{dataset, folder, import_item, import_job, integration};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect, Set,
@@ -27,11 +27,13 @@ use uuid::Uuid;
 use crate::auth::Caller;
 use crate::error::{AppError, AppResult};
 use crate::events::{ImportCounts, ImportStatus};
+use crate::ids::Id;
 use crate::import::manifest::{ManifestEntry, ManifestFormat, ManifestLimits, ManifestParser};
 use crate::policy::{Action, Kind, Policy};
 use crate::service::access::{self, visible_datasets};
 use crate::service::page::{paginate, Page, PageArgs};
 use crate::service::{datasets, folders, integrations, Services};
+use entity::enums::{ImportItemStatus, ImportJobStatus};
 
 /// Rows written after which PostgreSQL's planner statistics of a table are
 /// refreshed (`ANALYZE`), so that lookups of a batch by key keep using the
@@ -53,21 +55,6 @@ pub async fn refresh_statistics(svc: &Services, table: &str) {
 
 /// Items staged per INSERT statement.
 const STAGE_BATCH: usize = 500;
-
-/// What an item of a job has become.
-pub mod item_status {
-    /// Not read yet.
-    pub const PENDING: &str = "PENDING";
-    /// Read; an all-or-nothing job registers it when every item is read.
-    pub const READY: &str = "READY";
-    /// Registered.
-    pub const DONE: &str = "DONE";
-    /// Not registered: see its error.
-    pub const FAILED: &str = "FAILED";
-    /// Not registered: its object URL is already in the folder or listed
-    /// before in the manifest.
-    pub const SKIPPED: &str = "SKIPPED";
-}
 
 /// Why an entry of a job was not registered.
 #[derive(async_graphql::Enum, Copy, Clone, Debug, PartialEq, Eq, Hash)]
@@ -112,10 +99,10 @@ impl ImportErrorCode {
 /// An import to submit; the manifest comes beside it.
 #[derive(Debug, Clone)]
 pub struct NewImport {
-    pub dataset_id: Uuid,
+    pub dataset_id: Id<dataset::Entity>,
     /// Where the files go; by default the dataset's own folder.
-    pub folder_id: Option<Uuid>,
-    pub integration_id: Uuid,
+    pub folder_id: Option<Id<folder::Entity>>,
+    pub integration_id: Id<integration::Entity>,
     pub format: ManifestFormat,
     pub ignore_file_errors: bool,
     /// By default the manifest's `skip_duplicate_urls`, else true.
@@ -124,7 +111,7 @@ pub struct NewImport {
 
 /// The status of a job row.
 pub fn status_of(job: &import_job::Model) -> ImportStatus {
-    ImportStatus::parse(&job.status).unwrap_or(ImportStatus::Failed)
+    job.status.into()
 }
 
 /// The counters of a job row.
@@ -222,7 +209,7 @@ fn url_key(url: &str) -> u64 {
 /// files to the folder and use the integration, reads and stages the whole
 /// manifest, and queues the job. Needs dataset add-data, folder add-files
 /// and integration use.
-#[tracing::instrument(skip(svc, caller, manifest), fields(dataset = %request.dataset_id))]
+#[tracing::instrument(skip(svc, caller, manifest), fields(dataset = %request.dataset_id.uuid()))]
 pub async fn submit<R: AsyncRead + Unpin + Send>(
     svc: &Services,
     caller: &Caller,
@@ -230,11 +217,12 @@ pub async fn submit<R: AsyncRead + Unpin + Send>(
     manifest: R,
     limits: ManifestLimits,
 ) -> AppResult<import_job::Model> {
-    let (dataset, _) = datasets::get_for(svc, caller, request.dataset_id, Action::AddData).await?;
-    let folder_id = target_folder(&dataset, request.folder_id)?;
+    let (dataset, _) =
+        datasets::get_for(svc, caller, request.dataset_id.uuid(), Action::AddData).await?;
+    let folder_id = target_folder(&dataset, request.folder_id.map(Id::uuid))?;
     folders::get_for(svc, caller, folder_id, Action::AddFiles).await?;
     let (integration, _) =
-        integrations::get_for(svc, caller, request.integration_id, Action::Use).await?;
+        integrations::get_for(svc, caller, request.integration_id.uuid(), Action::Use).await?;
     crate::storage::open(&svc.storage, &integration)?;
 
     let now = Utc::now();
@@ -248,7 +236,7 @@ pub async fn submit<R: AsyncRead + Unpin + Send>(
         folder_id: Set(folder_id),
         integration_id: Set(Some(integration.id)),
         submitted_by: Set(Some(caller.id)),
-        status: Set(ImportStatus::Queued.as_str().to_owned()),
+        status: Set(ImportJobStatus::Queued),
         format: Set(match request.format {
             ManifestFormat::Json => "JSON",
             ManifestFormat::Csv => "CSV",
@@ -295,7 +283,7 @@ pub async fn submit<R: AsyncRead + Unpin + Send>(
                         )));
                     }
                     failed += 1;
-                    staged(job_id, seq, &entry, item_status::FAILED)
+                    staged(job_id, seq, &entry, ImportItemStatus::Failed)
                         .failing(ImportErrorCode::BadEntry, &message)
                 } else {
                     let key = url_key(&entry.object_urls[0]);
@@ -304,7 +292,7 @@ pub async fn submit<R: AsyncRead + Unpin + Send>(
                     } else {
                         first_seen.insert(key, seq);
                     }
-                    staged(job_id, seq, &entry, item_status::PENDING)
+                    staged(job_id, seq, &entry, ImportItemStatus::Pending)
                 }
             }
             Err(e) if e.fatal || !request.ignore_file_errors => return Err(manifest_error(e)),
@@ -314,7 +302,7 @@ pub async fn submit<R: AsyncRead + Unpin + Send>(
                     job_id: Set(job_id),
                     seq: Set(seq),
                     line: Set(e.line.map(|l| l as i64)),
-                    status: Set(item_status::FAILED.to_owned()),
+                    status: Set(ImportItemStatus::Failed),
                     kind: Set(String::new()),
                     title: Set(String::new()),
                     object_url: Set(String::new()),
@@ -350,10 +338,10 @@ pub async fn submit<R: AsyncRead + Unpin + Send>(
         let repeat = &mut rows[seq_at];
         if skip_duplicates {
             skipped += 1;
-            repeat.status = Set(item_status::SKIPPED.to_owned());
+            repeat.status = Set(ImportItemStatus::Skipped);
         } else if request.ignore_file_errors {
             failed += 1;
-            repeat.status = Set(item_status::FAILED.to_owned());
+            repeat.status = Set(ImportItemStatus::Failed);
             repeat.error_code = Set(Some(ImportErrorCode::Duplicate.as_str().to_owned()));
             repeat.error_message = Set(Some(format!(
                 "the object URL is listed before, as entry {first}"
@@ -396,12 +384,17 @@ pub async fn submit<R: AsyncRead + Unpin + Send>(
 }
 
 /// An item row for a good entry.
-fn staged(job_id: Uuid, seq: i64, entry: &ManifestEntry, status: &str) -> import_item::ActiveModel {
+fn staged(
+    job_id: Uuid,
+    seq: i64,
+    entry: &ManifestEntry,
+    status: ImportItemStatus,
+) -> import_item::ActiveModel {
     import_item::ActiveModel {
         job_id: Set(job_id),
         seq: Set(seq),
         line: Set(entry.line.map(|l| l as i64)),
-        status: Set(status.to_owned()),
+        status: Set(status),
         kind: Set(entry.kind.clone()),
         title: Set(entry.title.clone()),
         object_url: Set(entry.object_urls[0].clone()),
@@ -426,7 +419,12 @@ impl Failing for import_item::ActiveModel {
 }
 
 /// The job, if the caller may view its dataset.
-pub async fn get(svc: &Services, caller: &Caller, id: Uuid) -> AppResult<import_job::Model> {
+pub async fn get(
+    svc: &Services,
+    caller: &Caller,
+    id: Id<import_job::Entity>,
+) -> AppResult<import_job::Model> {
+    let id = id.uuid();
     import_job::Entity::find_by_id(id)
         .inner_join(entity::dataset::Entity)
         .filter(visible_datasets(&svc.policy, caller.id))
@@ -439,14 +437,15 @@ pub async fn get(svc: &Services, caller: &Caller, id: Uuid) -> AppResult<import_
 pub async fn list(
     svc: &Services,
     caller: &Caller,
-    dataset_id: Uuid,
+    dataset_id: Id<dataset::Entity>,
     status: Option<ImportStatus>,
     page: PageArgs,
 ) -> AppResult<Page<import_job::Model>> {
-    datasets::get(svc, caller, dataset_id).await?;
+    let dataset_id = dataset_id.uuid();
+    datasets::get(svc, caller, Id::new(dataset_id)).await?;
     let mut query = import_job::Entity::find().filter(import_job::Column::DatasetId.eq(dataset_id));
     if let Some(status) = status {
-        query = query.filter(import_job::Column::Status.eq(status.as_str()));
+        query = query.filter(import_job::Column::Status.eq(ImportJobStatus::from(status)));
     }
     paginate(
         &svc.db,
@@ -460,23 +459,27 @@ pub async fn list(
 /// Stops a queued or running job; what it registered so far stays. Needs
 /// add-data on the job's dataset. A job that already ended is CONFLICT.
 #[tracing::instrument(skip(svc, caller))]
-pub async fn cancel(svc: &Services, caller: &Caller, id: Uuid) -> AppResult<import_job::Model> {
-    let job = get(svc, caller, id).await?;
+pub async fn cancel(
+    svc: &Services,
+    caller: &Caller,
+    id: Id<import_job::Entity>,
+) -> AppResult<import_job::Model> {
+    let id = id.uuid();
+    let job = get(svc, caller, Id::new(id)).await?;
     datasets::get_for(svc, caller, job.dataset_id, Action::AddData).await?;
     let now = Utc::now();
     let cancelled = import_job::Entity::update_many()
         .col_expr(
             import_job::Column::Status,
-            ImportStatus::Cancelled.as_str().to_owned().into(),
+            ImportJobStatus::Cancelled.into(),
         )
         .col_expr(import_job::Column::FinishedAt, now.into())
         .col_expr(import_job::Column::UpdatedAt, now.into())
         .col_expr(import_job::Column::Worker, Option::<Uuid>::None.into())
         .filter(import_job::Column::Id.eq(id))
-        .filter(import_job::Column::Status.is_in([
-            ImportStatus::Queued.as_str(),
-            ImportStatus::Running.as_str(),
-        ]))
+        .filter(
+            import_job::Column::Status.is_in([ImportJobStatus::Queued, ImportJobStatus::Running]),
+        )
         .exec_with_returning(&svc.db)
         .await?;
     let Some(job) = cancelled.into_iter().next() else {
@@ -500,7 +503,7 @@ pub async fn errors(
 ) -> AppResult<(Vec<import_item::Model>, bool)> {
     let mut query = import_item::Entity::find()
         .filter(import_item::Column::JobId.eq(job_id))
-        .filter(import_item::Column::Status.eq(item_status::FAILED));
+        .filter(import_item::Column::Status.eq(ImportItemStatus::Failed));
     if let Some(after) = after_seq {
         query = query.filter(import_item::Column::Seq.gt(after));
     }

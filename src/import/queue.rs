@@ -31,6 +31,7 @@ use crate::events::{Event, ImportStatus};
 use crate::import::jobs::announce;
 use crate::import::worker::run;
 use crate::service::Services;
+use entity::enums::ImportJobStatus;
 
 /// The import workers of this instance; dropping it leaves them running.
 pub struct Workers {
@@ -56,14 +57,11 @@ impl Workers {
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
         let requeued = import_job::Entity::update_many()
-            .col_expr(
-                import_job::Column::Status,
-                ImportStatus::Queued.as_str().to_owned().into(),
-            )
+            .col_expr(import_job::Column::Status, ImportJobStatus::Queued.into())
             .col_expr(import_job::Column::Worker, Option::<Uuid>::None.into())
             .col_expr(import_job::Column::UpdatedAt, Utc::now().into())
             .filter(import_job::Column::Worker.eq(self.id))
-            .filter(import_job::Column::Status.eq(ImportStatus::Running.as_str()))
+            .filter(import_job::Column::Status.eq(ImportJobStatus::Running))
             .exec_with_returning(&self.svc.db)
             .await;
         match requeued {
@@ -195,7 +193,7 @@ pub(crate) async fn heartbeat(
                     .col_expr(import_job::Column::HeartbeatAt, Utc::now().into())
                     .filter(import_job::Column::Id.eq(job_id))
                     .filter(import_job::Column::Worker.eq(worker))
-                    .filter(import_job::Column::Status.eq(ImportStatus::Running.as_str()))
+                    .filter(import_job::Column::Status.eq(ImportJobStatus::Running))
                     .exec(&svc.db)
                     .await;
                 match beat {

@@ -39,12 +39,11 @@ use crate::config::ImportSettings;
 use crate::error::{AppError, AppResult};
 use crate::events::{DatasetChange, ImportStatus};
 use crate::import::jobs;
-use crate::import::jobs::{
-    announce, item_status, refresh_statistics, ImportErrorCode, ANALYZE_AFTER,
-};
+use crate::import::jobs::{announce, refresh_statistics, ImportErrorCode, ANALYZE_AFTER};
 use crate::import::probe::{probe, ProbeError, ProbeResult};
 use crate::service::Services;
 use crate::storage::object::StoreObject;
+use entity::enums::{ImportItemStatus, ImportJobStatus};
 
 /// Items read from the database, probed and checkpointed together.
 pub const CHUNK: u64 = 128;
@@ -287,7 +286,7 @@ async fn mark<C: ConnectionTrait>(
     db: &C,
     job_id: Uuid,
     seqs: &[i64],
-    status: &str,
+    status: ImportItemStatus,
 ) -> AppResult<()> {
     for seqs in seqs.chunks(500) {
         import_item::Entity::update_many()
@@ -312,10 +311,7 @@ async fn mark_failed<C: ConnectionTrait>(
     message: &str,
 ) -> AppResult<()> {
     import_item::Entity::update_many()
-        .col_expr(
-            import_item::Column::Status,
-            item_status::FAILED.to_owned().into(),
-        )
+        .col_expr(import_item::Column::Status, ImportItemStatus::Failed.into())
         .col_expr(
             import_item::Column::ErrorCode,
             code.as_str().to_owned().into(),
@@ -414,7 +410,7 @@ impl Run<'_> {
         let job = &self.job;
         let items = import_item::Entity::find()
             .filter(import_item::Column::JobId.eq(job.id))
-            .filter(import_item::Column::Status.eq(item_status::PENDING))
+            .filter(import_item::Column::Status.eq(ImportItemStatus::Pending))
             .order_by_asc(import_item::Column::Seq)
             .limit(CHUNK)
             .all(db)
@@ -527,10 +523,7 @@ impl Run<'_> {
                 Outcome::Ready(found) => {
                     delta.succeeded += 1;
                     import_item::Entity::update_many()
-                        .col_expr(
-                            import_item::Column::Status,
-                            item_status::READY.to_owned().into(),
-                        )
+                        .col_expr(import_item::Column::Status, ImportItemStatus::Ready.into())
                         .col_expr(
                             import_item::Column::Probe,
                             serde_json::to_value(&found)
@@ -544,8 +537,8 @@ impl Run<'_> {
                 }
             }
         }
-        mark(&txn, job.id, &done, item_status::DONE).await?;
-        mark(&txn, job.id, &skipped, item_status::SKIPPED).await?;
+        mark(&txn, job.id, &done, ImportItemStatus::Done).await?;
+        mark(&txn, job.id, &skipped, ImportItemStatus::Skipped).await?;
         if let Some(dataset_id) = attach_to {
             attach(&txn, dataset_id, &files).await?;
         }
@@ -584,7 +577,7 @@ impl Run<'_> {
             loop {
                 let items = import_item::Entity::find()
                     .filter(import_item::Column::JobId.eq(job.id))
-                    .filter(import_item::Column::Status.eq(item_status::READY))
+                    .filter(import_item::Column::Status.eq(ImportItemStatus::Ready))
                     .filter(import_item::Column::Seq.gt(after))
                     .order_by_asc(import_item::Column::Seq)
                     .limit(FINAL_BATCH)
@@ -617,8 +610,8 @@ impl Run<'_> {
                         }
                     }
                 }
-                mark(&txn, job.id, &done, item_status::DONE).await?;
-                mark(&txn, job.id, &skipped, item_status::SKIPPED).await?;
+                mark(&txn, job.id, &done, ImportItemStatus::Done).await?;
+                mark(&txn, job.id, &skipped, ImportItemStatus::Skipped).await?;
                 if let Some(dataset_id) = attach_to {
                     attach(&txn, dataset_id, &files).await?;
                 }
@@ -670,7 +663,7 @@ impl Run<'_> {
             update = update
                 .col_expr(
                     import_job::Column::Status,
-                    status.as_str().to_owned().into(),
+                    ImportJobStatus::from(status).into(),
                 )
                 .col_expr(import_job::Column::Message, message.into())
                 .col_expr(import_job::Column::FinishedAt, now.into());
@@ -678,7 +671,7 @@ impl Run<'_> {
         let updated = update
             .filter(import_job::Column::Id.eq(self.job.id))
             .filter(import_job::Column::Worker.eq(self.worker))
-            .filter(import_job::Column::Status.eq(ImportStatus::Running.as_str()))
+            .filter(import_job::Column::Status.eq(ImportJobStatus::Running))
             .exec(db)
             .await?;
         Ok(updated.rows_affected == 1)

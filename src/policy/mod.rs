@@ -15,63 +15,40 @@ use casbin::{CoreApi, DefaultModel, Enforcer, StringAdapter};
 pub const BUILTIN_MODEL: &str = include_str!("../../policies/model.conf");
 pub const BUILTIN_POLICY: &str = include_str!("../../policies/policy.csv");
 
-/// The kinds of resource the policy speaks about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Kind {
-    Dataset,
-    Project,
-    Ontology,
-    Folder,
-    /// A cloud storage integration.
-    Integration,
-    /// Roles here are membership roles (MEMBER, MANAGER) of a group.
-    Group,
-    /// Roles here are workspace roles (MEMBER, ADMIN) of a user.
-    Workspace,
+/// The kinds of resource the policy speaks about (stored in grants and
+/// audit events, hence defined with the entities).
+pub use entity::enums::ResourceKind as Kind;
+/// Roles, as stored; which apply to which kind is [`KindRules::roles`].
+pub use entity::enums::Role;
+
+/// What the policy knows of each kind: its roles and the actions asked about it.
+pub trait KindRules {
+    /// Roles that can be held on this kind, strongest first. `myRole`
+    /// reports the first one a caller holds.
+    fn roles(self) -> &'static [Role];
+    /// Actions the product asks the policy about for this kind.
+    fn actions(self) -> &'static [Action];
 }
 
-impl Kind {
-    pub const ALL: [Kind; 7] = [
-        Kind::Dataset,
-        Kind::Project,
-        Kind::Ontology,
-        Kind::Folder,
-        Kind::Integration,
-        Kind::Group,
-        Kind::Workspace,
-    ];
-
-    pub fn as_str(self) -> &'static str {
+impl KindRules for Kind {
+    fn roles(self) -> &'static [Role] {
         match self {
-            Kind::Dataset => "dataset",
-            Kind::Project => "project",
-            Kind::Ontology => "ontology",
-            Kind::Folder => "folder",
-            Kind::Integration => "integration",
-            Kind::Group => "group",
-            Kind::Workspace => "workspace",
-        }
-    }
-
-    /// Roles that can be held on this kind, strongest first. `myRole` reports
-    /// the first one a caller holds.
-    pub fn roles(self) -> &'static [&'static str] {
-        match self {
-            Kind::Dataset | Kind::Ontology | Kind::Folder | Kind::Integration => &["ADMIN", "USER"],
+            Kind::Dataset | Kind::Ontology | Kind::Folder | Kind::Integration => {
+                &[Role::Admin, Role::User]
+            }
             Kind::Project => &[
-                "ADMIN",
-                "TEAM_MANAGER",
-                "ANNOTATOR_REVIEWER",
-                "REVIEWER",
-                "ANNOTATOR",
+                Role::Admin,
+                Role::TeamManager,
+                Role::AnnotatorReviewer,
+                Role::Reviewer,
+                Role::Annotator,
             ],
-            Kind::Group => &["MANAGER", "MEMBER"],
-            Kind::Workspace => &["ADMIN", "MEMBER"],
+            Kind::Group => &[Role::Manager, Role::Member],
+            Kind::Workspace => &[Role::Admin, Role::Member],
         }
     }
 
-    /// Actions the product asks the policy about for this kind.
-    pub fn actions(self) -> &'static [Action] {
+    fn actions(self) -> &'static [Action] {
         use Action::*;
         match self {
             Kind::Dataset => &[
@@ -108,10 +85,6 @@ impl Kind {
                 ManageIntegrations,
             ],
         }
-    }
-
-    pub fn parse(s: &str) -> Option<Kind> {
-        Kind::ALL.into_iter().find(|k| k.as_str() == s)
     }
 }
 
@@ -224,7 +197,7 @@ pub enum PolicyError {
 /// The compiled policy: for every (kind, action), the roles that allow it.
 #[derive(Debug, Clone)]
 pub struct Policy {
-    allowed: HashMap<(Kind, Action), Vec<&'static str>>,
+    allowed: HashMap<(Kind, Action), Vec<Role>>,
 }
 
 impl Policy {
@@ -239,11 +212,11 @@ impl Policy {
         };
         let enforcer = enforcer(&model, &policy).await?;
         let mut allowed = HashMap::new();
-        for kind in Kind::ALL {
+        for &kind in Kind::ALL {
             for &action in kind.actions() {
                 let mut roles = Vec::new();
                 for &role in kind.roles() {
-                    if enforcer.enforce((role, kind.as_str(), action.as_str()))? {
+                    if enforcer.enforce((role.as_str(), kind.as_str(), action.as_str()))? {
                         roles.push(role);
                     }
                 }
@@ -254,40 +227,37 @@ impl Policy {
     }
 
     /// The roles on `kind` that allow `action`, strongest first.
-    pub fn roles_allowing(&self, kind: Kind, action: Action) -> &[&'static str] {
+    pub fn roles_allowing(&self, kind: Kind, action: Action) -> &[Role] {
         self.allowed
             .get(&(kind, action))
             .map(Vec::as_slice)
             .unwrap_or(&[])
     }
 
-    pub fn allows(&self, kind: Kind, role: &str, action: Action) -> bool {
+    pub fn allows(&self, kind: Kind, role: Role, action: Action) -> bool {
         self.roles_allowing(kind, action).contains(&role)
     }
 
     /// Does any of `roles` allow `action`?
-    pub fn any_allows<S: AsRef<str>>(&self, kind: Kind, roles: &[S], action: Action) -> bool {
-        roles.iter().any(|r| self.allows(kind, r.as_ref(), action))
+    pub fn any_allows(&self, kind: Kind, roles: &[Role], action: Action) -> bool {
+        roles.iter().any(|&r| self.allows(kind, r, action))
     }
 
     /// Membership roles through which a group's grants reach a user.
-    pub fn inheriting_membership_roles(&self) -> &[&'static str] {
+    pub fn inheriting_membership_roles(&self) -> &[Role] {
         self.roles_allowing(Kind::Group, Action::InheritGrants)
     }
 
     /// The dataset role a workspace ADMIN receives by joining a dataset.
-    pub fn join_role(&self) -> Option<&'static str> {
+    pub fn join_role(&self) -> Option<Role> {
         self.roles_allowing(Kind::Dataset, Action::GrantedOnJoin)
             .first()
             .copied()
     }
 
     /// The strongest of `roles` on `kind`, in the kind's ranking.
-    pub fn strongest<S: AsRef<str>>(kind: Kind, roles: &[S]) -> Option<&'static str> {
-        kind.roles()
-            .iter()
-            .find(|r| roles.iter().any(|held| held.as_ref() == **r))
-            .copied()
+    pub fn strongest(kind: Kind, roles: &[Role]) -> Option<Role> {
+        kind.roles().iter().find(|r| roles.contains(r)).copied()
     }
 }
 

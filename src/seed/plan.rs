@@ -23,7 +23,7 @@ use uuid::Uuid;
 
 use super::write::{grant_row, insert_all, insert_files, Ids};
 use super::{Shape, Specials, Summary};
-use crate::policy::{Action, Kind, Policy};
+use crate::policy::{Action, Kind, Policy, Role};
 
 /// The three users who stand out come first.
 const HEAVY: usize = 0;
@@ -72,11 +72,11 @@ const MEDIA: [&str; 8] = [
 ];
 /// Projects the heavy user is an ADMIN of (of their projects).
 const HEAVY_ADMIN_PROJECTS: usize = 3;
-const PROJECT_ROLES: [&str; 4] = [
-    "TEAM_MANAGER",
-    "ANNOTATOR_REVIEWER",
-    "REVIEWER",
-    "ANNOTATOR",
+const PROJECT_ROLES: [Role; 4] = [
+    Role::TeamManager,
+    Role::AnnotatorReviewer,
+    Role::Reviewer,
+    Role::Annotator,
 ];
 
 /// Two years of activity, from a fixed start (the same seed gives the same times).
@@ -102,7 +102,7 @@ struct Grant {
     resource: usize,
     user: Option<usize>,
     group: Option<usize>,
-    role: &'static str,
+    role: Role,
 }
 
 /// Users and groups, by index (the special users first).
@@ -110,7 +110,7 @@ pub(super) struct People {
     pub(super) users: Vec<Uuid>,
     groups: Vec<Uuid>,
     /// (group, user, role) of every membership.
-    member_of: Vec<(usize, usize, &'static str)>,
+    member_of: Vec<(usize, usize, Role)>,
 }
 
 /// Datasets by index, with their folders and which ones the special users get.
@@ -200,24 +200,24 @@ impl<'a> Seeder<'a> {
             .collect();
         let users = (0..shape.users).map(|i| {
             let (email, name, role) = match i {
-                HEAVY => (shape.heavy_user.clone(), "Heavy User".to_owned(), "MEMBER"),
-                LIGHT => (shape.light_user.clone(), "Light User".to_owned(), "MEMBER"),
+                HEAVY => (shape.heavy_user.clone(), "Heavy User".to_owned(), Role::Member),
+                LIGHT => (shape.light_user.clone(), "Light User".to_owned(), Role::Member),
                 ADMIN => (
                     shape.admin_user.clone(),
                     "Workspace Admin".to_owned(),
-                    "ADMIN",
+                    Role::Admin,
                 ),
                 _ => (
                     format!("user{i:07}@seed.annograph.test"),
                     format!("User {i}"),
-                    "MEMBER",
+                    Role::Member,
                 ),
             };
             user::ActiveModel {
                 id: Set(user_ids[i]),
                 email: Set(email),
                 name: Set(name),
-                workspace_role: Set(role.to_owned()),
+                workspace_role: Set(role),
                 created_at: Set(user_times[i]),
                 updated_at: Set(user_times[i]),
             }
@@ -240,15 +240,15 @@ impl<'a> Seeder<'a> {
         self.write("groups", groups).await?;
 
         let rng = &mut self.rng;
-        let mut member_of: Vec<(usize, usize, &'static str)> = Vec::new();
+        let mut member_of: Vec<(usize, usize, Role)> = Vec::new();
         let members = MEMBERS_PER_GROUP.min((shape.users - SPECIAL_USERS) / 2);
         for g in 0..shape.groups {
             let picked = rand::seq::index::sample(rng, shape.users - SPECIAL_USERS, members);
             for u in picked.into_iter().map(|u| u + SPECIAL_USERS) {
                 let role = if rng.random_bool(0.1) {
-                    "MANAGER"
+                    Role::Manager
                 } else {
-                    "MEMBER"
+                    Role::Member
                 };
                 member_of.push((g, u, role));
             }
@@ -256,15 +256,15 @@ impl<'a> Seeder<'a> {
         // The heavy user is a MEMBER of the first groups; the light user
         // manages the next one (a MANAGER inherits nothing).
         for g in 0..self.sp.heavy_groups {
-            member_of.push((g, HEAVY, "MEMBER"));
+            member_of.push((g, HEAVY, Role::Member));
         }
-        member_of.push((self.sp.heavy_groups, LIGHT, "MANAGER"));
+        member_of.push((self.sp.heavy_groups, LIGHT, Role::Manager));
         let memberships: Vec<_> = member_of
             .iter()
             .map(|&(g, u, role)| group_membership::ActiveModel {
                 group_id: Set(group_ids[g]),
                 user_id: Set(user_ids[u]),
-                role: Set(role.to_owned()),
+                role: Set(role),
                 created_at: Set(time_after(rng, group_times[g], YEAR_MS / 4)),
             })
             .collect();
@@ -323,7 +323,7 @@ impl<'a> Seeder<'a> {
         for d in 0..d_count {
             let creator = creators[d];
             self.grants
-                .push(Grant::user(Kind::Dataset, d, creator, "ADMIN"));
+                .push(Grant::user(Kind::Dataset, d, creator, Role::Admin));
             let mut chosen = HashSet::from([creator]);
             for slot in 1..USER_GRANTS_PER_DATASET {
                 let u = match direct_of[d] {
@@ -337,9 +337,9 @@ impl<'a> Seeder<'a> {
                 };
                 // The heavy user administers their big dataset (and may share it).
                 let role = if (d == big && u == HEAVY) || self.rng.random_bool(0.2) {
-                    "ADMIN"
+                    Role::Admin
                 } else {
-                    "USER"
+                    Role::User
                 };
                 self.grants.push(Grant::user(Kind::Dataset, d, u, role));
             }
@@ -353,9 +353,9 @@ impl<'a> Seeder<'a> {
             }
             for g in [first, second].into_iter().take(GROUP_GRANTS_PER_DATASET) {
                 let role = if self.rng.random_bool(0.2) {
-                    "ADMIN"
+                    Role::Admin
                 } else {
-                    "USER"
+                    Role::User
                 };
                 self.grants.push(Grant {
                     kind: Kind::Dataset,
@@ -393,7 +393,7 @@ impl<'a> Seeder<'a> {
                 team_ids[t],
                 Some(admin),
                 None,
-                "ADMIN",
+                Role::Admin,
                 admin,
                 team_times[t],
             ));
@@ -416,7 +416,7 @@ impl<'a> Seeder<'a> {
                 folder_ids[d],
                 Some(creator),
                 None,
-                "ADMIN",
+                Role::Admin,
                 creator,
                 at,
             ));
@@ -495,7 +495,7 @@ impl<'a> Seeder<'a> {
                 updated_at: Set(ontology_at),
             });
             self.grants
-                .push(Grant::user(Kind::Ontology, p, owners[p], "ADMIN"));
+                .push(Grant::user(Kind::Ontology, p, owners[p], Role::Admin));
             projects.push(project::ActiveModel {
                 id: Set(project_ids[p]),
                 title: Set(format!("{subject} labelling {p:04}")),
@@ -507,11 +507,11 @@ impl<'a> Seeder<'a> {
             });
             // The heavy user administers a few of their projects.
             let special_user = if p < sp.heavy_projects.min(HEAVY_ADMIN_PROJECTS) {
-                Some((HEAVY, "ADMIN"))
+                Some((HEAVY, Role::Admin))
             } else if p < sp.heavy_projects {
-                Some((HEAVY, "ANNOTATOR"))
+                Some((HEAVY, Role::Annotator))
             } else if p == sp.heavy_projects {
-                Some((LIGHT, "REVIEWER"))
+                Some((LIGHT, Role::Reviewer))
             } else {
                 None
             };
@@ -526,7 +526,7 @@ impl<'a> Seeder<'a> {
                 links.push((p, d));
             }
             self.grants
-                .push(Grant::user(Kind::Project, p, owners[p], "ADMIN"));
+                .push(Grant::user(Kind::Project, p, owners[p], Role::Admin));
             let mut chosen = HashSet::from([owners[p]]);
             for slot in 1..USERS_PER_PROJECT {
                 let (u, role) = match special_user {
@@ -549,7 +549,7 @@ impl<'a> Seeder<'a> {
                 resource: p,
                 user: None,
                 group: Some(group),
-                role: "ANNOTATOR",
+                role: Role::Annotator,
             });
         }
         self.write("ontologies", ontologies).await?;
@@ -600,7 +600,7 @@ impl<'a> Seeder<'a> {
                 ),
             };
             // The creator's own ADMIN comes with the resource; others follow.
-            let own = g.user == Some(creator) && g.role == "ADMIN";
+            let own = g.user == Some(creator) && g.role == Role::Admin;
             let at = if own {
                 resource_at
             } else {
@@ -756,7 +756,7 @@ fn big_dataset_files(shape: &Shape) -> usize {
 }
 
 impl Grant {
-    fn user(kind: Kind, resource: usize, user: usize, role: &'static str) -> Grant {
+    fn user(kind: Kind, resource: usize, user: usize, role: Role) -> Grant {
         Grant {
             kind,
             resource,

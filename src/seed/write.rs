@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use super::plan::{random_id, time_after, YEAR_MS};
 use super::Shape;
-use crate::policy::Kind;
+use crate::policy::{Kind, Role};
 
 #[allow(clippy::too_many_arguments)]
 pub(super) fn grant_row(
@@ -25,17 +25,17 @@ pub(super) fn grant_row(
     resource_id: Uuid,
     user: Option<Uuid>,
     group: Option<Uuid>,
-    role: &str,
+    role: Role,
     created_by: Uuid,
     at: DateTime<Utc>,
 ) -> role_grant::ActiveModel {
     role_grant::ActiveModel {
         id: Set(random_id(rng)),
-        resource_type: Set(kind.as_str().to_owned()),
+        resource_type: Set(kind),
         resource_id: Set(resource_id),
         user_id: Set(user),
         group_id: Set(group),
-        role: Set(role.to_owned()),
+        role: Set(role),
         created_by: Set(Some(created_by)),
         created_at: Set(at),
     }

@@ -27,7 +27,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use crate::error::{AppError, AppResult};
-use crate::policy::{Action, Kind, Policy};
+use crate::policy::{Action, Kind, Policy, Role};
 
 /// Ids of the groups whose grants reach `user`.
 pub fn inheriting_groups(policy: &Policy, user: Uuid) -> SelectStatement {
@@ -61,7 +61,7 @@ fn held_by(policy: &Policy, user: Uuid, base: SelectStatement) -> SelectStatemen
 
 /// Ids of the resources of `kind` on which `user` holds one of `roles`,
 /// directly or through a group (possibly repeated).
-pub fn ids_with_roles(policy: &Policy, kind: Kind, roles: &[&str], user: Uuid) -> SelectStatement {
+pub fn ids_with_roles(policy: &Policy, kind: Kind, roles: &[Role], user: Uuid) -> SelectStatement {
     held_by(
         policy,
         user,
@@ -81,12 +81,12 @@ pub fn granted_ids(policy: &Policy, kind: Kind, action: Action, user: Uuid) -> S
 
 /// The roles among `wanted` (role names as stored) that allow viewing a
 /// resource of `kind`: a "my role" filter never reaches further than view.
-pub fn viewing_roles(policy: &Policy, kind: Kind, wanted: &[String]) -> Vec<&'static str> {
+pub fn viewing_roles(policy: &Policy, kind: Kind, wanted: &[Role]) -> Vec<Role> {
     policy
         .roles_allowing(kind, Action::View)
         .iter()
         .copied()
-        .filter(|r| wanted.iter().any(|w| w == r))
+        .filter(|r| wanted.contains(r))
         .collect()
 }
 
@@ -204,7 +204,7 @@ pub async fn roles_on<C: ConnectionTrait>(
     kind: Kind,
     resource_id: Uuid,
     user: Uuid,
-) -> AppResult<Vec<String>> {
+) -> AppResult<Vec<Role>> {
     Ok(roles_on_many(db, policy, kind, &[resource_id], user)
         .await?
         .remove(&resource_id)
@@ -218,8 +218,8 @@ pub async fn roles_on_many<C: ConnectionTrait>(
     kind: Kind,
     resource_ids: &[Uuid],
     user: Uuid,
-) -> AppResult<HashMap<Uuid, Vec<String>>> {
-    let mut out: HashMap<Uuid, Vec<String>> = HashMap::new();
+) -> AppResult<HashMap<Uuid, Vec<Role>>> {
+    let mut out: HashMap<Uuid, Vec<Role>> = HashMap::new();
     if resource_ids.is_empty() {
         return Ok(out);
     }
@@ -232,7 +232,7 @@ pub async fn roles_on_many<C: ConnectionTrait>(
             &[role_grant::Column::ResourceId, role_grant::Column::Role],
         ),
     );
-    let rows: Vec<(Uuid, String)> = tuples(db, &select).await?;
+    let rows: Vec<(Uuid, Role)> = tuples(db, &select).await?;
     for (id, role) in rows {
         out.entry(id).or_default().push(role);
     }
@@ -246,8 +246,8 @@ pub async fn roles_on_each<C: ConnectionTrait>(
     policy: &Policy,
     resources: &[(Kind, Uuid)],
     user: Uuid,
-) -> AppResult<HashMap<(Kind, Uuid), Vec<String>>> {
-    let mut out: HashMap<(Kind, Uuid), Vec<String>> = HashMap::new();
+) -> AppResult<HashMap<(Kind, Uuid), Vec<Role>>> {
+    let mut out: HashMap<(Kind, Uuid), Vec<Role>> = HashMap::new();
     if resources.is_empty() {
         return Ok(out);
     }
@@ -265,12 +265,9 @@ pub async fn roles_on_each<C: ConnectionTrait>(
             ],
         ),
     );
-    let rows: Vec<(String, Uuid, String)> = tuples(db, &select).await?;
+    let rows: Vec<(Kind, Uuid, Role)> = tuples(db, &select).await?;
     for (kind, id, role) in rows {
-        if let Some(key) = resources
-            .iter()
-            .find(|(k, i)| *i == id && k.as_str() == kind)
-        {
+        if let Some(key) = resources.iter().find(|(k, i)| *i == id && *k == kind) {
             out.entry(*key).or_default().push(role);
         }
     }
@@ -294,7 +291,7 @@ async fn tuples<C: ConnectionTrait, T: sea_orm::TryGetableMany>(
 pub struct Access {
     pub kind: Kind,
     /// Roles held through grants (direct or group).
-    pub roles: Vec<String>,
+    pub roles: Vec<Role>,
     /// Read-only view through a project the caller collaborates on.
     pub via_project: bool,
     /// Every action through the caller's workspace role (workspace ADMINs
@@ -310,7 +307,7 @@ impl Access {
     }
 
     /// The caller's strongest role of their own, if any.
-    pub fn my_role(&self) -> Option<&'static str> {
+    pub fn my_role(&self) -> Option<Role> {
         Policy::strongest(self.kind, &self.roles)
     }
 

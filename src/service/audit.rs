@@ -2,17 +2,19 @@
 
 use chrono::Utc;
 use entity::audit_event;
+use entity::enums::AuditAction;
 use sea_orm::{ActiveModelTrait, ConnectionTrait, Set};
 use uuid::Uuid;
 
 use crate::error::AppResult;
+use crate::ids::Id;
 use crate::policy::Kind;
 
 /// Records one event inside the caller's transaction.
 pub async fn record<C: ConnectionTrait>(
     db: &C,
     actor: Uuid,
-    action: &str,
+    action: AuditAction,
     kind: Kind,
     resource_id: Uuid,
     details: serde_json::Value,
@@ -20,8 +22,8 @@ pub async fn record<C: ConnectionTrait>(
     audit_event::ActiveModel {
         id: Set(Uuid::now_v7()),
         actor_id: Set(Some(actor)),
-        action: Set(action.to_owned()),
-        resource_type: Set(kind.as_str().to_owned()),
+        action: Set(action),
+        resource_type: Set(kind),
         resource_id: Set(Some(resource_id)),
         details: Set(Some(details)),
         created_at: Set(Utc::now()),
@@ -57,8 +59,9 @@ pub async fn list(
 pub async fn get(
     svc: &crate::service::Services,
     caller: &crate::auth::Caller,
-    id: Uuid,
+    id: Id<audit_event::Entity>,
 ) -> AppResult<audit_event::Model> {
+    let id = id.uuid();
     use sea_orm::EntityTrait;
     crate::service::users::require_workspace(svc, caller, crate::policy::Action::ViewAuditLog)
         .map_err(|_| crate::error::AppError::not_found("audit event"))?;

@@ -1,6 +1,7 @@
 //! Datasets: files attached from folders (or mirrored from one folder),
 //! shared through dataset roles, read-only through projects.
 
+use entity::enums::AuditAction;
 use std::collections::HashMap;
 
 use chrono::Utc;
@@ -16,9 +17,10 @@ use uuid::Uuid;
 use crate::auth::Caller;
 use crate::error::{AppError, AppResult};
 use crate::events::DatasetChange;
-use crate::policy::{Action, Kind};
+use crate::ids::Id;
+use crate::policy::{Action, Kind, Role};
 use crate::service::access::{self, visible_datasets, Access, FileRoute};
-use crate::service::grants::{self, Grantee};
+use crate::service::grants;
 use crate::service::input::{
     contains_ci, optional_text, required_text, search_term, DESCRIPTION_MAX, TITLE_MAX,
 };
@@ -36,7 +38,12 @@ pub const MAX_ATTACH_IDS: usize = 10_000;
 const ATTACH_CHUNK: usize = 1_000;
 
 /// The dataset, if the caller may see it, with what they may do to it.
-pub async fn get(svc: &Services, caller: &Caller, id: Uuid) -> AppResult<(dataset::Model, Access)> {
+pub async fn get(
+    svc: &Services,
+    caller: &Caller,
+    id: Id<dataset::Entity>,
+) -> AppResult<(dataset::Model, Access)> {
+    let id = id.uuid();
     grants::visible::<dataset::Entity>(svc, caller, Kind::Dataset, id, "dataset").await
 }
 
@@ -57,7 +64,7 @@ pub async fn list(
     svc: &Services,
     caller: &Caller,
     search: Option<&str>,
-    my_role: Option<&[String]>,
+    my_role: Option<&[Role]>,
     page: PageArgs,
 ) -> AppResult<Page<dataset::Model>> {
     let visible = match my_role {
@@ -132,8 +139,9 @@ pub async fn create(
     caller: &Caller,
     title: &str,
     description: Option<&str>,
-    folder_id: Option<Uuid>,
+    folder_id: Option<Id<folder::Entity>>,
 ) -> AppResult<dataset::Model> {
+    let folder_id = folder_id.map(Id::uuid);
     require_workspace(svc, caller, Action::CreateResources)?;
     let title = required_text("title", title, TITLE_MAX)?;
     let description = optional_text("description", description, DESCRIPTION_MAX)?;
@@ -141,8 +149,7 @@ pub async fn create(
         folders::get_for(svc, caller, folder, Action::AddFiles).await?;
     }
     let now = Utc::now();
-    let txn = crate::service::tx::write(&svc.db).await?;
-    let created = dataset::ActiveModel {
+    let row = dataset::ActiveModel {
         id: Set(Uuid::now_v7()),
         title: Set(title),
         description: Set(description),
@@ -150,30 +157,19 @@ pub async fn create(
         created_by: Set(Some(caller.id)),
         created_at: Set(now),
         updated_at: Set(now),
-    }
-    .insert(&txn)
-    .await?;
-    grants::insert(
-        &txn,
-        Kind::Dataset,
-        created.id,
-        Grantee::User(caller.id),
-        "ADMIN",
-        caller.id,
-    )
-    .await?;
-    txn.commit().await?;
-    Ok(created)
+    };
+    grants::create_owned(svc, caller, row, AppError::from).await
 }
 
 #[tracing::instrument(skip(svc, caller))]
 pub async fn update(
     svc: &Services,
     caller: &Caller,
-    id: Uuid,
+    id: Id<dataset::Entity>,
     title: Option<&str>,
     description: Option<&str>,
 ) -> AppResult<dataset::Model> {
+    let id = id.uuid();
     let (existing, _) = get_for(svc, caller, id, Action::AdjustSettings).await?;
     let mut active = existing.into_active_model();
     if let Some(title) = title {
@@ -191,7 +187,13 @@ pub async fn update(
 
 /// Deletes a dataset (not its files); `confirm` must be the word `delete`.
 #[tracing::instrument(skip(svc, caller))]
-pub async fn delete(svc: &Services, caller: &Caller, id: Uuid, confirm: &str) -> AppResult<Uuid> {
+pub async fn delete(
+    svc: &Services,
+    caller: &Caller,
+    id: Id<dataset::Entity>,
+    confirm: &str,
+) -> AppResult<Uuid> {
+    let id = id.uuid();
     let (existing, _) = get_for(svc, caller, id, Action::Delete).await?;
     if confirm != DELETE_CONFIRMATION {
         return Err(AppError::bad_input(format!(
@@ -204,7 +206,7 @@ pub async fn delete(svc: &Services, caller: &Caller, id: Uuid, confirm: &str) ->
     audit::record(
         &txn,
         caller.id,
-        "dataset.delete",
+        AuditAction::DatasetDelete,
         Kind::Dataset,
         id,
         json!({ "title": existing.title }),
@@ -244,10 +246,13 @@ pub async fn visible_by_ids(
 pub async fn attach_files(
     svc: &Services,
     caller: &Caller,
-    id: Uuid,
-    file_ids: &[Uuid],
-    folder_ids: &[Uuid],
+    id: Id<dataset::Entity>,
+    file_ids: &[Id<file::Entity>],
+    folder_ids: &[Id<folder::Entity>],
 ) -> AppResult<dataset::Model> {
+    let id = id.uuid();
+    let file_ids = &crate::ids::uuids(file_ids)[..];
+    let folder_ids = &crate::ids::uuids(folder_ids)[..];
     let (model, _) = get_for(svc, caller, id, Action::AddData).await?;
     require_not_mirrored(&model)?;
     if file_ids.is_empty() && folder_ids.is_empty() {
@@ -319,9 +324,11 @@ pub async fn attach_files(
 pub async fn detach_files(
     svc: &Services,
     caller: &Caller,
-    id: Uuid,
-    file_ids: &[Uuid],
+    id: Id<dataset::Entity>,
+    file_ids: &[Id<file::Entity>],
 ) -> AppResult<dataset::Model> {
+    let id = id.uuid();
+    let file_ids = &crate::ids::uuids(file_ids)[..];
     let (model, _) = get_for(svc, caller, id, Action::AddData).await?;
     require_not_mirrored(&model)?;
     if file_ids.is_empty() {
@@ -351,9 +358,11 @@ pub async fn detach_files(
 pub async fn move_files(
     svc: &Services,
     caller: &Caller,
-    file_ids: &[Uuid],
-    to_dataset: Uuid,
+    file_ids: &[Id<file::Entity>],
+    to_dataset: Id<dataset::Entity>,
 ) -> AppResult<Vec<file::Model>> {
+    let file_ids = &crate::ids::uuids(file_ids)[..];
+    let to_dataset = to_dataset.uuid();
     let (dest, _) = get_for(svc, caller, to_dataset, Action::AddData).await?;
     let dest_folder = dest.folder_id.ok_or_else(|| {
         AppError::bad_input(
@@ -399,7 +408,7 @@ pub async fn move_files(
                 .expect("a folder some file is in");
             return Err(AppError::Forbidden(format!(
                 "you are not allowed to move files out of the dataset holding {}",
-                crate::ids::encode("File", f.id)
+                Id::<file::Entity>::new(f.id)
             )));
         }
     }
@@ -422,7 +431,7 @@ pub async fn move_files(
     audit::record(
         &txn,
         caller.id,
-        "files.move",
+        AuditAction::FilesMove,
         Kind::Dataset,
         to_dataset,
         json!({ "fileIds": file_ids }),
@@ -496,7 +505,12 @@ async fn may_take_from_folder<C: ConnectionTrait>(
 
 /// A workspace ADMIN joins a dataset and receives the policy's join role.
 #[tracing::instrument(skip(svc, caller))]
-pub async fn join(svc: &Services, caller: &Caller, id: Uuid) -> AppResult<dataset::Model> {
+pub async fn join(
+    svc: &Services,
+    caller: &Caller,
+    id: Id<dataset::Entity>,
+) -> AppResult<dataset::Model> {
+    let id = id.uuid();
     require_workspace(svc, caller, Action::JoinDataset)?;
     let role = svc
         .policy
@@ -511,7 +525,7 @@ pub async fn join(svc: &Services, caller: &Caller, id: Uuid) -> AppResult<datase
     audit::record(
         &txn,
         caller.id,
-        "dataset.join",
+        AuditAction::DatasetJoin,
         Kind::Dataset,
         id,
         json!({ "role": role }),

@@ -4,7 +4,7 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::Utc;
-use entity::{dataset, dataset_file, file};
+use entity::{dataset, dataset_file, file, folder};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait,
     FromQueryResult, QueryFilter, QueryOrder, QuerySelect, Set, Statement, Value,
@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use crate::auth::Caller;
 use crate::error::{AppError, AppResult};
-use crate::ids;
+use crate::ids::Id;
 use crate::policy::Action;
 use crate::service::access::{visible_datasets, visible_files, FileRoute};
 use crate::service::folders;
@@ -86,9 +86,10 @@ pub fn title_from_url(url: &str) -> String {
 pub async fn register(
     svc: &Services,
     caller: &Caller,
-    folder_id: Uuid,
+    folder_id: Id<folder::Entity>,
     files: Vec<NewFile>,
 ) -> AppResult<Vec<file::Model>> {
+    let folder_id = folder_id.uuid();
     folders::get_for(svc, caller, folder_id, Action::AddFiles).await?;
     if files.is_empty() {
         return Err(AppError::bad_input("files must name at least one file"));
@@ -172,7 +173,8 @@ pub async fn register(
 }
 
 /// The file, if the caller may see it.
-pub async fn get(svc: &Services, caller: &Caller, id: Uuid) -> AppResult<file::Model> {
+pub async fn get(svc: &Services, caller: &Caller, id: Id<file::Entity>) -> AppResult<file::Model> {
+    let id = id.uuid();
     file::Entity::find_by_id(id)
         .filter(visible_files(&svc.policy, caller.id, FileRoute::Any))
         .one(&svc.db)
@@ -207,7 +209,7 @@ pub async fn require_visible_on<C: ConnectionTrait>(
     ids.iter()
         .map(|id| {
             found.iter().find(|f| f.id == *id).cloned().ok_or_else(|| {
-                AppError::NotFound(format!("file {} not found", ids::encode("File", *id)))
+                AppError::NotFound(format!("file {} not found", Id::<file::Entity>::new(*id)))
             })
         })
         .collect()

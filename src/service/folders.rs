@@ -2,6 +2,7 @@
 //! ADMIN adds files and sub-folders, renames, shares and deletes it.
 
 use chrono::Utc;
+use entity::enums::AuditAction;
 use entity::{dataset, file, folder};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter, Set,
@@ -11,16 +12,22 @@ use uuid::Uuid;
 
 use crate::auth::Caller;
 use crate::error::{AppError, AppResult};
+use crate::ids::Id;
 use crate::policy::{Action, Kind};
 use crate::service::access::{granted_ids, Access};
-use crate::service::grants::{self, Grantee};
+use crate::service::grants;
 use crate::service::input::{contains_ci, required_text, search_term, TITLE_MAX};
 use crate::service::page::{paginate, Page, PageArgs};
 use crate::service::users::require_workspace;
 use crate::service::{audit, Services};
 
 /// The folder, if the caller may see it, with what they may do to it.
-pub async fn get(svc: &Services, caller: &Caller, id: Uuid) -> AppResult<(folder::Model, Access)> {
+pub async fn get(
+    svc: &Services,
+    caller: &Caller,
+    id: Id<folder::Entity>,
+) -> AppResult<(folder::Model, Access)> {
+    let id = id.uuid();
     grants::visible::<folder::Entity>(svc, caller, Kind::Folder, id, "folder").await
 }
 
@@ -57,46 +64,34 @@ pub async fn create(
     svc: &Services,
     caller: &Caller,
     name: &str,
-    parent_id: Option<Uuid>,
+    parent_id: Option<Id<folder::Entity>>,
 ) -> AppResult<folder::Model> {
+    let parent_id = parent_id.map(Id::uuid);
     require_workspace(svc, caller, Action::CreateResources)?;
     let name = folder_name(name)?;
     if let Some(parent) = parent_id {
         get_for(svc, caller, parent, Action::AddFiles).await?;
     }
     let now = Utc::now();
-    let txn = crate::service::tx::write(&svc.db).await?;
-    let created = folder::ActiveModel {
+    let row = folder::ActiveModel {
         id: Set(Uuid::now_v7()),
         name: Set(name.clone()),
         parent_id: Set(parent_id),
         created_by: Set(Some(caller.id)),
         created_at: Set(now),
         updated_at: Set(now),
-    }
-    .insert(&txn)
-    .await
-    .map_err(|e| name_taken(e, &name))?;
-    grants::insert(
-        &txn,
-        Kind::Folder,
-        created.id,
-        Grantee::User(caller.id),
-        "ADMIN",
-        caller.id,
-    )
-    .await?;
-    txn.commit().await?;
-    Ok(created)
+    };
+    grants::create_owned(svc, caller, row, |e| name_taken(e, &name)).await
 }
 
 #[tracing::instrument(skip(svc, caller))]
 pub async fn rename(
     svc: &Services,
     caller: &Caller,
-    id: Uuid,
+    id: Id<folder::Entity>,
     name: &str,
 ) -> AppResult<folder::Model> {
+    let id = id.uuid();
     let (existing, _) = get_for(svc, caller, id, Action::Edit).await?;
     let name = folder_name(name)?;
     let mut active = existing.into_active_model();
@@ -112,7 +107,8 @@ pub async fn rename(
 /// Deletes an empty folder: CONFLICT while it holds files or sub-folders or
 /// backs a mirrored dataset.
 #[tracing::instrument(skip(svc, caller))]
-pub async fn delete(svc: &Services, caller: &Caller, id: Uuid) -> AppResult<Uuid> {
+pub async fn delete(svc: &Services, caller: &Caller, id: Id<folder::Entity>) -> AppResult<Uuid> {
+    let id = id.uuid();
     let (existing, _) = get_for(svc, caller, id, Action::Delete).await?;
     let txn = crate::service::tx::write(&svc.db).await?;
     if file::Entity::find()
@@ -144,7 +140,7 @@ pub async fn delete(svc: &Services, caller: &Caller, id: Uuid) -> AppResult<Uuid
     audit::record(
         &txn,
         caller.id,
-        "folder.delete",
+        AuditAction::FolderDelete,
         Kind::Folder,
         id,
         json!({ "name": existing.name }),

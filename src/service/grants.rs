@@ -3,7 +3,7 @@
 //! who may change them.
 
 use chrono::Utc;
-use entity::{group, role_grant};
+use entity::{group, role_grant, user};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, PaginatorTrait,
     QueryFilter, QueryOrder, Set,
@@ -14,10 +14,11 @@ use uuid::Uuid;
 use crate::auth::Caller;
 use crate::error::{AppError, AppResult};
 use crate::events::DatasetChange;
-use crate::ids;
-use crate::policy::{Action, Kind};
+use crate::ids::{Id, Shared};
+use crate::policy::{Action, Kind, KindRules, Role};
 use crate::service::access::{self, Access};
 use crate::service::{audit, users, Services};
+use entity::enums::AuditAction;
 
 /// Who a grant is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,8 +37,8 @@ impl Grantee {
 
     fn describe(self) -> String {
         match self {
-            Grantee::User(id) => format!("user {}", ids::encode("User", id)),
-            Grantee::Group(id) => format!("group {}", ids::encode("Group", id)),
+            Grantee::User(id) => format!("user {}", Id::<user::Entity>::new(id)),
+            Grantee::Group(id) => format!("group {}", Id::<group::Entity>::new(id)),
         }
     }
 }
@@ -53,27 +54,24 @@ fn manage_action(kind: Kind) -> Action {
 /// Checks the caller may grant, change or revoke `role` on the resource.
 /// Kinds with a separate `manage_admins` action (projects) need it whenever
 /// the ADMIN role is involved.
-fn require_manage(svc: &Services, access: &Access, roles_involved: &[&str]) -> AppResult<()> {
+fn require_manage(svc: &Services, access: &Access, roles_involved: &[Role]) -> AppResult<()> {
     access.require(&svc.policy, manage_action(access.kind))?;
     let admins_separate = access.kind.actions().contains(&Action::ManageAdmins);
-    if admins_separate && roles_involved.contains(&"ADMIN") {
+    if admins_separate && roles_involved.contains(&Role::Admin) {
         access.require(&svc.policy, Action::ManageAdmins)?;
     }
     Ok(())
 }
 
-pub fn validate_role(kind: Kind, role: &str) -> AppResult<&'static str> {
-    kind.roles()
-        .iter()
-        .find(|r| **r == role)
-        .copied()
-        .ok_or_else(|| {
-            AppError::bad_input(format!(
-                "{role} is not a {} role (expected one of {})",
-                kind.as_str(),
-                kind.roles().join(", ")
-            ))
-        })
+pub fn validate_role(kind: Kind, role: Role) -> AppResult<Role> {
+    if kind.roles().contains(&role) {
+        return Ok(role);
+    }
+    let expected: Vec<&str> = kind.roles().iter().map(|r| r.as_str()).collect();
+    Err(AppError::bad_input(format!(
+        "{role} is not a {kind} role (expected one of {})",
+        expected.join(", ")
+    )))
 }
 
 /// Inserts a grant without any permission check (creators, joins).
@@ -82,7 +80,7 @@ pub async fn insert<C: ConnectionTrait>(
     kind: Kind,
     resource_id: Uuid,
     grantee: Grantee,
-    role: &str,
+    role: Role,
     created_by: Uuid,
 ) -> AppResult<role_grant::Model> {
     let (user_id, group_id) = match grantee {
@@ -91,11 +89,11 @@ pub async fn insert<C: ConnectionTrait>(
     };
     role_grant::ActiveModel {
         id: Set(Uuid::now_v7()),
-        resource_type: Set(kind.as_str().to_owned()),
+        resource_type: Set(kind),
         resource_id: Set(resource_id),
         user_id: Set(user_id),
         group_id: Set(group_id),
-        role: Set(role.to_owned()),
+        role: Set(role),
         created_by: Set(Some(created_by)),
         created_at: Set(Utc::now()),
     }
@@ -110,6 +108,54 @@ pub async fn insert<C: ConnectionTrait>(
             ),
         )
     })
+}
+
+/// Inserts a new shared resource and makes its creator its ADMIN, on `db`
+/// (the creation's write transaction, which may hold more of it).
+/// `on_insert` names what a failed insert means (a unique name taken…).
+pub async fn insert_owned<A, C>(
+    db: &C,
+    caller: &Caller,
+    row: A,
+    on_insert: impl FnOnce(sea_orm::DbErr) -> AppError,
+) -> AppResult<<A::Entity as EntityTrait>::Model>
+where
+    A: ActiveModelTrait + sea_orm::ActiveModelBehavior + Send,
+    A::Entity: Shared,
+    <A::Entity as EntityTrait>::Model: IntoActiveModel<A>,
+    C: ConnectionTrait,
+{
+    let created = row.insert(db).await.map_err(on_insert)?;
+    let id = <A::Entity as Shared>::id_of(&created);
+    insert(
+        db,
+        <A::Entity as Shared>::KIND,
+        id,
+        Grantee::User(caller.id),
+        Role::Admin,
+        caller.id,
+    )
+    .await?;
+    Ok(created)
+}
+
+/// Creates a shared resource from a validated row: inserts it and makes its
+/// creator its ADMIN, in one write transaction.
+pub async fn create_owned<A>(
+    svc: &Services,
+    caller: &Caller,
+    row: A,
+    on_insert: impl FnOnce(sea_orm::DbErr) -> AppError,
+) -> AppResult<<A::Entity as EntityTrait>::Model>
+where
+    A: ActiveModelTrait + sea_orm::ActiveModelBehavior + Send,
+    A::Entity: Shared,
+    <A::Entity as EntityTrait>::Model: IntoActiveModel<A>,
+{
+    let txn = crate::service::tx::write(&svc.db).await?;
+    let created = insert_owned(&txn, caller, row, on_insert).await?;
+    txn.commit().await?;
+    Ok(created)
 }
 
 /// The grants on one resource, oldest first.
@@ -215,7 +261,7 @@ async fn ensure_admin_remains<C: ConnectionTrait>(
     let admins = role_grant::Entity::find()
         .filter(role_grant::Column::ResourceType.eq(kind.as_str()))
         .filter(role_grant::Column::ResourceId.eq(resource_id))
-        .filter(role_grant::Column::Role.eq("ADMIN"))
+        .filter(role_grant::Column::Role.eq(Role::Admin))
         .filter(role_grant::Column::UserId.is_not_null())
         .count(db)
         .await?;
@@ -237,7 +283,7 @@ pub async fn add(
     resource_id: Uuid,
     user_ids: &[Uuid],
     group_ids: &[Uuid],
-    role: &str,
+    role: Role,
 ) -> AppResult<()> {
     let kind = access.kind;
     let role = validate_role(kind, role)?;
@@ -262,7 +308,7 @@ pub async fn add(
         audit::record(
             &txn,
             caller.id,
-            "grant.add",
+            AuditAction::GrantAdd,
             kind,
             resource_id,
             details(grantee, Some(role)),
@@ -282,7 +328,7 @@ pub async fn set_role(
     access: &Access,
     resource_id: Uuid,
     grantee: Grantee,
-    role: &str,
+    role: Role,
 ) -> AppResult<()> {
     let kind = access.kind;
     let role = validate_role(kind, role)?;
@@ -294,15 +340,23 @@ pub async fn set_role(
         .ok_or_else(|| {
             AppError::NotFound(format!("{} is not a collaborator", grantee.describe()))
         })?;
-    require_manage(svc, access, &[role, grant.role.as_str()])?;
-    let previous = grant.role.clone();
+    require_manage(svc, access, &[role, grant.role])?;
+    let previous = grant.role;
     let mut active = grant.into_active_model();
-    active.role = Set(role.to_owned());
+    active.role = Set(role);
     active.update(&txn).await?;
     ensure_admin_remains(&txn, kind, resource_id).await?;
     let mut d = details(grantee, Some(role));
     d["previousRole"] = json!(previous);
-    audit::record(&txn, caller.id, "grant.change", kind, resource_id, d).await?;
+    audit::record(
+        &txn,
+        caller.id,
+        AuditAction::GrantChange,
+        kind,
+        resource_id,
+        d,
+    )
+    .await?;
     txn.commit().await?;
     collaborators_changed(svc, kind, resource_id);
     Ok(())
@@ -326,8 +380,8 @@ pub async fn remove(
         .ok_or_else(|| {
             AppError::NotFound(format!("{} is not a collaborator", grantee.describe()))
         })?;
-    require_manage(svc, access, &[grant.role.as_str()])?;
-    let role = grant.role.clone();
+    require_manage(svc, access, &[grant.role])?;
+    let role = grant.role;
     role_grant::Entity::delete_by_id(grant.id)
         .exec(&txn)
         .await?;
@@ -335,10 +389,10 @@ pub async fn remove(
     audit::record(
         &txn,
         caller.id,
-        "grant.remove",
+        AuditAction::GrantRemove,
         kind,
         resource_id,
-        details(grantee, Some(&role)),
+        details(grantee, Some(role)),
     )
     .await?;
     txn.commit().await?;
@@ -378,12 +432,12 @@ pub async fn upsert_user_role<C: ConnectionTrait>(
     kind: Kind,
     resource_id: Uuid,
     user: Uuid,
-    role: &str,
+    role: Role,
 ) -> AppResult<()> {
     match find(db, kind, resource_id, Grantee::User(user)).await? {
         Some(grant) => {
             let mut active = grant.into_active_model();
-            active.role = Set(role.to_owned());
+            active.role = Set(role);
             active.update(db).await?;
         }
         None => {
@@ -399,7 +453,7 @@ pub fn dedup(ids: &[Uuid]) -> Vec<Uuid> {
     ids.iter().copied().filter(|id| seen.insert(*id)).collect()
 }
 
-fn details(grantee: Grantee, role: Option<&str>) -> serde_json::Value {
+fn details(grantee: Grantee, role: Option<Role>) -> serde_json::Value {
     match grantee {
         Grantee::User(id) => json!({ "userId": id, "role": role }),
         Grantee::Group(id) => json!({ "groupId": id, "role": role }),
@@ -416,7 +470,7 @@ async fn require_groups<C: ConnectionTrait>(db: &C, ids: &[Uuid]) -> AppResult<(
             if group::Entity::find_by_id(*id).one(db).await?.is_none() {
                 return Err(AppError::NotFound(format!(
                     "group {} not found",
-                    ids::encode("Group", *id)
+                    Id::<group::Entity>::new(*id)
                 )));
             }
         }

@@ -3,7 +3,8 @@
 //! group's MANAGERs manage its memberships.
 
 use chrono::Utc;
-use entity::{group, group_membership};
+use entity::enums::AuditAction;
+use entity::{group, group_membership, user};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter,
     QueryOrder, QuerySelect, Set,
@@ -13,7 +14,8 @@ use uuid::Uuid;
 
 use crate::auth::Caller;
 use crate::error::{AppError, AppResult};
-use crate::policy::{Action, Kind};
+use crate::ids::Id;
+use crate::policy::{Action, Kind, Role};
 use crate::service::grants::dedup;
 use crate::service::input::{
     contains_ci, optional_text, required_text, search_term, DESCRIPTION_MAX, TITLE_MAX,
@@ -22,7 +24,12 @@ use crate::service::page::{paginate, Page, PageArgs};
 use crate::service::users::{require_all, require_directory, require_workspace};
 use crate::service::{audit, Services};
 
-pub async fn get(svc: &Services, caller: &Caller, id: Uuid) -> AppResult<group::Model> {
+pub async fn get(
+    svc: &Services,
+    caller: &Caller,
+    id: Id<group::Entity>,
+) -> AppResult<group::Model> {
+    let id = id.uuid();
     require_directory(svc, caller)?;
     group::Entity::find_by_id(id)
         .one(&svc.db)
@@ -70,7 +77,7 @@ pub async fn create(
     audit::record(
         &txn,
         caller.id,
-        "group.create",
+        AuditAction::GroupCreate,
         Kind::Group,
         created.id,
         json!({ "name": created.name }),
@@ -84,11 +91,12 @@ pub async fn create(
 pub async fn update(
     svc: &Services,
     caller: &Caller,
-    id: Uuid,
+    id: Id<group::Entity>,
     name: Option<&str>,
     description: Option<&str>,
 ) -> AppResult<group::Model> {
-    let existing = get(svc, caller, id).await?;
+    let id = id.uuid();
+    let existing = get(svc, caller, Id::new(id)).await?;
     require_workspace(svc, caller, Action::ManageGroups)?;
     let mut active = existing.into_active_model();
     if let Some(name) = name {
@@ -105,8 +113,9 @@ pub async fn update(
 }
 
 #[tracing::instrument(skip(svc, caller))]
-pub async fn delete(svc: &Services, caller: &Caller, id: Uuid) -> AppResult<Uuid> {
-    let existing = get(svc, caller, id).await?;
+pub async fn delete(svc: &Services, caller: &Caller, id: Id<group::Entity>) -> AppResult<Uuid> {
+    let id = id.uuid();
+    let existing = get(svc, caller, Id::new(id)).await?;
     require_workspace(svc, caller, Action::ManageGroups)?;
     let txn = crate::service::tx::write(&svc.db).await?;
     // Memberships and the group's grants go with it (foreign keys cascade).
@@ -114,7 +123,7 @@ pub async fn delete(svc: &Services, caller: &Caller, id: Uuid) -> AppResult<Uuid
     audit::record(
         &txn,
         caller.id,
-        "group.delete",
+        AuditAction::GroupDelete,
         Kind::Group,
         id,
         json!({ "name": existing.name }),
@@ -140,24 +149,23 @@ async fn require_manage_members<C: ConnectionTrait>(
     caller: &Caller,
     group_id: Uuid,
 ) -> AppResult<Manager> {
-    if svc.policy.allows(
-        Kind::Workspace,
-        &caller.workspace_role,
-        Action::ManageGroups,
-    ) {
+    if svc
+        .policy
+        .allows(Kind::Workspace, caller.workspace_role, Action::ManageGroups)
+    {
         return Ok(Manager::Workspace);
     }
     let membership = group_membership::Entity::find_by_id((group_id, caller.id))
         .one(db)
         .await?;
     match membership {
-        Some(m) if manages(svc, &m.role) => Ok(Manager::Group),
+        Some(m) if manages(svc, m.role) => Ok(Manager::Group),
         _ => Err(AppError::forbidden(Action::ManageMembers.describe())),
     }
 }
 
 /// Whether a membership role manages the group (per the policy: MANAGER).
-fn manages(svc: &Services, role: &str) -> bool {
+fn manages(svc: &Services, role: Role) -> bool {
     svc.policy.allows(Kind::Group, role, Action::ManageMembers)
 }
 
@@ -169,8 +177,8 @@ fn require_plain_membership(
     svc: &Services,
     caller: &Caller,
     user_id: Uuid,
-    current: Option<&str>,
-    new_role: Option<&str>,
+    current: Option<Role>,
+    new_role: Option<Role>,
 ) -> AppResult<()> {
     if user_id == caller.id {
         return Err(AppError::Forbidden(
@@ -197,11 +205,13 @@ fn require_plain_membership(
 pub async fn add_members(
     svc: &Services,
     caller: &Caller,
-    group_id: Uuid,
-    user_ids: &[Uuid],
-    role: &str,
+    group_id: Id<group::Entity>,
+    user_ids: &[Id<user::Entity>],
+    role: Role,
 ) -> AppResult<group::Model> {
-    let group = get(svc, caller, group_id).await?;
+    let group_id = group_id.uuid();
+    let user_ids = &crate::ids::uuids(user_ids)[..];
+    let group = get(svc, caller, Id::new(group_id)).await?;
     let role = crate::service::grants::validate_role(Kind::Group, role)?;
     if user_ids.is_empty() {
         return Err(AppError::bad_input("name at least one user"));
@@ -216,13 +226,13 @@ pub async fn add_members(
         let existing = group_membership::Entity::find_by_id((group_id, user_id))
             .one(&txn)
             .await?;
-        demoted_a_manager |= demotes && existing.as_ref().is_some_and(|m| manages(svc, &m.role));
+        demoted_a_manager |= demotes && existing.as_ref().is_some_and(|m| manages(svc, m.role));
         if manager == Manager::Group {
             require_plain_membership(
                 svc,
                 caller,
                 user_id,
-                existing.as_ref().map(|m| m.role.as_str()),
+                existing.as_ref().map(|m| m.role),
                 Some(role),
             )?;
         }
@@ -230,14 +240,14 @@ pub async fn add_members(
             Some(existing) if existing.role == role => continue,
             Some(existing) => {
                 let mut active = existing.into_active_model();
-                active.role = Set(role.to_owned());
+                active.role = Set(role);
                 active.update(&txn).await?;
             }
             None => {
                 group_membership::ActiveModel {
                     group_id: Set(group_id),
                     user_id: Set(user_id),
-                    role: Set(role.to_owned()),
+                    role: Set(role),
                     created_at: Set(Utc::now()),
                 }
                 .insert(&txn)
@@ -247,7 +257,7 @@ pub async fn add_members(
         audit::record(
             &txn,
             caller.id,
-            "group.member.set",
+            AuditAction::GroupMemberSet,
             Kind::Group,
             group_id,
             json!({ "userId": user_id, "role": role }),
@@ -271,14 +281,14 @@ async fn managers_of(
     svc: &Services,
     group_id: Uuid,
 ) -> AppResult<usize> {
-    let roles: Vec<String> = group_membership::Entity::find()
+    let roles: Vec<Role> = group_membership::Entity::find()
         .select_only()
         .column(group_membership::Column::Role)
         .filter(group_membership::Column::GroupId.eq(group_id))
         .into_tuple()
         .all(txn)
         .await?;
-    Ok(roles.iter().filter(|r| manages(svc, r)).count())
+    Ok(roles.into_iter().filter(|r| manages(svc, *r)).count())
 }
 
 /// Removes a user from a group. A group MANAGER removes plain members, or
@@ -288,10 +298,12 @@ async fn managers_of(
 pub async fn remove_member(
     svc: &Services,
     caller: &Caller,
-    group_id: Uuid,
-    user_id: Uuid,
+    group_id: Id<group::Entity>,
+    user_id: Id<user::Entity>,
 ) -> AppResult<group::Model> {
-    let group = get(svc, caller, group_id).await?;
+    let group_id = group_id.uuid();
+    let user_id = user_id.uuid();
+    let group = get(svc, caller, Id::new(group_id)).await?;
     let txn = crate::service::tx::write(&svc.db).await?;
     let manager = require_manage_members(&txn, svc, caller, group_id).await?;
     let memberships = group_membership::Entity::find()
@@ -303,13 +315,13 @@ pub async fn remove_member(
             "that user is not a member of this group".into(),
         ));
     };
-    let target_manages = manages(svc, &target.role);
+    let target_manages = manages(svc, target.role);
     // Leaving is the one change a MANAGER may make to their own membership:
     // it only takes rights away.
     if manager == Manager::Group && user_id != caller.id {
-        require_plain_membership(svc, caller, user_id, Some(&target.role), None)?;
+        require_plain_membership(svc, caller, user_id, Some(target.role), None)?;
     }
-    let managers = memberships.iter().filter(|m| manages(svc, &m.role)).count();
+    let managers = memberships.iter().filter(|m| manages(svc, m.role)).count();
     if target_manages && managers == 1 {
         return Err(AppError::conflict(
             "this is the group's last MANAGER: make someone else MANAGER before removing them",
@@ -321,7 +333,7 @@ pub async fn remove_member(
     audit::record(
         &txn,
         caller.id,
-        "group.member.remove",
+        AuditAction::GroupMemberRemove,
         Kind::Group,
         group_id,
         json!({ "userId": user_id }),

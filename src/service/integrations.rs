@@ -8,6 +8,7 @@
 //! integration (`workspace, manage_integrations` in the policy). How settings
 //! are checked and how storage is reached lives in `crate::storage`.
 
+use entity::enums::AuditAction;
 use std::time::Duration;
 
 use chrono::Utc;
@@ -24,9 +25,10 @@ use uuid::Uuid;
 
 use crate::auth::Caller;
 use crate::error::{AppError, AppResult};
+use crate::ids::Id;
 use crate::policy::{Action, Kind};
 use crate::service::access::{granted_ids, Access};
-use crate::service::grants::{self, Grantee};
+use crate::service::grants;
 use crate::service::input::{contains_ci, required_text, search_term, TITLE_MAX};
 use crate::service::page::{paginate, Page, PageArgs};
 use crate::service::users::require_workspace;
@@ -43,8 +45,9 @@ pub const TEST_TIMEOUT: Duration = Duration::from_secs(20);
 pub async fn get(
     svc: &Services,
     caller: &Caller,
-    id: Uuid,
+    id: Id<integration::Entity>,
 ) -> AppResult<(integration::Model, Access)> {
+    let id = id.uuid();
     let access = grants::visible_access(svc, caller, Kind::Integration, id, "integration").await?;
     let model = integration::Entity::find_by_id(id)
         .one(&svc.db)
@@ -60,7 +63,7 @@ pub async fn get_for(
     id: Uuid,
     action: Action,
 ) -> AppResult<(integration::Model, Access)> {
-    let (model, access) = get(svc, caller, id).await?;
+    let (model, access) = get(svc, caller, Id::new(id)).await?;
     if !access.can(&svc.policy, action) {
         return Err(match action {
             Action::Use => AppError::forbidden("use this integration"),
@@ -76,7 +79,7 @@ pub async fn get_for(
 pub fn manages_all(svc: &Services, caller: &Caller) -> bool {
     svc.policy.allows(
         Kind::Workspace,
-        &caller.workspace_role,
+        caller.workspace_role,
         Action::ManageIntegrations,
     )
 }
@@ -150,8 +153,7 @@ pub async fn create(
     let stored = credentials.map(|c| Credentials(c.to_string()));
     check_buildable(svc, &settings, &secrets, stored.as_ref())?;
     let now = Utc::now();
-    let txn = crate::service::tx::write(&svc.db).await?;
-    let created = integration::ActiveModel {
+    let row = integration::ActiveModel {
         id: Set(Uuid::now_v7()),
         title: Set(title),
         provider: Set(provider.as_str().to_owned()),
@@ -160,20 +162,8 @@ pub async fn create(
         created_by: Set(Some(caller.id)),
         created_at: Set(now),
         updated_at: Set(now),
-    }
-    .insert(&txn)
-    .await?;
-    grants::insert(
-        &txn,
-        Kind::Integration,
-        created.id,
-        Grantee::User(caller.id),
-        "ADMIN",
-        caller.id,
-    )
-    .await?;
-    txn.commit().await?;
-    Ok(created)
+    };
+    grants::create_owned(svc, caller, row, AppError::from).await
 }
 
 /// Builds the client once, so that settings the storage library refuses are
@@ -228,11 +218,12 @@ pub enum CredentialsChange {
 pub async fn update(
     svc: &Services,
     caller: &Caller,
-    id: Uuid,
+    id: Id<integration::Entity>,
     title: Option<&str>,
     config: Option<&Value>,
     credentials: CredentialsChange,
 ) -> AppResult<integration::Model> {
+    let id = id.uuid();
     let (existing, _) = get_for(svc, caller, id, Action::Edit).await?;
     let (provider, current) = stored_settings(&existing)?;
     let settings = match config {
@@ -298,7 +289,7 @@ pub async fn update(
         audit::record(
             &txn,
             caller.id,
-            "integration.update",
+            AuditAction::IntegrationUpdate,
             Kind::Integration,
             id,
             detail,
@@ -312,7 +303,12 @@ pub async fn update(
 /// Deletes an integration (integration ADMIN): CONFLICT while files
 /// registered through it still refer to it.
 #[tracing::instrument(skip_all, fields(integration = %id))]
-pub async fn delete(svc: &Services, caller: &Caller, id: Uuid) -> AppResult<Uuid> {
+pub async fn delete(
+    svc: &Services,
+    caller: &Caller,
+    id: Id<integration::Entity>,
+) -> AppResult<Uuid> {
+    let id = id.uuid();
     let (existing, _) = get_for(svc, caller, id, Action::Delete).await?;
     let txn = crate::service::tx::write(&svc.db).await?;
     let files = file::Entity::find()
@@ -329,7 +325,7 @@ pub async fn delete(svc: &Services, caller: &Caller, id: Uuid) -> AppResult<Uuid
     audit::record(
         &txn,
         caller.id,
-        "integration.delete",
+        AuditAction::IntegrationDelete,
         Kind::Integration,
         id,
         json!({ "title": existing.title, "provider": existing.provider }),
@@ -354,9 +350,10 @@ pub struct TestResult {
 pub async fn test_connection(
     svc: &Services,
     caller: &Caller,
-    id: Uuid,
+    id: Id<integration::Entity>,
     object_url: Option<&str>,
 ) -> AppResult<TestResult> {
+    let id = id.uuid();
     let (model, _) = get_for(svc, caller, id, Action::Use).await?;
     let path = object_url.map(|u| object_path(&model, u)).transpose()?;
     let store = match open(&svc.storage, &model) {

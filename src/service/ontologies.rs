@@ -1,6 +1,7 @@
 //! Ontologies: the objects and classifications annotators label with. One
 //! ontology serves many projects.
 
+use entity::enums::AuditAction;
 use std::collections::{HashMap, HashSet};
 
 use chrono::Utc;
@@ -14,9 +15,10 @@ use uuid::Uuid;
 
 use crate::auth::Caller;
 use crate::error::{AppError, AppResult};
+use crate::ids::Id;
 use crate::policy::{Action, Kind};
 use crate::service::access::{visible_ontologies, visible_projects, Access};
-use crate::service::grants::{self, Grantee};
+use crate::service::grants;
 use crate::service::input::{
     contains_ci, json_input, optional_text, required_text, search_term, DESCRIPTION_MAX, TITLE_MAX,
 };
@@ -163,8 +165,9 @@ fn text_field<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
 pub async fn get(
     svc: &Services,
     caller: &Caller,
-    id: Uuid,
+    id: Id<ontology::Entity>,
 ) -> AppResult<(ontology::Model, Access)> {
+    let id = id.uuid();
     grants::visible::<ontology::Entity>(svc, caller, Kind::Ontology, id, "ontology").await
 }
 
@@ -210,8 +213,7 @@ pub async fn create(
     let description = optional_text("description", description, DESCRIPTION_MAX)?;
     let structure = validate_structure(structure)?;
     let now = Utc::now();
-    let txn = crate::service::tx::write(&svc.db).await?;
-    let created = ontology::ActiveModel {
+    let row = ontology::ActiveModel {
         id: Set(Uuid::now_v7()),
         title: Set(title),
         description: Set(description),
@@ -219,31 +221,20 @@ pub async fn create(
         created_by: Set(Some(caller.id)),
         created_at: Set(now),
         updated_at: Set(now),
-    }
-    .insert(&txn)
-    .await?;
-    grants::insert(
-        &txn,
-        Kind::Ontology,
-        created.id,
-        Grantee::User(caller.id),
-        "ADMIN",
-        caller.id,
-    )
-    .await?;
-    txn.commit().await?;
-    Ok(created)
+    };
+    grants::create_owned(svc, caller, row, AppError::from).await
 }
 
 #[tracing::instrument(skip(svc, caller, structure))]
 pub async fn update(
     svc: &Services,
     caller: &Caller,
-    id: Uuid,
+    id: Id<ontology::Entity>,
     title: Option<&str>,
     description: Option<&str>,
     structure: Option<&Value>,
 ) -> AppResult<ontology::Model> {
+    let id = id.uuid();
     let (existing, _) = get_for(svc, caller, id, Action::Edit).await?;
     let mut active = existing.into_active_model();
     if let Some(title) = title {
@@ -266,7 +257,8 @@ pub async fn update(
 
 /// Deletes an ontology no project uses (CONFLICT otherwise).
 #[tracing::instrument(skip(svc, caller))]
-pub async fn delete(svc: &Services, caller: &Caller, id: Uuid) -> AppResult<Uuid> {
+pub async fn delete(svc: &Services, caller: &Caller, id: Id<ontology::Entity>) -> AppResult<Uuid> {
+    let id = id.uuid();
     let (existing, _) = get_for(svc, caller, id, Action::Delete).await?;
     let txn = crate::service::tx::write(&svc.db).await?;
     let used = project::Entity::find()
@@ -283,7 +275,7 @@ pub async fn delete(svc: &Services, caller: &Caller, id: Uuid) -> AppResult<Uuid
     audit::record(
         &txn,
         caller.id,
-        "ontology.delete",
+        AuditAction::OntologyDelete,
         Kind::Ontology,
         id,
         json!({ "title": existing.title }),

@@ -131,7 +131,7 @@ macro_rules! sort_keys {
             name: entity::$entity::Column::$name,
             created_at: entity::$entity::Column::CreatedAt,
             id_of: |m| m.id,
-            name_of: |m| m.$field.clone(),
+            name_of: |m| m.$field.clone().into(),
             created_at_of: |m| m.created_at,
         }
     };

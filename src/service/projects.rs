@@ -1,6 +1,7 @@
 //! Projects: exactly one ontology, many datasets, collaborators with project
 //! roles who see the ontology and datasets read-only.
 
+use entity::enums::AuditAction;
 use std::collections::HashMap;
 
 use chrono::Utc;
@@ -14,9 +15,10 @@ use uuid::Uuid;
 
 use crate::auth::Caller;
 use crate::error::{AppError, AppResult};
-use crate::policy::{Action, Kind};
+use crate::ids::Id;
+use crate::policy::{Action, Kind, Role};
 use crate::service::access::{visible_datasets, visible_projects, Access};
-use crate::service::grants::{self, Grantee};
+use crate::service::grants;
 use crate::service::input::{
     contains_ci, optional_text, required_text, search_term, DESCRIPTION_MAX, TITLE_MAX,
 };
@@ -24,7 +26,12 @@ use crate::service::page::{paginate, Page, PageArgs};
 use crate::service::users::require_workspace;
 use crate::service::{audit, datasets, ontologies, Services};
 
-pub async fn get(svc: &Services, caller: &Caller, id: Uuid) -> AppResult<(project::Model, Access)> {
+pub async fn get(
+    svc: &Services,
+    caller: &Caller,
+    id: Id<project::Entity>,
+) -> AppResult<(project::Model, Access)> {
+    let id = id.uuid();
     grants::visible::<project::Entity>(svc, caller, Kind::Project, id, "project").await
 }
 
@@ -43,7 +50,7 @@ pub async fn list(
     svc: &Services,
     caller: &Caller,
     search: Option<&str>,
-    my_role: Option<&[String]>,
+    my_role: Option<&[Role]>,
     page: PageArgs,
 ) -> AppResult<Page<project::Model>> {
     let visible = match my_role {
@@ -75,7 +82,7 @@ pub async fn list(
 
 /// The ontology must be one the caller holds a role on that allows using it.
 async fn usable_ontology(svc: &Services, caller: &Caller, id: Uuid) -> AppResult<ontology::Model> {
-    let (model, access) = ontologies::get(svc, caller, id).await?;
+    let (model, access) = ontologies::get(svc, caller, Id::new(id)).await?;
     if !svc
         .policy
         .any_allows(Kind::Ontology, &access.roles, Action::Use)
@@ -92,7 +99,7 @@ async fn attachable_dataset(
     caller: &Caller,
     id: Uuid,
 ) -> AppResult<dataset::Model> {
-    let (model, access) = datasets::get(svc, caller, id).await?;
+    let (model, access) = datasets::get(svc, caller, Id::new(id)).await?;
     if !svc
         .policy
         .any_allows(Kind::Dataset, &access.roles, Action::AttachToProject)
@@ -108,9 +115,11 @@ pub async fn create(
     caller: &Caller,
     title: &str,
     description: Option<&str>,
-    ontology_id: Uuid,
-    dataset_ids: &[Uuid],
+    ontology_id: Id<ontology::Entity>,
+    dataset_ids: &[Id<dataset::Entity>],
 ) -> AppResult<project::Model> {
+    let ontology_id = ontology_id.uuid();
+    let dataset_ids = &crate::ids::uuids(dataset_ids)[..];
     require_workspace(svc, caller, Action::CreateResources)?;
     let title = required_text("title", title, TITLE_MAX)?;
     let description = optional_text("description", description, DESCRIPTION_MAX)?;
@@ -121,7 +130,7 @@ pub async fn create(
     }
     let now = Utc::now();
     let txn = crate::service::tx::write(&svc.db).await?;
-    let created = project::ActiveModel {
+    let row = project::ActiveModel {
         id: Set(Uuid::now_v7()),
         title: Set(title),
         description: Set(description),
@@ -129,25 +138,21 @@ pub async fn create(
         owner_id: Set(Some(caller.id)),
         created_at: Set(now),
         updated_at: Set(now),
-    }
-    .insert(&txn)
-    .await?;
-    grants::insert(
-        &txn,
-        Kind::Project,
-        created.id,
-        Grantee::User(caller.id),
-        "ADMIN",
-        caller.id,
-    )
-    .await?;
+    };
+    let created = grants::insert_owned(&txn, caller, row, AppError::from).await?;
     // Every collaborator of the project now views the ontology and the
     // datasets: sharing, written down with the change.
     record_ontology_use(&txn, caller, &created, None).await?;
     for dataset_id in dataset_ids {
         if link(&txn, created.id, dataset_id).await? {
-            record_dataset_link(&txn, caller, &created, dataset_id, "dataset.project.attach")
-                .await?;
+            record_dataset_link(
+                &txn,
+                caller,
+                &created,
+                dataset_id,
+                AuditAction::DatasetProjectAttach,
+            )
+            .await?;
         }
     }
     txn.commit().await?;
@@ -174,7 +179,7 @@ async fn record_dataset_link<C: ConnectionTrait>(
     caller: &Caller,
     project: &project::Model,
     dataset_id: Uuid,
-    action: &str,
+    action: AuditAction,
 ) -> AppResult<()> {
     audit::record(
         db,
@@ -205,7 +210,7 @@ async fn record_ontology_use<C: ConnectionTrait>(
     audit::record(
         db,
         caller.id,
-        "ontology.project.use",
+        AuditAction::OntologyProjectUse,
         Kind::Ontology,
         project.ontology_id,
         details,
@@ -217,10 +222,11 @@ async fn record_ontology_use<C: ConnectionTrait>(
 pub async fn update(
     svc: &Services,
     caller: &Caller,
-    id: Uuid,
+    id: Id<project::Entity>,
     title: Option<&str>,
     description: Option<&str>,
 ) -> AppResult<project::Model> {
+    let id = id.uuid();
     let (existing, _) = get_for(svc, caller, id, Action::AdjustSettings).await?;
     let mut active = existing.into_active_model();
     if let Some(title) = title {
@@ -237,9 +243,11 @@ pub async fn update(
 pub async fn set_ontology(
     svc: &Services,
     caller: &Caller,
-    id: Uuid,
-    ontology_id: Uuid,
+    id: Id<project::Entity>,
+    ontology_id: Id<ontology::Entity>,
 ) -> AppResult<project::Model> {
+    let id = id.uuid();
+    let ontology_id = ontology_id.uuid();
     let (existing, _) = get_for(svc, caller, id, Action::SetOntology).await?;
     usable_ontology(svc, caller, ontology_id).await?;
     let previous = existing.ontology_id;
@@ -259,14 +267,23 @@ pub async fn set_ontology(
 pub async fn attach_dataset(
     svc: &Services,
     caller: &Caller,
-    id: Uuid,
-    dataset_id: Uuid,
+    id: Id<project::Entity>,
+    dataset_id: Id<dataset::Entity>,
 ) -> AppResult<project::Model> {
+    let id = id.uuid();
+    let dataset_id = dataset_id.uuid();
     let (model, _) = get_for(svc, caller, id, Action::AttachDataset).await?;
     attachable_dataset(svc, caller, dataset_id).await?;
     let txn = crate::service::tx::write(&svc.db).await?;
     if link(&txn, id, dataset_id).await? {
-        record_dataset_link(&txn, caller, &model, dataset_id, "dataset.project.attach").await?;
+        record_dataset_link(
+            &txn,
+            caller,
+            &model,
+            dataset_id,
+            AuditAction::DatasetProjectAttach,
+        )
+        .await?;
     }
     txn.commit().await?;
     Ok(model)
@@ -276,9 +293,11 @@ pub async fn attach_dataset(
 pub async fn detach_dataset(
     svc: &Services,
     caller: &Caller,
-    id: Uuid,
-    dataset_id: Uuid,
+    id: Id<project::Entity>,
+    dataset_id: Id<dataset::Entity>,
 ) -> AppResult<project::Model> {
+    let id = id.uuid();
+    let dataset_id = dataset_id.uuid();
     let (model, _) = get_for(svc, caller, id, Action::AttachDataset).await?;
     attachable_dataset(svc, caller, dataset_id).await?;
     let txn = crate::service::tx::write(&svc.db).await?;
@@ -290,13 +309,21 @@ pub async fn detach_dataset(
             "the dataset is not attached to this project",
         ));
     }
-    record_dataset_link(&txn, caller, &model, dataset_id, "dataset.project.detach").await?;
+    record_dataset_link(
+        &txn,
+        caller,
+        &model,
+        dataset_id,
+        AuditAction::DatasetProjectDetach,
+    )
+    .await?;
     txn.commit().await?;
     Ok(model)
 }
 
 #[tracing::instrument(skip(svc, caller))]
-pub async fn delete(svc: &Services, caller: &Caller, id: Uuid) -> AppResult<Uuid> {
+pub async fn delete(svc: &Services, caller: &Caller, id: Id<project::Entity>) -> AppResult<Uuid> {
+    let id = id.uuid();
     let (existing, _) = get_for(svc, caller, id, Action::Delete).await?;
     let txn = crate::service::tx::write(&svc.db).await?;
     grants::delete_all(&txn, Kind::Project, id).await?;
@@ -304,7 +331,7 @@ pub async fn delete(svc: &Services, caller: &Caller, id: Uuid) -> AppResult<Uuid
     audit::record(
         &txn,
         caller.id,
-        "project.delete",
+        AuditAction::ProjectDelete,
         Kind::Project,
         id,
         json!({ "title": existing.title }),

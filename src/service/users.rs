@@ -1,6 +1,7 @@
 //! Users: provisioned from verified tokens, listed for picking collaborators.
 
 use chrono::Utc;
+use entity::enums::AuditAction;
 use entity::user;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, DatabaseConnection, EntityTrait, IntoActiveModel,
@@ -10,20 +11,18 @@ use uuid::Uuid;
 
 use crate::auth::{Caller, Claims};
 use crate::error::{AppError, AppResult};
-use crate::policy::{Action, Kind};
+use crate::ids::Id;
+use crate::policy::{Action, Kind, Role};
 use crate::service::input::{contains_ci, search_term};
 use crate::service::page::{paginate, Page, PageArgs};
 use crate::service::Services;
-
-pub const WORKSPACE_MEMBER: &str = "MEMBER";
-pub const WORKSPACE_ADMIN: &str = "ADMIN";
 
 impl From<&user::Model> for Caller {
     fn from(u: &user::Model) -> Caller {
         Caller {
             id: u.id,
             email: u.email.clone(),
-            workspace_role: u.workspace_role.clone(),
+            workspace_role: u.workspace_role,
         }
     }
 }
@@ -100,7 +99,7 @@ pub async fn provision(db: &DatabaseConnection, claims: &Claims) -> AppResult<us
     let name = name
         .map(str::to_owned)
         .unwrap_or_else(|| default_name(&email));
-    match insert(db, &email, &name, WORKSPACE_MEMBER).await {
+    match insert(db, &email, &name, Role::Member).await {
         Ok(u) => Ok(u),
         // Two first requests of the same user raced; the other one won.
         Err(AppError::Conflict(_)) => user::Entity::find()
@@ -116,14 +115,14 @@ async fn insert(
     db: &DatabaseConnection,
     email: &str,
     name: &str,
-    role: &str,
+    role: Role,
 ) -> AppResult<user::Model> {
     let now = Utc::now();
     user::ActiveModel {
         id: Set(Uuid::now_v7()),
         email: Set(email.to_owned()),
         name: Set(name.to_owned()),
-        workspace_role: Set(role.to_owned()),
+        workspace_role: Set(role),
         created_at: Set(now),
         updated_at: Set(now),
     }
@@ -142,9 +141,9 @@ pub async fn upsert(
 ) -> AppResult<user::Model> {
     let email = normalize_email(email)?;
     let role = if workspace_admin {
-        WORKSPACE_ADMIN
+        Role::Admin
     } else {
-        WORKSPACE_MEMBER
+        Role::Member
     };
     match user::Entity::find()
         .filter(user::Column::Email.eq(&email))
@@ -156,7 +155,7 @@ pub async fn upsert(
             if let Some(name) = name {
                 active.name = Set(name.to_owned());
             }
-            active.workspace_role = Set(role.to_owned());
+            active.workspace_role = Set(role);
             active.updated_at = Set(Utc::now());
             Ok(active.update(db).await?)
         }
@@ -190,7 +189,7 @@ pub fn require_directory(svc: &Services, caller: &Caller) -> AppResult<()> {
 pub fn require_workspace(svc: &Services, caller: &Caller, action: Action) -> AppResult<()> {
     if svc
         .policy
-        .allows(Kind::Workspace, &caller.workspace_role, action)
+        .allows(Kind::Workspace, caller.workspace_role, action)
     {
         Ok(())
     } else {
@@ -198,7 +197,8 @@ pub fn require_workspace(svc: &Services, caller: &Caller, action: Action) -> App
     }
 }
 
-pub async fn get(svc: &Services, caller: &Caller, id: Uuid) -> AppResult<user::Model> {
+pub async fn get(svc: &Services, caller: &Caller, id: Id<user::Entity>) -> AppResult<user::Model> {
+    let id = id.uuid();
     require_directory(svc, caller)?;
     user::Entity::find_by_id(id)
         .one(&svc.db)
@@ -236,10 +236,7 @@ pub async fn require_all<C: sea_orm::ConnectionTrait>(
     ids.iter()
         .map(|id| {
             found.iter().find(|u| u.id == *id).cloned().ok_or_else(|| {
-                AppError::NotFound(format!(
-                    "user {} not found",
-                    crate::ids::encode("User", *id)
-                ))
+                AppError::NotFound(format!("user {} not found", Id::<user::Entity>::new(*id)))
             })
         })
         .collect()
@@ -258,9 +255,10 @@ pub async fn by_ids(db: &DatabaseConnection, ids: &[Uuid]) -> AppResult<Vec<user
 pub async fn set_workspace_role(
     svc: &Services,
     caller: &Caller,
-    id: Uuid,
-    role: &str,
+    id: Id<user::Entity>,
+    role: Role,
 ) -> AppResult<user::Model> {
+    let id = id.uuid();
     use sea_orm::PaginatorTrait;
     require_workspace(svc, caller, Action::ManageUsers)?;
     let role = crate::service::grants::validate_role(Kind::Workspace, role)?;
@@ -270,13 +268,13 @@ pub async fn set_workspace_role(
         .one(&txn)
         .await?
         .ok_or_else(|| AppError::not_found("user"))?;
-    let previous = existing.workspace_role.clone();
+    let previous = existing.workspace_role;
     let mut active = existing.into_active_model();
-    active.workspace_role = Set(role.to_owned());
+    active.workspace_role = Set(role);
     active.updated_at = Set(Utc::now());
     let updated = active.update(&txn).await?;
     let admins = user::Entity::find()
-        .filter(user::Column::WorkspaceRole.eq(WORKSPACE_ADMIN))
+        .filter(user::Column::WorkspaceRole.eq(Role::Admin))
         .count(&txn)
         .await?;
     if admins == 0 {
@@ -285,7 +283,7 @@ pub async fn set_workspace_role(
     crate::service::audit::record(
         &txn,
         caller.id,
-        "user.workspace_role",
+        AuditAction::UserWorkspaceRole,
         Kind::Workspace,
         id,
         serde_json::json!({ "role": role, "previousRole": previous }),

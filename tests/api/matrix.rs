@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use annograph::policy::{enforcer, Kind, Policy};
+use annograph::policy::{enforcer, Kind, KindRules, Policy, Role};
 use casbin::CoreApi;
 use serde_json::{json, Value};
 
@@ -58,7 +58,7 @@ async fn the_casbin_files_agree_with_every_row_of_the_matrix() {
     let enforcer = enforcer(&model, &policy).await.unwrap();
     let rows = matrix();
     let mut expected = 0;
-    for kind in Kind::ALL {
+    for &kind in Kind::ALL {
         for action in kind.actions() {
             for role in kind.roles() {
                 let key = (
@@ -70,7 +70,7 @@ async fn the_casbin_files_agree_with_every_row_of_the_matrix() {
                     .get(&key)
                     .unwrap_or_else(|| panic!("matrix.csv lacks the combination {key:?}"));
                 let got = enforcer
-                    .enforce((*role, kind.as_str(), action.as_str()))
+                    .enforce((role.as_str(), kind.as_str(), action.as_str()))
                     .unwrap();
                 assert_eq!(
                     got, want,
@@ -91,7 +91,7 @@ async fn the_casbin_files_agree_with_every_row_of_the_matrix() {
 async fn the_server_compiles_the_same_policy_from_the_files_as_the_builtin_copy() {
     let from_files = Policy::load(Some(&policies_dir())).await.unwrap();
     let builtin = Policy::load(None).await.unwrap();
-    for kind in Kind::ALL {
+    for &kind in Kind::ALL {
         for action in kind.actions() {
             assert_eq!(
                 from_files.roles_allowing(kind, *action),
@@ -99,18 +99,18 @@ async fn the_server_compiles_the_same_policy_from_the_files_as_the_builtin_copy(
             );
             for role in kind.roles() {
                 assert_eq!(
-                    from_files.allows(kind, role, *action),
-                    allowed(kind.as_str(), action.as_str(), role)
+                    from_files.allows(kind, *role, *action),
+                    allowed(kind.as_str(), action.as_str(), role.as_str())
                 );
             }
         }
     }
     assert_eq!(
         builtin.inheriting_membership_roles(),
-        ["MEMBER"],
+        [Role::Member],
         "a group's grants reach MEMBERs only"
     );
-    assert_eq!(builtin.join_role(), Some("ADMIN"));
+    assert_eq!(builtin.join_role(), Some(Role::Admin));
 }
 
 #[tokio::test]
@@ -397,7 +397,7 @@ async fn the_project_matrix_holds_over_http_for_every_role() {
     let mut holders: Vec<Holder> = Kind::Project
         .roles()
         .iter()
-        .map(|r| Holder::Direct(r))
+        .map(|r| Holder::Direct(r.as_str()))
         .collect();
     holders.extend([
         Holder::GroupMember("TEAM_MANAGER"),
