@@ -385,18 +385,7 @@ impl Server {
 
     /// CPU seconds the server has used.
     fn cpu(&self) -> f64 {
-        let stat =
-            std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap_or_default();
-        let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-        let fields: Vec<&str> = after.split_whitespace().collect();
-        let ticks = |i: usize| {
-            fields
-                .get(i)
-                .and_then(|v| v.parse::<f64>().ok())
-                .unwrap_or(0.0)
-        };
-        // utime and stime are fields 14 and 15 of the line, 12 and 13 after ')'.
-        (ticks(11) + ticks(12)) / 100.0
+        cpu_seconds(&format!("/proc/{}/stat", self.pid()))
     }
 
     fn token(&self, email: &str) -> anyhow::Result<String> {
@@ -416,6 +405,22 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// CPU seconds (user and system) of the process whose `stat` file is at
+/// `path` (`/proc/self/stat`: this benchmark, the load's clients).
+fn cpu_seconds(path: &str) -> f64 {
+    let stat = std::fs::read_to_string(path).unwrap_or_default();
+    let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after ')'.
+    (ticks(11) + ticks(12)) / 100.0
 }
 
 /// A signed-in HTTP client of the server.
@@ -1637,6 +1642,7 @@ async fn load(
     ] {
         let deadline = Instant::now() + Duration::from_secs(options.seconds);
         let cpu_before = server.cpu();
+        let client_before = cpu_seconds("/proc/self/stat");
         let started = Instant::now();
         let mut tasks = Vec::new();
         for _ in 0..options.connections {
@@ -1687,17 +1693,19 @@ async fn load(
         }
         let elapsed = started.elapsed().as_secs_f64();
         let cores = (server.cpu() - cpu_before) / elapsed;
+        let client_cores = (cpu_seconds("/proc/self/stat") - client_before) / elapsed;
         let latency = summarize(&[times.clone()]);
         let rps = times.len() as f64 / elapsed;
         let (rss, peak) = server.rss();
         eprintln!(
-            "  load {name:<8} {:>8.1} req/s  p50 {:>8.2} ms  p99 {:>8.2} ms  errors {errors}  server {:.2} cores, RSS {} MiB (peak {} MiB)",
+            "  load {name:<8} {:>8.1} req/s  p50 {:>8.2} ms  p99 {:>8.2} ms  errors {errors}  server {:.2} cores, RSS {} MiB (peak {} MiB), clients {:.2} cores",
             rps,
             latency.p50,
             latency.p99,
             cores,
             rss / 1024,
-            peak / 1024
+            peak / 1024,
+            client_cores
         );
         out.insert(
             name.to_owned(),
@@ -1709,6 +1717,7 @@ async fn load(
                 "p99_ms": round(latency.p99),
                 "errors": errors,
                 "server_cores": round(cores),
+                "client_cores": round(client_cores),
                 "server_rss_kib": rss,
                 "server_peak_rss_kib": peak,
             }),
