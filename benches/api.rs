@@ -52,7 +52,7 @@ use uuid::Uuid;
 
 #[allow(dead_code)] // each benchmark uses part of it
 mod support;
-use support::{Backend, Launch, Server};
+use support::{cpu_seconds, Backend, Launch, Server};
 
 const DEFAULT_PG: &str = "postgres://postgres@127.0.0.1:5432/test";
 /// How long one operation's samples may take on one side (unless `--full`).
@@ -322,6 +322,7 @@ impl Server {
         Server::launch(database_url, &launch).await
     }
 }
+
 
 /// A signed-in HTTP client of the server.
 #[derive(Clone)]
@@ -1542,6 +1543,7 @@ async fn load(
     ] {
         let deadline = Instant::now() + Duration::from_secs(options.seconds);
         let cpu_before = server.cpu();
+        let client_before = cpu_seconds(std::process::id());
         let started = Instant::now();
         let mut tasks = Vec::new();
         for _ in 0..options.connections {
@@ -1592,17 +1594,19 @@ async fn load(
         }
         let elapsed = started.elapsed().as_secs_f64();
         let cores = (server.cpu() - cpu_before) / elapsed;
+        let client_cores = (cpu_seconds(std::process::id()) - client_before) / elapsed;
         let latency = summarize(&[times.clone()]);
         let rps = times.len() as f64 / elapsed;
         let (rss, peak) = server.rss();
         eprintln!(
-            "  load {name:<8} {:>8.1} req/s  p50 {:>8.2} ms  p99 {:>8.2} ms  errors {errors}  server {:.2} cores, RSS {} MiB (peak {} MiB)",
+            "  load {name:<8} {:>8.1} req/s  p50 {:>8.2} ms  p99 {:>8.2} ms  errors {errors}  server {:.2} cores, RSS {} MiB (peak {} MiB), clients {:.2} cores",
             rps,
             latency.p50,
             latency.p99,
             cores,
             rss / 1024,
-            peak / 1024
+            peak / 1024,
+            client_cores
         );
         out.insert(
             name.to_owned(),
@@ -1614,6 +1618,7 @@ async fn load(
                 "p99_ms": round(latency.p99),
                 "errors": errors,
                 "server_cores": round(cores),
+                "client_cores": round(client_cores),
                 "server_rss_kib": rss,
                 "server_peak_rss_kib": peak,
             }),

@@ -16,7 +16,10 @@
 //!   nest deeper than [`MAX_INPUT_DEPTH`] and no string may hold U+0000,
 //!   which PostgreSQL cannot store and SQLite cuts short.
 
+use std::borrow::Borrow;
 use std::collections::HashMap;
+use std::hash::Hash;
+use std::sync::{Arc, LazyLock, Mutex};
 
 use async_graphql::parser::types::{
     Directive, DocumentOperations, ExecutableDocument, Field, OperationDefinition, Selection,
@@ -147,7 +150,11 @@ pub fn check_text(text: &str, max_tokens: usize) -> Result<(), ServerError> {
 
 /// Refuses a document with more field selections than allowed.
 pub fn check_fields(document: &ExecutableDocument, max_fields: usize) -> Result<(), ServerError> {
-    let fields = count_fields(document);
+    fields_within(count_fields(document), max_fields)
+}
+
+/// Refuses `fields` field selections when more than allowed.
+fn fields_within(fields: usize, max_fields: usize) -> Result<(), ServerError> {
     if fields > max_fields {
         return Err(refusal(format!(
             "the document selects {} fields (fragments expanded); at most {max_fields} are allowed",
@@ -164,11 +171,90 @@ pub fn check_fields(document: &ExecutableDocument, max_fields: usize) -> Result<
 /// Parses a text within a budget: tokens and nesting first, then the
 /// parser, then the field count — each step linear in what the one before
 /// let through.
+///
+/// Clients send the same few documents over and over: a text parsed
+/// recently is copied from [`PARSED`] instead of parsed again (its token,
+/// nesting and field budgets are checked on every request all the same).
 pub fn parse_within(text: &str, budget: Budget) -> Result<ExecutableDocument, ServerError> {
     check_text(text, budget.max_tokens)?;
+    if let Some(parsed) = PARSED.get(text) {
+        fields_within(parsed.fields, budget.max_fields)?;
+        return Ok(parsed.document.clone());
+    }
     let document = parse_query(text).map_err(ServerError::from)?;
-    check_fields(&document, budget.max_fields)?;
+    let fields = count_fields(&document);
+    fields_within(fields, budget.max_fields)?;
+    if text.len() <= PARSED_MAX_TEXT {
+        let parsed = Parsed {
+            document: document.clone(),
+            fields,
+        };
+        PARSED.insert(text.into(), Arc::new(parsed));
+    }
     Ok(document)
+}
+
+/// How many parsed documents [`PARSED`] keeps.
+pub const PARSED_ENTRIES: usize = 512;
+
+/// The longest text [`PARSED`] keeps (longer ones are parsed every time).
+pub const PARSED_MAX_TEXT: usize = 16 * 1024;
+
+/// A document as the parser gave it, with its field count.
+struct Parsed {
+    document: ExecutableDocument,
+    fields: usize,
+}
+
+/// Documents parsed recently, by text. Parsing depends on the text alone,
+/// so one cache serves every schema and caller.
+static PARSED: LazyLock<Recent<Box<str>, Arc<Parsed>>> =
+    LazyLock::new(|| Recent::new(PARSED_ENTRIES));
+
+/// A bounded map of recent results: emptied when full, so that it never
+/// holds more than `capacity` entries and needs no bookkeeping per hit.
+pub struct Recent<K, V> {
+    entries: Mutex<HashMap<K, V>>,
+    capacity: usize,
+}
+
+impl<K: Hash + Eq, V: Clone> Recent<K, V> {
+    pub fn new(capacity: usize) -> Self {
+        Recent {
+            entries: Mutex::new(HashMap::new()),
+            capacity,
+        }
+    }
+
+    pub fn get<Q>(&self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.lock().get(key).cloned()
+    }
+
+    pub fn insert(&self, key: K, value: V) {
+        let mut entries = self.lock();
+        if entries.len() >= self.capacity && !entries.contains_key(&key) {
+            entries.clear();
+        }
+        entries.insert(key, value);
+    }
+
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<K, V>> {
+        self.entries
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
 }
 
 /// The field selections the costliest operation of the document would
@@ -609,6 +695,45 @@ mod tests {
             merged("{ ...F ...F ...F @skip(if: $s) ... on Query { a } ... on Query { b } c ... on Query { a } }"),
             "...F ...F ...{a b} c ...{a}"
         );
+    }
+
+    #[test]
+    fn parsed_texts_are_remembered_and_still_held_to_each_budget() {
+        let text = "{ remembered { a b c } }";
+        let wide = Budget {
+            max_fields: 10,
+            max_tokens: 100,
+        };
+        let first = parse_within(text, wide).unwrap();
+        assert!(PARSED.get(text).is_some());
+        let again = parse_within(text, wide).unwrap();
+        assert_eq!(format!("{again:?}"), format!("{first:?}"));
+        let few_fields = Budget {
+            max_fields: 3,
+            ..wide
+        };
+        assert!(parse_within(text, few_fields)
+            .unwrap_err()
+            .message
+            .contains("selects 4 fields"));
+        let few_tokens = Budget {
+            max_tokens: 5,
+            ..wide
+        };
+        assert!(parse_within(text, few_tokens)
+            .unwrap_err()
+            .message
+            .contains("more than 5 tokens"));
+        // Texts that do not parse are not remembered.
+        assert!(parse_within("{ broken ", wide).is_err());
+        assert!(PARSED.get("{ broken ").is_none());
+        // The cache holds at most its capacity.
+        let small = Recent::new(2);
+        for i in 0..5 {
+            small.insert(i, i);
+        }
+        assert!(small.len() <= 2);
+        assert_eq!(small.get(&4), Some(4));
     }
 
     #[test]

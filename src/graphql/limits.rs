@@ -12,26 +12,31 @@
 //! with a `TIMEOUT` error, and those that never started answer null with a
 //! `TIMEOUT` error saying they did not run. A client retries only those.
 
+use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextResolve,
-    ResolveInfo,
+    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextPrepareRequest,
+    NextResolve, NextValidation, ResolveInfo,
 };
 use async_graphql::parser::types::{
     DocumentOperations, ExecutableDocument, OperationType, Selection, SelectionSet,
 };
-use async_graphql::{PathSegment, Response, ServerError, ServerResult, Value, Variables};
+use async_graphql::{
+    PathSegment, Request, Response, ServerError, ServerResult, ValidationResult, Value, Variables,
+};
+use async_graphql_value::ConstValue;
 
-use super::document::{self, Budget};
+use super::document::{self, Budget, Recent, PARSED_MAX_TEXT};
 use crate::auth::Principal;
 
 /// Refuses documents with more than `max_aliases` aliased fields, over the
 /// caller's budget of tokens and fields, or with input values too deep or
 /// holding U+0000; merges repeated fields; stops queries that run longer
 /// than `timeout`, and each top-level field of a mutation that runs past it.
-#[derive(Debug, Clone, Copy)]
+/// Remembers which documents passed validation (see [`Validated`]).
+#[derive(Debug, Clone)]
 pub struct Limits {
     pub max_aliases: usize,
     pub timeout: Duration,
@@ -41,12 +46,16 @@ pub struct Limits {
     pub budget: Budget,
     /// The budget of a request without a token.
     pub anonymous: Budget,
+    /// Documents of this schema that passed validation.
+    pub validated: Validated,
 }
 
 impl ExtensionFactory for Limits {
     fn create(&self) -> Arc<dyn Extension> {
         Arc::new(Run {
-            limits: *self,
+            limits: self.clone(),
+            operation_name: OnceLock::new(),
+            validation_key: Mutex::default(),
             operations: OnceLock::new(),
             deadline: OnceLock::new(),
             stopped: Mutex::default(),
@@ -54,9 +63,133 @@ impl ExtensionFactory for Limits {
     }
 }
 
+/// How many validated documents [`Validated`] keeps.
+pub const VALIDATED_ENTRIES: usize = 512;
+
+/// The most variable data (string bytes and values) a remembered validation
+/// may carry; requests with more are validated every time.
+const VALIDATED_MAX_VARIABLES: usize = 4 * 1024;
+
+/// What validation found for the documents of one schema that passed it,
+/// by text, operation name and variables (complexity and some rules read the
+/// variables). Validation depends on nothing else: the schema and its limits
+/// are fixed, and the document is the same function of its text on every
+/// request. A document that fails is validated every time, so that its
+/// errors are the validator's own.
+#[derive(Clone)]
+pub struct Validated(Arc<Recent<ValidationKey, ValidationResult>>);
+
+impl Default for Validated {
+    fn default() -> Self {
+        Validated(Arc::new(Recent::new(VALIDATED_ENTRIES)))
+    }
+}
+
+impl std::fmt::Debug for Validated {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Validated")
+            .field("entries", &self.0.len())
+            .finish()
+    }
+}
+
+impl Validated {
+    /// How many validations are remembered.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// A document's text, the operation asked for, and the variables.
+#[derive(PartialEq, Eq)]
+pub struct ValidationKey {
+    text: Box<str>,
+    operation_name: Option<String>,
+    variables: Variables,
+}
+
+impl ValidationKey {
+    /// The key of a request, unless its text or variables are too large to
+    /// keep.
+    fn of(text: &str, operation_name: Option<&str>, variables: &Variables) -> Option<Self> {
+        if text.len() > PARSED_MAX_TEXT {
+            return None;
+        }
+        let mut size = 0;
+        for (name, value) in variables.iter() {
+            size += name.len() + value_size(value, VALIDATED_MAX_VARIABLES)?;
+            if size > VALIDATED_MAX_VARIABLES {
+                return None;
+            }
+        }
+        Some(ValidationKey {
+            text: text.into(),
+            operation_name: operation_name.map(str::to_owned),
+            variables: variables.clone(),
+        })
+    }
+}
+
+/// Bytes and values in `value`, or `None` past `limit`.
+fn value_size(value: &ConstValue, limit: usize) -> Option<usize> {
+    let size = match value {
+        ConstValue::String(s) => s.len(),
+        ConstValue::Enum(s) => s.len(),
+        ConstValue::Binary(b) => b.len(),
+        ConstValue::List(items) => items.iter().try_fold(1usize, |total, item| {
+            Some(total + value_size(item, limit)?).filter(|t| *t <= limit)
+        })?,
+        ConstValue::Object(map) => map.iter().try_fold(1usize, |total, (k, v)| {
+            Some(total + k.len() + value_size(v, limit)?).filter(|t| *t <= limit)
+        })?,
+        ConstValue::Null | ConstValue::Number(_) | ConstValue::Boolean(_) => 1,
+    };
+    Some(size).filter(|s| *s <= limit)
+}
+
+impl Hash for ValidationKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.text.hash(state);
+        self.operation_name.hash(state);
+        // Variables are equal whatever the order of their names (and of the
+        // keys of objects), and an enum equals the string of its name: the
+        // hash agrees with that equality.
+        self.variables.len().hash(state);
+        for value in self.variables.values() {
+            hash_value(value, state);
+        }
+    }
+}
+
+fn hash_value<H: Hasher>(value: &ConstValue, state: &mut H) {
+    match value {
+        ConstValue::Null => 0u8.hash(state),
+        ConstValue::Number(_) => 1u8.hash(state),
+        ConstValue::String(s) => (2u8, s.as_str()).hash(state),
+        ConstValue::Enum(s) => (2u8, s.as_str()).hash(state),
+        ConstValue::Boolean(b) => (3u8, b).hash(state),
+        ConstValue::Binary(b) => (4u8, &b[..]).hash(state),
+        ConstValue::List(items) => {
+            (5u8, items.len()).hash(state);
+            for item in items {
+                hash_value(item, state);
+            }
+        }
+        ConstValue::Object(map) => (6u8, map.len()).hash(state),
+    }
+}
+
 /// The limits applied to one request.
 struct Run {
     limits: Limits,
+    /// The operation the request asks for.
+    operation_name: OnceLock<Option<String>>,
+    /// Where the validation of this request is remembered, when it may be.
+    validation_key: Mutex<Option<ValidationKey>>,
     /// The operations of the document: name and whether it is a mutation.
     operations: OnceLock<Vec<(Option<String>, bool)>>,
     /// While a mutation runs: when its time is up.
@@ -141,6 +274,17 @@ pub fn count_aliases(document: &ExecutableDocument) -> usize {
 
 #[async_graphql::async_trait::async_trait]
 impl Extension for Run {
+    async fn prepare_request(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        request: Request,
+        next: NextPrepareRequest<'_>,
+    ) -> ServerResult<Request> {
+        let request = next.run(ctx, request).await?;
+        let _ = self.operation_name.set(request.operation_name.clone());
+        Ok(request)
+    }
+
     async fn parse_query(
         &self,
         ctx: &ExtensionContext<'_>,
@@ -185,7 +329,35 @@ impl Extension for Run {
         };
         // Set once: a request parses one document.
         let _ = self.operations.set(operations);
+        let operation_name = self.operation_name.get().and_then(Option::as_deref);
+        if let Some(key) = ValidationKey::of(query, operation_name, variables) {
+            *self
+                .validation_key
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(key);
+        }
         Ok(document)
+    }
+
+    async fn validation(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        next: NextValidation<'_>,
+    ) -> Result<ValidationResult, Vec<ServerError>> {
+        let key = self
+            .validation_key
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take();
+        let Some(key) = key else {
+            return next.run(ctx).await;
+        };
+        if let Some(known) = self.limits.validated.0.get(&key) {
+            return Ok(known);
+        }
+        let result = next.run(ctx).await?;
+        self.limits.validated.0.insert(key, result);
+        Ok(result)
     }
 
     async fn execute(
@@ -255,5 +427,108 @@ impl Extension for Run {
         };
         self.stopped.lock().expect("stopped fields").push(error);
         Ok(Some(Value::Null))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::EventBus;
+    use crate::graphql::schema::{Mutation, Query};
+    use crate::graphql::subscription::Subscription;
+    use crate::metrics::Metrics;
+    use crate::policy::Policy;
+    use crate::service::Services;
+    use async_graphql::{Request, Schema};
+
+    const BUDGET: Budget = Budget {
+        max_fields: 100,
+        max_tokens: 1000,
+    };
+
+    #[tokio::test]
+    async fn validation_is_remembered_by_text_operation_and_variables() {
+        let db = sea_orm::Database::connect("sqlite::memory:").await.unwrap();
+        let services = Services::new(
+            db,
+            Policy::load(None).await.unwrap(),
+            Arc::new(Metrics::default()),
+            EventBus::new(),
+        );
+        let validated = Validated::default();
+        let schema = Schema::build(
+            Query::default(),
+            Mutation::default(),
+            Subscription::default(),
+        )
+        .limit_complexity(100)
+        .extension(Limits {
+            max_aliases: 10,
+            timeout: Duration::from_secs(10),
+            introspection: true,
+            budget: BUDGET,
+            anonymous: BUDGET,
+            validated: validated.clone(),
+        })
+        .data(services)
+        .finish();
+        let run = |first: i64| {
+            let schema = schema.clone();
+            async move {
+                let request = Request::new(
+                    "query Mine($n: Int) { datasets(first: $n) { nodes { id title } } }",
+                )
+                .operation_name("Mine")
+                .variables(Variables::from_json(serde_json::json!({ "n": first })));
+                schema.execute(request).await
+            }
+        };
+        let too_complex = |r: &Response| r.errors.iter().any(|e| e.message.contains("too complex"));
+
+        // Validated once, then remembered (the field itself needs a caller).
+        assert!(!too_complex(&run(5).await));
+        assert_eq!(validated.len(), 1);
+        assert!(!too_complex(&run(5).await));
+        assert_eq!(validated.len(), 1);
+        // The same text with other variables is validated on its own: its
+        // complexity follows `first`.
+        assert!(too_complex(&run(100).await));
+        assert!(too_complex(&run(100).await));
+        assert_eq!(validated.len(), 1);
+        assert!(!too_complex(&run(6).await));
+        assert_eq!(validated.len(), 2);
+
+        // A document that fails validation is not remembered.
+        for _ in 0..2 {
+            let response = schema.execute("{ noSuchField }").await;
+            assert!(response.errors[0].message.contains("noSuchField"));
+        }
+        assert_eq!(validated.len(), 2);
+    }
+
+    #[test]
+    fn validation_keys_hash_as_they_compare() {
+        use std::collections::hash_map::DefaultHasher;
+        let key = |variables: serde_json::Value| {
+            ValidationKey::of("{ a }", None, &Variables::from_json(variables)).unwrap()
+        };
+        let hash = |key: &ValidationKey| {
+            let mut hasher = DefaultHasher::new();
+            key.hash(&mut hasher);
+            hasher.finish()
+        };
+        let a = key(serde_json::json!({ "x": 1, "y": { "p": "a", "q": [true] } }));
+        let b = key(serde_json::json!({ "y": { "q": [true], "p": "a" }, "x": 1 }));
+        assert!(a == b);
+        assert_eq!(hash(&a), hash(&b));
+        assert!(a != key(serde_json::json!({ "x": 2, "y": { "p": "a", "q": [true] } })));
+        // Too much variable data to keep.
+        let big = "x".repeat(VALIDATED_MAX_VARIABLES + 1);
+        assert!(ValidationKey::of(
+            "{ a }",
+            None,
+            &Variables::from_json(serde_json::json!({ "v": big }))
+        )
+        .is_none());
     }
 }

@@ -66,6 +66,7 @@ pub fn build_schema(services: Option<Services>, limits: &QueryLimits) -> AppSche
             introspection: limits.introspection,
             budget: limits.budget(),
             anonymous: limits.anonymous_budget(),
+            validated: Default::default(),
         });
     if !limits.introspection {
         builder = builder.disable_introspection();
