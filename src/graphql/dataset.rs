@@ -270,7 +270,7 @@ impl DatasetQuery {
                 created_after,
                 created_before,
             }
-            .into_page()?,
+            .into_counted_page(ctx)?,
         )
         .await?;
         Ok(connection(page, Dataset::new))

@@ -196,7 +196,7 @@ impl FolderQuery {
                 created_after,
                 created_before,
             }
-            .into_page()?,
+            .into_counted_page(ctx)?,
         )
         .await?;
         Ok(connection(page, Folder::new))

@@ -207,7 +207,7 @@ impl OntologyQuery {
                 created_after,
                 created_before,
             }
-            .into_page()?,
+            .into_counted_page(ctx)?,
         )
         .await?;
         Ok(connection(page, Ontology::new))

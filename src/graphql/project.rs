@@ -214,7 +214,7 @@ impl ProjectQuery {
                 created_after,
                 created_before,
             }
-            .into_page()?,
+            .into_counted_page(ctx)?,
         )
         .await?;
         Ok(connection(page, Project::new))
