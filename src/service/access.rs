@@ -188,7 +188,7 @@ pub fn one_of(backend: DbBackend, column: impl ColumnTrait, ids: &[Uuid]) -> Sim
     if backend == DbBackend::Postgres {
         let items: Vec<String> = ids.iter().map(Uuid::to_string).collect();
         column.into_expr().eq(Expr::cust_with_values(
-            "ANY(CAST(? AS uuid[]))",
+            "ANY(CAST($1 AS uuid[]))",
             [format!("{{{}}}", items.join(","))],
         ))
     } else {
