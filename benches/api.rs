@@ -457,8 +457,12 @@ SELECT p.id, p.title, p.created_at, (SELECT COUNT(*) FROM v) AS total, r.n, r.rn
 FROM page p LEFT JOIN ranked r ON r.d = p.id AND r.rn <= 20 LEFT JOIN files fi ON fi.id = r.f
 ORDER BY p.created_at DESC, p.id DESC, r.rn"
             ),
-            files_page: "SELECT f.id, f.title FROM dataset_files df JOIN files f ON f.id = df.file_id
-WHERE df.dataset_id = $1 AND df.file_id > $2 ORDER BY df.file_id LIMIT 51"
+            // The page's keys first, from the (dataset_id, file_id) key,
+            // then only their files: a join of the two tables ordered by
+            // file id lets PostgreSQL walk `files` by its key instead.
+            files_page: "SELECT f.id, f.title FROM (SELECT file_id FROM dataset_files
+  WHERE dataset_id = $1 AND file_id > $2 ORDER BY file_id LIMIT 51) k
+JOIN files f ON f.id = k.file_id ORDER BY f.id"
                 .to_owned(),
             project_head: "SELECT p.id, p.title, o.id AS ontology_id, o.title AS ontology_title
 FROM projects p JOIN ontologies o ON o.id = p.ontology_id WHERE p.id = $1"

@@ -133,6 +133,14 @@ pub struct ListArgs {
 }
 
 impl ListArgs {
+    /// The page, noting whether the field's selection asks for `totalCount`
+    /// (lists that can count in the statement that reads the page do so).
+    pub fn into_counted_page(self, ctx: &Context<'_>) -> AppResult<PageArgs> {
+        let mut page = self.into_page()?;
+        page.with_total = ctx.look_ahead().field("totalCount").exists();
+        Ok(page)
+    }
+
     pub fn into_page(self) -> AppResult<PageArgs> {
         let mut page = page_args(self.first, self.after)?;
         if let Some(order) = self.order_by {
@@ -251,7 +259,7 @@ macro_rules! query_object {
                         created_after,
                         created_before,
                     }
-                    .into_page()?;
+                    .into_counted_page($ctx)?;
                     $body
                 }
             )+

@@ -20,9 +20,9 @@ use std::collections::HashMap;
 use entity::{
     dataset, dataset_file, file, group_membership, ontology, project, project_dataset, role_grant,
 };
-use sea_orm::sea_query::{Expr, ExprTrait, Query, SelectStatement, UnionType};
+use sea_orm::sea_query::{Expr, ExprTrait, Query, SelectStatement, SimpleExpr, UnionType};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect,
+    ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, PaginatorTrait, QueryFilter,
 };
 use uuid::Uuid;
 
@@ -179,9 +179,27 @@ pub fn visible_files(policy: &Policy, user: Uuid, route: FileRoute) -> Condition
         .add(Expr::exists(attached))
 }
 
+/// `column` is one of `ids`. On PostgreSQL one bound array (`= ANY`), so
+/// that the statement's text, and the statement prepared for it, is the same
+/// for any number of ids (an `IN` list of its own length each time would be
+/// parsed and planned anew); `IN (…)` on SQLite. The array is bound as text
+/// and cast: the database driver is built without array types.
+pub fn one_of(backend: DbBackend, column: impl ColumnTrait, ids: &[Uuid]) -> SimpleExpr {
+    if backend == DbBackend::Postgres {
+        let items: Vec<String> = ids.iter().map(Uuid::to_string).collect();
+        column.into_expr().eq(Expr::cust_with_values(
+            "ANY(CAST($1 AS uuid[]))",
+            [format!("{{{}}}", items.join(","))],
+        ))
+    } else {
+        column.is_in(ids.iter().copied())
+    }
+}
+
 /// `role_grants` rows of `kind` (all kinds when `None`) on `resource_ids`,
 /// selecting `columns`.
 fn grants_on(
+    backend: DbBackend,
     kind: Option<Kind>,
     resource_ids: &[Uuid],
     columns: &[role_grant::Column],
@@ -190,7 +208,11 @@ fn grants_on(
     select
         .columns(columns.iter().copied())
         .from(role_grant::Entity)
-        .and_where(role_grant::Column::ResourceId.is_in(resource_ids.iter().copied()));
+        .and_where(one_of(
+            backend,
+            role_grant::Column::ResourceId,
+            resource_ids,
+        ));
     if let Some(kind) = kind {
         select.and_where(role_grant::Column::ResourceType.eq(kind.as_str()));
     }
@@ -227,6 +249,7 @@ pub async fn roles_on_many<C: ConnectionTrait>(
         policy,
         user,
         grants_on(
+            db.get_database_backend(),
             Some(kind),
             resource_ids,
             &[role_grant::Column::ResourceId, role_grant::Column::Role],
@@ -256,6 +279,7 @@ pub async fn roles_on_each<C: ConnectionTrait>(
         policy,
         user,
         grants_on(
+            db.get_database_backend(),
             None,
             &ids,
             &[
@@ -373,9 +397,45 @@ pub async fn manages_all<C: ConnectionTrait>(
         > 0)
 }
 
-/// The caller's access to many resources of one kind, in at most two
-/// statements whatever their number (integrations: one more, for the
-/// caller's workspace role).
+/// The project route to `resource_ids` of `kind`, as `(id, NULL)` rows
+/// beside the `(id, role)` rows of the caller's grants: the datasets of
+/// projects `user` collaborates on, or the ontologies those projects use.
+fn via_projects(
+    backend: DbBackend,
+    policy: &Policy,
+    kind: Kind,
+    resource_ids: &[Uuid],
+    user: Uuid,
+) -> Option<SelectStatement> {
+    let projects = viewable_projects(policy, user);
+    let select = match kind {
+        Kind::Dataset => Query::select()
+            .column(project_dataset::Column::DatasetId)
+            .expr(Expr::cust("NULL"))
+            .from(project_dataset::Entity)
+            .and_where(one_of(
+                backend,
+                project_dataset::Column::DatasetId,
+                resource_ids,
+            ))
+            .and_where(project_dataset::Column::ProjectId.in_subquery(projects))
+            .to_owned(),
+        Kind::Ontology => Query::select()
+            .column(project::Column::OntologyId)
+            .expr(Expr::cust("NULL"))
+            .from(project::Entity)
+            .and_where(one_of(backend, project::Column::OntologyId, resource_ids))
+            .and_where(project::Column::Id.in_subquery(projects))
+            .to_owned(),
+        _ => return None,
+    };
+    Some(select)
+}
+
+/// The caller's access to many resources of one kind, in one statement
+/// whatever their number and however the caller reaches them (integrations:
+/// one more, for the caller's workspace role): their roles and, for datasets
+/// and ontologies, the read-only route through projects, as one `UNION ALL`.
 pub async fn access_many<C: ConnectionTrait>(
     db: &C,
     policy: &Policy,
@@ -383,54 +443,43 @@ pub async fn access_many<C: ConnectionTrait>(
     resource_ids: &[Uuid],
     user: Uuid,
 ) -> AppResult<HashMap<Uuid, Access>> {
-    let mut roles = roles_on_many(db, policy, kind, resource_ids, user).await?;
-    // Only resources the caller cannot already view through a role of their
-    // own need the project route looked up.
-    let without_view: Vec<Uuid> = resource_ids
-        .iter()
-        .copied()
-        .filter(|id| {
-            !roles
-                .get(id)
-                .is_some_and(|r| policy.any_allows(kind, r, Action::View))
-        })
-        .collect();
-    let via: Vec<Uuid> = match kind {
-        Kind::Dataset if !without_view.is_empty() => {
-            project_dataset::Entity::find()
-                .select_only()
-                .column(project_dataset::Column::DatasetId)
-                .filter(project_dataset::Column::DatasetId.is_in(without_view))
-                .filter(
-                    project_dataset::Column::ProjectId.in_subquery(viewable_projects(policy, user)),
-                )
-                .into_tuple()
-                .all(db)
-                .await?
-        }
-        Kind::Ontology if !without_view.is_empty() => {
-            project::Entity::find()
-                .select_only()
-                .column(project::Column::OntologyId)
-                .filter(project::Column::OntologyId.is_in(without_view))
-                .filter(project::Column::Id.in_subquery(viewable_projects(policy, user)))
-                .into_tuple()
-                .all(db)
-                .await?
-        }
-        _ => Vec::new(),
-    };
-    let via_workspace = !resource_ids.is_empty() && manages_all(db, policy, kind, user).await?;
-    Ok(resource_ids
+    if resource_ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let mut select = held_by(
+        policy,
+        user,
+        grants_on(
+            db.get_database_backend(),
+            Some(kind),
+            resource_ids,
+            &[role_grant::Column::ResourceId, role_grant::Column::Role],
+        ),
+    );
+    if let Some(via) = via_projects(db.get_database_backend(), policy, kind, resource_ids, user) {
+        select.union(UnionType::All, via);
+    }
+    let rows: Vec<(Uuid, Option<Role>)> = tuples(db, &select).await?;
+    let via_workspace = manages_all(db, policy, kind, user).await?;
+    let mut out: HashMap<Uuid, Access> = resource_ids
         .iter()
         .map(|id| {
             let access = Access {
                 kind,
-                roles: roles.remove(id).unwrap_or_default(),
-                via_project: via.contains(id),
+                roles: Vec::new(),
+                via_project: false,
                 via_workspace,
             };
             (*id, access)
         })
-        .collect())
+        .collect();
+    for (id, role) in rows {
+        if let Some(access) = out.get_mut(&id) {
+            match role {
+                Some(role) => access.roles.push(role),
+                None => access.via_project = true,
+            }
+        }
+    }
+    Ok(out)
 }

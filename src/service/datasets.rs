@@ -24,7 +24,7 @@ use crate::service::grants;
 use crate::service::input::{
     contains_ci, optional_text, required_text, search_term, DESCRIPTION_MAX, TITLE_MAX,
 };
-use crate::service::page::{paginate, Page, PageArgs};
+use crate::service::page::{paginate, paginate_visible, Page, PageArgs};
 use crate::service::users::require_workspace;
 use crate::service::{audit, files, folders, Services};
 
@@ -80,7 +80,7 @@ pub async fn list(
         }
     };
     let query = with_search(dataset::Entity::find().filter(visible), search);
-    paginate(
+    paginate_visible(
         &svc.db,
         query,
         crate::sort_keys!(dataset, Title, title),

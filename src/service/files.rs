@@ -340,9 +340,48 @@ impl Binds {
         placeholders(self.backend, self.values.len(), 1)
     }
 
+    /// `ids` as a one-column table (the body of a CTE): one array bound on
+    /// PostgreSQL, so the statement's text does not change with their number;
+    /// a `VALUES` list on SQLite.
+    fn list(&mut self, ids: &[Uuid]) -> String {
+        if self.backend == DbBackend::Postgres {
+            format!(
+                "SELECT unnest(CAST({} AS uuid[]))",
+                self.bind(uuid_array(ids))
+            )
+        } else {
+            let rows: Vec<String> = ids
+                .iter()
+                .map(|id| format!("({})", self.bind(*id)))
+                .collect();
+            format!("VALUES {}", rows.join(", "))
+        }
+    }
+
+    /// `column` is one of `ids`: `= ANY` of one bound array on PostgreSQL,
+    /// `IN (…)` on SQLite.
+    fn any(&mut self, column: &str, ids: &[Uuid]) -> String {
+        if self.backend == DbBackend::Postgres {
+            format!(
+                "{column} = ANY(CAST({} AS uuid[]))",
+                self.bind(uuid_array(ids))
+            )
+        } else {
+            let list: Vec<String> = ids.iter().map(|id| self.bind(*id)).collect();
+            format!("{column} IN ({})", list.join(", "))
+        }
+    }
+
     fn statement(self, sql: String) -> Statement {
         Statement::from_sql_and_values(self.backend, sql, self.values)
     }
+}
+
+/// A PostgreSQL array literal of `ids` (bound as text and cast: the
+/// database driver is built without array types).
+fn uuid_array(ids: &[Uuid]) -> String {
+    let items: Vec<String> = ids.iter().map(Uuid::to_string).collect();
+    format!("{{{}}}", items.join(","))
 }
 
 /// `FROM <keys> [JOIN files]` for `scope`, and ` AND …` conditions for
@@ -376,10 +415,11 @@ fn keys_from(scope: &ParentScope, filter: &FileFilter, binds: &mut Binds) -> (St
     (from, conditions)
 }
 
-/// One page of files for each parent, `(files, has next page)`: one
-/// statement per kind of parent. The first `limit + 1` keys of each parent
-/// are taken from the (parent, file id) index by a subquery per parent that
-/// stops after them (LATERAL on PostgreSQL), and only those files read.
+/// One page of files for each parent, `(files, has next page)`, in one
+/// statement whatever kinds of parent there are: a part per kind, joined by
+/// `UNION ALL`. The first `limit + 1` keys of each parent are taken from the
+/// (parent, file id) index by a subquery per parent that stops after them
+/// (LATERAL on PostgreSQL), and only those files read.
 pub async fn pages(
     svc: &Services,
     parents: &[FileParent],
@@ -393,65 +433,72 @@ pub async fn pages(
         return Ok(out);
     }
     let backend = svc.db.get_database_backend();
-    for scope in parent_scopes(parents) {
+    let scopes = parent_scopes(parents);
+    let mut binds = Binds::new(backend);
+    // The parents of each kind first (bound in the order they are written).
+    let mut lists = Vec::new();
+    for (kind, scope) in scopes.iter().enumerate() {
+        if !scope.ids.is_empty() {
+            lists.push(format!("p{kind}(parent) AS ({})", binds.list(&scope.ids)));
+        }
+    }
+    if lists.is_empty() {
+        return Ok(out);
+    }
+    let mut parts = Vec::new();
+    for (kind, scope) in scopes.iter().enumerate() {
         if scope.ids.is_empty() {
             continue;
         }
         let (parent_col, file_col) = (scope.parent_col, scope.file_col);
-        let mut binds = Binds::new(backend);
-        // PostgreSQL types the VALUES list; SQLite compares the bound values as they are.
-        let cast = if backend == DbBackend::Postgres {
-            "::uuid"
-        } else {
-            ""
-        };
-        let parents = scope
-            .ids
-            .iter()
-            .map(|id| format!("({}{cast})", binds.bind(*id)))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let (from, mut conditions) = keys_from(&scope, filter, &mut binds);
+        let (from, mut conditions) = keys_from(scope, filter, &mut binds);
         if let Some(after) = &args.after {
             conditions.push_str(&format!(" AND {file_col} > {}", binds.bind(after.id)));
         }
         let take = binds.bind(limit as i64 + 1);
-        let sql = if backend == DbBackend::Postgres {
+        parts.push(if backend == DbBackend::Postgres {
             format!(
-                "SELECT f.*, p.parent AS page_parent FROM (VALUES {parents}) AS p(parent) \
+                "SELECT f.*, {kind} AS page_kind, p.parent AS page_parent FROM p{kind} p \
                  CROSS JOIN LATERAL (SELECT {file_col} AS file_id {from} \
                  WHERE {parent_col} = p.parent{conditions} ORDER BY {file_col} LIMIT {take}) r \
-                 JOIN files f ON f.id = r.file_id ORDER BY page_parent, f.id"
+                 JOIN files f ON f.id = r.file_id"
             )
         } else {
             // No LATERAL on SQLite: for each parent, the files whose id is
             // among its first keys, a subquery it runs per parent.
             format!(
-                "WITH p(parent) AS (VALUES {parents}) \
-                 SELECT f.*, p.parent AS page_parent FROM p JOIN files f \
-                 WHERE f.id IN (SELECT {file_col} {from} \
-                 WHERE {parent_col} = p.parent{conditions} ORDER BY {file_col} LIMIT {take}) \
-                 ORDER BY page_parent, f.id"
+                "SELECT f.*, {kind} AS page_kind, p.parent AS page_parent FROM p{kind} p \
+                 JOIN files f WHERE f.id IN (SELECT {file_col} {from} \
+                 WHERE {parent_col} = p.parent{conditions} ORDER BY {file_col} LIMIT {take})"
             )
+        });
+    }
+    let sql = format!(
+        "WITH {} {} ORDER BY page_kind, page_parent, id",
+        lists.join(", "),
+        parts.join(" UNION ALL ")
+    );
+    let rows = svc.db.query_all_raw(binds.statement(sql)).await?;
+    for row in rows {
+        let kind = row.try_get::<i32>("", "page_kind")?;
+        let Some(scope) = usize::try_from(kind).ok().and_then(|k| scopes.get(k)) else {
+            continue;
         };
-        let rows = svc.db.query_all_raw(binds.statement(sql)).await?;
-        for row in rows {
-            let parent = (scope.wrap)(row.try_get::<Uuid>("", "page_parent")?);
-            let model = file::Model::from_query_result(&row, "")?;
-            let entry = out.entry(parent).or_default();
-            if entry.0.len() as u64 == limit {
-                entry.1 = true;
-            } else {
-                entry.0.push(model);
-            }
+        let parent = (scope.wrap)(row.try_get::<Uuid>("", "page_parent")?);
+        let model = file::Model::from_query_result(&row, "")?;
+        let entry = out.entry(parent).or_default();
+        if entry.0.len() as u64 == limit {
+            entry.1 = true;
+        } else {
+            entry.0.push(model);
         }
     }
     Ok(out)
 }
 
-/// The number of files of each parent that pass `filter`: one grouped count
-/// per kind of parent, over the (parent, file id) index alone unless the
-/// filter reads the files.
+/// The number of files of each parent that pass `filter`, in one statement:
+/// a grouped count per kind of parent, joined by `UNION ALL`, each over the
+/// (parent, file id) index alone unless the filter reads the files.
 pub async fn counts(
     svc: &Services,
     parents: &[FileParent],
@@ -459,28 +506,33 @@ pub async fn counts(
 ) -> AppResult<HashMap<FileParent, u64>> {
     let mut out: HashMap<FileParent, u64> = parents.iter().map(|p| (*p, 0)).collect();
     let backend = svc.db.get_database_backend();
-    for scope in parent_scopes(parents) {
+    let scopes = parent_scopes(parents);
+    let mut binds = Binds::new(backend);
+    let mut parts = Vec::new();
+    for (kind, scope) in scopes.iter().enumerate() {
         if scope.ids.is_empty() {
             continue;
         }
         let parent_col = scope.parent_col;
-        let mut binds = Binds::new(backend);
-        let parents = scope
-            .ids
-            .iter()
-            .map(|id| binds.bind(*id))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let (from, conditions) = keys_from(&scope, filter, &mut binds);
-        let sql = format!(
-            "SELECT {parent_col} AS page_parent, COUNT(*) AS n {from} \
-             WHERE {parent_col} IN ({parents}){conditions} GROUP BY {parent_col}"
-        );
-        let rows = svc.db.query_all_raw(binds.statement(sql)).await?;
-        for row in rows {
-            let parent = (scope.wrap)(row.try_get::<Uuid>("", "page_parent")?);
-            out.insert(parent, row.try_get::<i64>("", "n")? as u64);
-        }
+        let parents = binds.any(parent_col, &scope.ids);
+        let (from, conditions) = keys_from(scope, filter, &mut binds);
+        parts.push(format!(
+            "SELECT {kind} AS page_kind, {parent_col} AS page_parent, COUNT(*) AS n {from} \
+             WHERE {parents}{conditions} GROUP BY {parent_col}"
+        ));
+    }
+    if parts.is_empty() {
+        return Ok(out);
+    }
+    let sql = parts.join(" UNION ALL ");
+    let rows = svc.db.query_all_raw(binds.statement(sql)).await?;
+    for row in rows {
+        let kind = row.try_get::<i32>("", "page_kind")?;
+        let Some(scope) = usize::try_from(kind).ok().and_then(|k| scopes.get(k)) else {
+            continue;
+        };
+        let parent = (scope.wrap)(row.try_get::<Uuid>("", "page_parent")?);
+        out.insert(parent, row.try_get::<i64>("", "n")? as u64);
     }
     Ok(out)
 }

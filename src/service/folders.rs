@@ -17,7 +17,7 @@ use crate::policy::{Action, Kind};
 use crate::service::access::{granted_ids, Access};
 use crate::service::grants;
 use crate::service::input::{contains_ci, required_text, search_term, TITLE_MAX};
-use crate::service::page::{paginate, Page, PageArgs};
+use crate::service::page::{paginate_visible, Page, PageArgs};
 use crate::service::users::require_workspace;
 use crate::service::{audit, Services};
 
@@ -56,7 +56,7 @@ pub async fn list(
     if let Some(term) = search_term(search) {
         query = query.filter(contains_ci(folder::Column::Name, term));
     }
-    paginate(&svc.db, query, crate::sort_keys!(folder, Name, name), page).await
+    paginate_visible(&svc.db, query, crate::sort_keys!(folder, Name, name), page).await
 }
 
 #[tracing::instrument(skip(svc, caller))]

@@ -6,10 +6,13 @@
 use std::sync::Arc;
 
 use futures_util::future::BoxFuture;
-use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::sea_query::{
+    Alias, Asterisk, CommonTableExpression, Expr, ExprTrait, JoinType, Query, WithClause,
+};
 use sea_orm::{
-    ColumnTrait, Condition, DatabaseConnection, EntityTrait, Order as SeaOrder, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, Select,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, FromQueryResult,
+    IdenStatic, Order as SeaOrder, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    QueryTrait, Select,
 };
 use uuid::Uuid;
 
@@ -44,6 +47,9 @@ pub struct PageArgs {
     pub order: Order,
     pub created_after: Option<chrono::DateTime<chrono::Utc>>,
     pub created_before: Option<chrono::DateTime<chrono::Utc>>,
+    /// The client asked for `totalCount`: lists that can count in the
+    /// statement that reads the page do so.
+    pub with_total: bool,
 }
 
 impl PageArgs {
@@ -67,6 +73,11 @@ pub struct TotalCount(Arc<CountFn>);
 impl TotalCount {
     pub async fn get(&self) -> AppResult<u64> {
         (self.0)().await
+    }
+
+    /// A count already known.
+    pub fn known(n: u64) -> TotalCount {
+        TotalCount(Arc::new(move || Box::pin(async move { Ok(n) })))
     }
 
     /// A count computed by `count` when asked for (e.g. through a loader).
@@ -137,18 +148,8 @@ macro_rules! sort_keys {
     };
 }
 
-/// Runs `select` as one page in the requested order and created range.
-pub async fn paginate<E>(
-    db: &DatabaseConnection,
-    select: Select<E>,
-    keys: SortKeys<E>,
-    args: PageArgs,
-) -> AppResult<Page<E::Model>>
-where
-    E: EntityTrait,
-    E::Model: Sync,
-{
-    let limit = args.limit()?;
+/// `select` narrowed to the requested created range.
+fn in_range<E: EntityTrait>(select: Select<E>, keys: &SortKeys<E>, args: &PageArgs) -> Select<E> {
     let mut select = select;
     if let Some(after) = args.created_after {
         select = select.filter(keys.created_at.gte(after));
@@ -156,7 +157,11 @@ where
     if let Some(before) = args.created_before {
         select = select.filter(keys.created_at.lt(before));
     }
-    let total = TotalCount::of(db, select.clone());
+    select
+}
+
+/// The rows after the cursor, in the requested order.
+fn after_cursor<E: EntityTrait>(keys: &SortKeys<E>, args: &PageArgs) -> AppResult<Condition> {
     let descending = args.order.descending;
     let beyond = |column: E::Column, value: sea_orm::Value| {
         if descending {
@@ -165,47 +170,51 @@ where
             column.gt(value)
         }
     };
-    let mut query = select;
-    if let Some(after) = &args.after {
-        query = match (args.order.by_name, &after.name, after.created_at) {
-            (true, Some(name), None) => query.filter(
-                Condition::any()
-                    .add(beyond(keys.name, name.clone().into()))
-                    .add(
-                        Condition::all()
-                            .add(keys.name.eq(name.clone()))
-                            .add(beyond(keys.id, after.id.into())),
-                    ),
+    let Some(after) = &args.after else {
+        return Ok(Condition::all());
+    };
+    Ok(match (args.order.by_name, &after.name, after.created_at) {
+        (true, Some(name), None) => Condition::any()
+            .add(beyond(keys.name, name.clone().into()))
+            .add(
+                Condition::all()
+                    .add(keys.name.eq(name.clone()))
+                    .add(beyond(keys.id, after.id.into())),
             ),
-            // One row comparison, which both databases read as a range of
-            // the (created_at, id) index.
-            (false, None, Some(created_at)) => {
-                let row = Expr::tuple([keys.created_at.into_expr(), keys.id.into_expr()]);
-                let at = Expr::tuple([Expr::val(created_at), Expr::val(after.id)]);
-                query.filter(if descending { row.lt(at) } else { row.gt(at) })
-            }
-            _ => return Err(AppError::bad_input("after is a cursor of another ordering")),
-        };
-    }
-    let direction = if descending {
+        // One row comparison, which both databases read as a range of
+        // the (created_at, id) index.
+        (false, None, Some(created_at)) => {
+            let row = Expr::tuple([keys.created_at.into_expr(), keys.id.into_expr()]);
+            let at = Expr::tuple([Expr::val(created_at), Expr::val(after.id)]);
+            Condition::all().add(if descending { row.lt(at) } else { row.gt(at) })
+        }
+        _ => return Err(AppError::bad_input("after is a cursor of another ordering")),
+    })
+}
+
+/// The columns a page is ordered by, and the direction.
+fn order_of<E: EntityTrait>(keys: &SortKeys<E>, args: &PageArgs) -> ([E::Column; 2], SeaOrder) {
+    let first = if args.order.by_name {
+        keys.name
+    } else {
+        keys.created_at
+    };
+    let direction = if args.order.descending {
         SeaOrder::Desc
     } else {
         SeaOrder::Asc
     };
-    query = if args.order.by_name {
-        query.order_by(keys.name, direction.clone())
-    } else {
-        query.order_by(keys.created_at, direction.clone())
-    };
-    let mut items = if limit == 0 {
-        Vec::new()
-    } else {
-        query
-            .order_by(keys.id, direction)
-            .limit(limit + 1)
-            .all(db)
-            .await?
-    };
+    ([first, keys.id], direction)
+}
+
+/// The page made of `items` (at most `limit + 1` rows read).
+fn page_of<E: EntityTrait>(
+    mut items: Vec<E::Model>,
+    keys: &SortKeys<E>,
+    args: &PageArgs,
+    limit: u64,
+    total: TotalCount,
+) -> Page<E::Model> {
     let has_next = items.len() as u64 > limit;
     items.truncate(limit as usize);
     let cursors = items
@@ -219,11 +228,123 @@ where
             })
         })
         .collect();
-    Ok(Page {
+    Page {
         items,
         cursors,
         has_next,
         has_previous: args.after.is_some(),
         total,
-    })
+    }
+}
+
+/// Runs `select` as one page in the requested order and created range,
+/// reading rows in the order of an index until the page is full: for lists
+/// that most rows pass (every dataset of the workspace, a search).
+pub async fn paginate<E>(
+    db: &DatabaseConnection,
+    select: Select<E>,
+    keys: SortKeys<E>,
+    args: PageArgs,
+) -> AppResult<Page<E::Model>>
+where
+    E: EntityTrait,
+    E::Model: Sync,
+{
+    let limit = args.limit()?;
+    let select = in_range(select, &keys, &args);
+    let total = TotalCount::of(db, select.clone());
+    let mut query = select.filter(after_cursor(&keys, &args)?);
+    let ([first, id], direction) = order_of(&keys, &args);
+    query = query
+        .order_by(first, direction.clone())
+        .order_by(id, direction);
+    let items = if limit == 0 {
+        Vec::new()
+    } else {
+        query.limit(limit + 1).all(db).await?
+    };
+    Ok(page_of(items, &keys, &args, limit, total))
+}
+
+/// The name the rows a page is cut from go by in its statement.
+const FILTERED: &str = "filtered";
+
+/// Runs `select`, a filter that names few rows by key (those the caller may
+/// see: `id IN (their visible ids)`), as one page: the rows it names are read
+/// by key once (a materialized CTE), then ordered and cut, and counted in the
+/// same statement when the client asked for `totalCount`. Walking an order
+/// index instead, as `paginate` does, reads the whole table when the caller
+/// sees few rows of it, and the count would read the grants again.
+pub async fn paginate_visible<E>(
+    db: &DatabaseConnection,
+    select: Select<E>,
+    keys: SortKeys<E>,
+    args: PageArgs,
+) -> AppResult<Page<E::Model>>
+where
+    E: EntityTrait,
+    E::Model: Sync,
+{
+    let limit = args.limit()?;
+    let select = in_range(select, &keys, &args);
+    if limit == 0 {
+        let total = TotalCount::of(db, select);
+        return Ok(page_of(Vec::new(), &keys, &args, limit, total));
+    }
+    let table = E::default().table_name().to_owned();
+    let mut filtered = CommonTableExpression::new();
+    filtered
+        .query(select.clone().into_query())
+        .table_name(Alias::new(FILTERED))
+        .materialized(true);
+    // The rows are read under the table's own name, so the columns of the
+    // cursor and the order name them as they name the table's.
+    let mut page = Query::select();
+    page.column((Alias::new(&table), Asterisk));
+    let after = after_cursor(&keys, &args)?;
+    if args.with_total {
+        // One row of the count, joined to the page's rows: the count comes
+        // back even when the page is empty (a row of NULLs then).
+        page.expr_as(
+            Expr::col((Alias::new("c"), Alias::new("n"))),
+            Alias::new("total_count"),
+        )
+        .from_subquery(
+            Query::select()
+                .expr_as(Expr::cust("COUNT(*)"), Alias::new("n"))
+                .from(Alias::new(FILTERED))
+                .to_owned(),
+            Alias::new("c"),
+        )
+        .join_as(
+            JoinType::LeftJoin,
+            Alias::new(FILTERED),
+            Alias::new(&table),
+            Condition::all().add(after).add(Expr::cust("1 = 1")),
+        );
+    } else {
+        page.from_as(Alias::new(FILTERED), Alias::new(&table))
+            .cond_where(after);
+    }
+    let ([first, id], direction) = order_of(&keys, &args);
+    page.order_by((Alias::new(&table), first), direction.clone())
+        .order_by((Alias::new(&table), id), direction)
+        .limit(limit + 1);
+    let statement = page.with(WithClause::new().cte(filtered).to_owned());
+    let rows = db.query_all(&statement).await?;
+    let mut counted = None;
+    let mut items = Vec::with_capacity(rows.len());
+    for row in rows {
+        if args.with_total {
+            counted = Some(row.try_get::<i64>("", "total_count")?);
+        }
+        if row.try_get::<Option<Uuid>>("", keys.id.as_str())?.is_some() {
+            items.push(E::Model::from_query_result(&row, "")?);
+        }
+    }
+    let total = match counted {
+        Some(n) => TotalCount::known(u64::try_from(n).unwrap_or_default()),
+        None => TotalCount::of(db, select),
+    };
+    Ok(page_of(items, &keys, &args, limit, total))
 }

@@ -22,7 +22,7 @@ use crate::service::grants;
 use crate::service::input::{
     contains_ci, optional_text, required_text, search_term, DESCRIPTION_MAX, TITLE_MAX,
 };
-use crate::service::page::{paginate, Page, PageArgs};
+use crate::service::page::{paginate_visible, Page, PageArgs};
 use crate::service::users::require_workspace;
 use crate::service::{audit, datasets, ontologies, Services};
 
@@ -71,7 +71,7 @@ pub async fn list(
     if let Some(term) = search_term(search) {
         query = query.filter(contains_ci(project::Column::Title, term));
     }
-    paginate(
+    paginate_visible(
         &svc.db,
         query,
         crate::sort_keys!(project, Title, title),
