@@ -323,7 +323,6 @@ impl Server {
     }
 }
 
-
 /// A signed-in HTTP client of the server.
 #[derive(Clone)]
 struct Http {

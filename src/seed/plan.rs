@@ -200,8 +200,16 @@ impl<'a> Seeder<'a> {
             .collect();
         let users = (0..shape.users).map(|i| {
             let (email, name, role) = match i {
-                HEAVY => (shape.heavy_user.clone(), "Heavy User".to_owned(), Role::Member),
-                LIGHT => (shape.light_user.clone(), "Light User".to_owned(), Role::Member),
+                HEAVY => (
+                    shape.heavy_user.clone(),
+                    "Heavy User".to_owned(),
+                    Role::Member,
+                ),
+                LIGHT => (
+                    shape.light_user.clone(),
+                    "Light User".to_owned(),
+                    Role::Member,
+                ),
                 ADMIN => (
                     shape.admin_user.clone(),
                     "Workspace Admin".to_owned(),
