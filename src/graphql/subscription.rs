@@ -16,7 +16,6 @@ use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, N
 use async_graphql::{Context, MergedSubscription, Object, Result, Subscription, ID};
 use chrono::{DateTime, Utc};
 use futures_util::stream::{self, Stream};
-use sea_orm::EntityTrait;
 use tokio::sync::broadcast::{self, error::RecvError};
 use uuid::Uuid;
 
@@ -241,11 +240,12 @@ impl Watch {
                 Ok(dataset) => return Some((Ok(event(Some(dataset))), Some(self))),
                 Err(AppError::NotFound(_)) => {
                     // Deleted meanwhile (DELETED follows), or access lost (the end).
-                    match entity::dataset::Entity::find_by_id(self.id)
-                        .one(&self.svc.db)
-                        .await
+                    match crate::service::grants::by_id::<entity::dataset::Entity>(
+                        &self.svc, self.id, "dataset",
+                    )
+                    .await
                     {
-                        Ok(None) => continue,
+                        Err(AppError::NotFound(_)) => continue,
                         _ => return None,
                     }
                 }

@@ -187,10 +187,15 @@ pub fn visible_files(policy: &Policy, user: Uuid, route: FileRoute) -> Condition
 pub fn one_of(backend: DbBackend, column: impl ColumnTrait, ids: &[Uuid]) -> SimpleExpr {
     if backend == DbBackend::Postgres {
         let items: Vec<String> = ids.iter().map(Uuid::to_string).collect();
-        column.into_expr().eq(Expr::cust_with_values(
-            "ANY(CAST($1 AS uuid[]))",
-            [format!("{{{}}}", items.join(","))],
-        ))
+        // One expression for the whole comparison: as the right side of an
+        // `=`, a custom `ANY(…)` would be parenthesized, which is not SQL.
+        Expr::cust_with_exprs(
+            "$1 = ANY(CAST($2 AS uuid[]))",
+            [
+                column.into_expr(),
+                Expr::val(format!("{{{}}}", items.join(","))),
+            ],
+        )
     } else {
         column.is_in(ids.iter().copied())
     }
