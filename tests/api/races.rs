@@ -232,7 +232,7 @@ async fn an_admin_losing_their_role_while_adding_a_collaborator_adds_nobody_afte
             .await
             .unwrap()
             .into_iter()
-            .map(|e| e.action)
+            .map(|e| e.action.as_str().to_owned())
             .collect();
         // The first grant.add is Bob's own ADMIN, given by Alice.
         let expected: &[&str] = if outcomes[1] == "OK" {
