@@ -243,7 +243,8 @@ async fn internal_endpoints_are_refused_however_they_are_spelled() {
 async fn stored_internal_endpoints_are_refused_when_connecting_and_reach_nothing() {
     let (addr, log) = internal_server().await;
     // Created while loopback was allowed; the server beside it allows nothing.
-    let before = spawn_app().await;
+    // The first runs no imports, so the import below is the second's to run.
+    let before = spawn_app_with(|config| config.import.jobs = 0).await;
     let ann = before.user("ann@example.com").await;
     let literal = create_ok(
         &before,
