@@ -52,7 +52,7 @@ use uuid::Uuid;
 
 #[allow(dead_code)] // each benchmark uses part of it
 mod support;
-use support::{cpu_seconds, Backend, Launch, Server};
+use support::{cpu_seconds, postgres_cpu_seconds, Backend, Launch, Server};
 
 const DEFAULT_PG: &str = "postgres://postgres@127.0.0.1:5432/test";
 /// How long one operation's samples may take on one side (unless `--full`).
@@ -999,7 +999,7 @@ async fn run_backend(
     );
 
     if options.load {
-        report.load = load(options, &server, &http, &cast).await?;
+        report.load = load(options, backend, &server, &http, &cast).await?;
         report.rss_kib = server.rss();
         return Ok(report);
     }
@@ -1533,6 +1533,7 @@ async fn statements_of_pair(
 /// A and B for both users, each by `connections` clients at once for `seconds`.
 async fn load(
     options: &Options,
+    backend: Backend,
     server: &Server,
     http: &Http,
     cast: &Cast,
@@ -1547,6 +1548,7 @@ async fn load(
         let deadline = Instant::now() + Duration::from_secs(options.seconds);
         let cpu_before = server.cpu();
         let client_before = cpu_seconds(std::process::id());
+        let database_before = postgres_cpu_seconds();
         let started = Instant::now();
         let mut tasks = Vec::new();
         for _ in 0..options.connections {
@@ -1598,15 +1600,21 @@ async fn load(
         let elapsed = started.elapsed().as_secs_f64();
         let cores = (server.cpu() - cpu_before) / elapsed;
         let client_cores = (cpu_seconds(std::process::id()) - client_before) / elapsed;
+        // PostgreSQL's processes run beside (SQLite runs inside the server).
+        let database_cores = match backend {
+            Backend::Postgres => Some((postgres_cpu_seconds() - database_before) / elapsed),
+            Backend::Sqlite => None,
+        };
         let latency = summarize(&[times.clone()]);
         let rps = times.len() as f64 / elapsed;
         let (rss, peak) = server.rss();
         eprintln!(
-            "  load {name:<8} {:>8.1} req/s  p50 {:>8.2} ms  p99 {:>8.2} ms  errors {errors}  server {:.2} cores, RSS {} MiB (peak {} MiB), clients {:.2} cores",
+            "  load {name:<8} {:>8.1} req/s  p50 {:>8.2} ms  p99 {:>8.2} ms  errors {errors}  server {:.2} cores{}, RSS {} MiB (peak {} MiB), clients {:.2} cores",
             rps,
             latency.p50,
             latency.p99,
             cores,
+            database_cores.map_or(String::new(), |c| format!(", PostgreSQL {c:.2} cores")),
             rss / 1024,
             peak / 1024,
             client_cores
@@ -1622,6 +1630,7 @@ async fn load(
                 "errors": errors,
                 "server_cores": round(cores),
                 "client_cores": round(client_cores),
+                "database_cores": database_cores.map(round),
                 "server_rss_kib": rss,
                 "server_peak_rss_kib": peak,
             }),

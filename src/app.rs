@@ -44,10 +44,48 @@ pub async fn connect(
             o.journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
                 .busy_timeout(busy_timeout)
+        })
+        .map_sqlx_sqlite_pool_opts(|pool| {
+            pool.after_connect(|conn, _| Box::pin(stable_sqlite_plans(conn)))
         });
     Database::connect(options)
         .await
         .with_context(|| format!("cannot connect to the database at {}", redact(database_url)))
+}
+
+/// Keeps each prepared SQLite statement's plan independent of the values
+/// bound to it (SQLite's "query planner stability guarantee").
+///
+/// Without it, SQLite reads a bound `LIMIT` and, with the samples `ANALYZE`
+/// gathers, any bound value compared to an indexed column while planning,
+/// and marks the statement to be planned again whenever those bindings
+/// change: every page, caller lookup and visibility filter would be parsed
+/// and planned anew on each request (about a fifth of a light request's
+/// instructions), although its plan never depends on the user or the page
+/// size. With it, the cached statement is reused as prepared; plans still
+/// follow the statistics of the tables.
+async fn stable_sqlite_plans(
+    conn: &mut sea_orm::sqlx::SqliteConnection,
+) -> sea_orm::sqlx::Result<()> {
+    let mut handle = conn.lock_handle().await?;
+    let db = handle.as_raw_handle().as_ptr();
+    // SAFETY: `db` is the open connection's handle, held locked for the
+    // call; SQLITE_DBCONFIG_ENABLE_QPSG takes an int and an optional int
+    // pointer for the previous setting (null: not wanted).
+    let rc = unsafe {
+        libsqlite3_sys::sqlite3_db_config(
+            db,
+            libsqlite3_sys::SQLITE_DBCONFIG_ENABLE_QPSG,
+            1 as std::ffi::c_int,
+            std::ptr::null_mut::<std::ffi::c_int>(),
+        )
+    };
+    if rc != libsqlite3_sys::SQLITE_OK {
+        return Err(sea_orm::sqlx::Error::Configuration(
+            format!("SQLite refused SQLITE_DBCONFIG_ENABLE_QPSG (code {rc})").into(),
+        ));
+    }
+    Ok(())
 }
 
 /// Applies pending migrations, then brings SQLite's planner statistics up

@@ -216,6 +216,23 @@ pub fn cpu_seconds(pid: u32) -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
+/// CPU seconds used so far by the processes named `postgres` on this
+/// machine (the server's backends, kept open by its pool, and PostgreSQL's
+/// own workers): where a request's SQL time goes under load.
+pub fn postgres_cpu_seconds() -> f64 {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return 0.0;
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .is_ok_and(|comm| comm.trim_end() == "postgres")
+        })
+        .map(cpu_seconds)
+        .sum()
+}
+
 /// The socket inodes of the process and, from its view of
 /// /proc/net/tcp{,6}, what each is connected to: "clients" (accepted on
 /// `port`), "database" (to `db_port`), "listening", "other".
