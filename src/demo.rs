@@ -1,6 +1,7 @@
 //! `serve --demo`: a small sample workspace to explore the API with.
 
 use anyhow::anyhow;
+use entity::enums::FileKind;
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::json;
 
@@ -79,10 +80,10 @@ pub async fn seed(svc: &Services) -> anyhow::Result<DemoWorkspace> {
     let chickens = folders::create(svc, &alice, "Chickens", None)
         .await
         .map_err(fail)?;
-    let file = |url: &str, kind: &str| NewFile {
+    let file = |url: &str, kind: FileKind| NewFile {
         object_url: url.to_owned(),
         title: None,
-        kind: kind.to_owned(),
+        kind,
         client_metadata: Some(json!({ "source": "demo" })),
     };
     files::register(
@@ -90,9 +91,9 @@ pub async fn seed(svc: &Services) -> anyhow::Result<DemoWorkspace> {
         &alice,
         Id::new(animals.id),
         vec![
-            file("s3://demo-bucket/animals/chicken.mp4", "VIDEO"),
-            file("s3://demo-bucket/animals/cow.jpg", "IMAGE"),
-            file("s3://demo-bucket/animals/horse.jpg", "IMAGE"),
+            file("s3://demo-bucket/animals/chicken.mp4", FileKind::Video),
+            file("s3://demo-bucket/animals/cow.jpg", FileKind::Image),
+            file("s3://demo-bucket/animals/horse.jpg", FileKind::Image),
         ],
     )
     .await
@@ -101,7 +102,7 @@ pub async fn seed(svc: &Services) -> anyhow::Result<DemoWorkspace> {
         svc,
         &alice,
         Id::new(chickens.id),
-        vec![file("s3://demo-bucket/chickens/hen.mp4", "VIDEO")],
+        vec![file("s3://demo-bucket/chickens/hen.mp4", FileKind::Video)],
     )
     .await
     .map_err(fail)?;

@@ -1,5 +1,5 @@
 //! The closed sets of values stored in text columns: roles, resource kinds,
-//! import statuses, audit actions, file kinds.
+//! import statuses, audit actions, file kinds, storage providers.
 //!
 //! Each is a Rust enum mapped by sea-orm to the exact string the column has
 //! always held, so the database needs no migration and both SQLite and
@@ -157,7 +157,7 @@ stored_enum! {
 }
 
 stored_enum! {
-    /// What a file holds (`files.kind`, `import_items.kind`).
+    /// What a file holds (`files.kind`; `import_items.kind` through [`EntryKind`]).
     pub enum FileKind {
         Image = "IMAGE",
         Video = "VIDEO",
@@ -167,6 +167,53 @@ stored_enum! {
         Audio = "AUDIO",
         Text = "TEXT",
         Pdf = "PDF",
+    }
+}
+
+/// The file kind of an import item's entry (`import_items.kind`): none for
+/// an entry too broken to name one, which the column holds as the empty
+/// text (it is not nullable).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, DeriveValueType)]
+#[sea_orm(
+    value_type = "String",
+    from_str = "EntryKind::from_stored",
+    to_str = "EntryKind::stored"
+)]
+pub struct EntryKind(pub Option<FileKind>);
+
+impl EntryKind {
+    /// The spelling stored in the database.
+    pub fn stored(&self) -> &'static str {
+        self.0.map_or("", FileKind::as_str)
+    }
+
+    fn from_stored(s: &str) -> Result<EntryKind, DbErr> {
+        if s.is_empty() {
+            return Ok(EntryKind(None));
+        }
+        FileKind::try_from_value(&s.to_owned()).map(|kind| EntryKind(Some(kind)))
+    }
+}
+
+impl From<FileKind> for EntryKind {
+    fn from(kind: FileKind) -> EntryKind {
+        EntryKind(Some(kind))
+    }
+}
+
+stored_enum! {
+    /// Where an integration's objects live (`integrations.provider`).
+    pub enum StorageProvider {
+        /// Amazon S3 or an S3-compatible endpoint.
+        S3 = "S3",
+        /// Google Cloud Storage.
+        Gcs = "GCS",
+        /// Azure Blob Storage.
+        Azure = "AZURE",
+        /// Objects served over HTTP(S) under a base URL.
+        Http = "HTTP",
+        /// A folder on the server's file system.
+        Local = "LOCAL",
     }
 }
 
@@ -309,6 +356,43 @@ mod tests {
             ],
             FileKind::ALL,
             FileKind::as_str,
+        );
+    }
+
+    #[test]
+    fn entry_kinds_are_stored_as_their_file_kind_or_the_empty_text() {
+        use sea_orm::sea_query::ValueType;
+        for kind in FileKind::ALL {
+            let stored: sea_orm::Value = EntryKind::from(*kind).into();
+            assert_eq!(stored, sea_orm::Value::from(kind.as_str()));
+            assert_eq!(
+                <EntryKind as ValueType>::try_from(stored).ok(),
+                Some(EntryKind(Some(*kind)))
+            );
+        }
+        let none: sea_orm::Value = EntryKind(None).into();
+        assert_eq!(none, sea_orm::Value::from(""));
+        assert_eq!(
+            <EntryKind as ValueType>::try_from(none).ok(),
+            Some(EntryKind(None))
+        );
+        let other = sea_orm::Value::from("image");
+        assert_eq!(<EntryKind as ValueType>::try_from(other).ok(), None);
+    }
+
+    #[test]
+    fn storage_providers_are_stored_with_their_historic_spellings() {
+        use StorageProvider::*;
+        pinned(
+            &[
+                (S3, "S3"),
+                (Gcs, "GCS"),
+                (Azure, "AZURE"),
+                (Http, "HTTP"),
+                (Local, "LOCAL"),
+            ],
+            StorageProvider::ALL,
+            StorageProvider::as_str,
         );
     }
 }

@@ -1,6 +1,8 @@
 use sea_orm::entity::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::enums::FileKind;
+
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel, Serialize, Deserialize)]
 #[sea_orm(table_name = "files")]
 pub struct Model {
@@ -9,8 +11,7 @@ pub struct Model {
     pub folder_id: Uuid,
     #[sea_orm(column_type = "Text")]
     pub title: String,
-    /// File kind (image, video, ...); validated by the service layer.
-    pub kind: String,
+    pub kind: FileKind,
     #[sea_orm(column_type = "Text")]
     pub object_url: String,
     /// Storage integration; no foreign key yet.

@@ -1,6 +1,6 @@
 use sea_orm::entity::prelude::*;
 
-use crate::enums::ImportItemStatus;
+use crate::enums::{EntryKind, ImportItemStatus};
 
 /// One entry of an import job's manifest, and what became of it.
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
@@ -14,7 +14,8 @@ pub struct Model {
     /// The CSV line it came from.
     pub line: Option<i64>,
     pub status: ImportItemStatus,
-    pub kind: String,
+    /// The entry's file kind; none for an entry that failed before naming one.
+    pub kind: EntryKind,
     #[sea_orm(column_type = "Text")]
     pub title: String,
     /// The (first) object URL.

@@ -2,6 +2,8 @@ use std::fmt;
 
 use sea_orm::entity::prelude::*;
 
+use crate::enums::StorageProvider;
+
 /// A named connection to storage: S3 (or an S3-compatible endpoint), GCS,
 /// Azure, HTTP(S) or a local root folder.
 ///
@@ -14,8 +16,7 @@ pub struct Model {
     pub id: Uuid,
     #[sea_orm(column_type = "Text")]
     pub title: String,
-    /// S3, GCS, AZURE, HTTP or LOCAL; validated by the service layer.
-    pub provider: String,
+    pub provider: StorageProvider,
     /// Non-secret settings (bucket, region, endpoint, prefix, root, base URL…).
     #[sea_orm(column_type = "JsonBinary")]
     pub config: Json,

@@ -6,7 +6,7 @@
 //! that server (via its `postgres` database) and dropped afterwards.
 
 use chrono::{SubsecRound, Utc};
-use entity::enums::{AuditAction, ResourceKind, Role};
+use entity::enums::{AuditAction, FileKind, ResourceKind, Role, StorageProvider};
 use entity::prelude::*;
 use entity::{
     audit_event, dataset, dataset_file, file, folder, group, group_membership, integration,
@@ -232,7 +232,7 @@ async fn exercise_entities(db: &DatabaseConnection) {
         id: Uuid::new_v4(),
         folder_id: child.id,
         title: "clip.mp4".into(),
-        kind: "VIDEO".into(),
+        kind: FileKind::Video,
         object_url: "s3://bucket/clip.mp4".into(),
         integration_id: Some(Uuid::new_v4()),
         size_bytes: Some(10_000_000_000),
@@ -258,7 +258,7 @@ async fn exercise_entities(db: &DatabaseConnection) {
     let image = file::Model {
         id: Uuid::new_v4(),
         title: "img.png".into(),
-        kind: "IMAGE".into(),
+        kind: FileKind::Image,
         object_url: "s3://bucket/img.png".into(),
         integration_id: None,
         size_bytes: None,
@@ -446,7 +446,7 @@ async fn exercise_entities(db: &DatabaseConnection) {
     let storage = integration::Model {
         id: Uuid::new_v4(),
         title: "Farm bucket".into(),
-        provider: "S3".into(),
+        provider: StorageProvider::S3,
         config: json!({"bucket": "farm", "region": "eu-west-1"}),
         credentials: Some(integration::Credentials(
             json!({"accessKeyId": "AKIA", "secretAccessKey": "hush-hush"}).to_string(),

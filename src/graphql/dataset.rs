@@ -125,7 +125,7 @@ impl Dataset {
             return hidden(ctx, CONTENTS, empty_connection());
         }
         let filter = FileFilter {
-            kind: kind.map(|k| k.stored().to_owned()),
+            kind: kind.map(Into::into),
             search,
         };
         let page = loaders(ctx)?

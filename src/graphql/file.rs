@@ -7,6 +7,7 @@ use entity::file;
 use super::dataset::Dataset;
 use super::folder::Folder;
 use super::{global_id, loaders};
+use crate::error::AppError;
 use entity::enums::FileKind as StoredFileKind;
 
 /// An object in storage registered into a folder, attached to datasets.
@@ -44,13 +45,6 @@ crate::stored_as!(FileKind => StoredFileKind {
     Pdf => Pdf,
 });
 
-impl FileKind {
-    /// The spelling stored in `files.kind`.
-    pub fn stored(self) -> &'static str {
-        StoredFileKind::from(self).as_str()
-    }
-}
-
 #[Object]
 impl File {
     /// Global ID.
@@ -62,10 +56,9 @@ impl File {
         &self.0.title
     }
     /// What the file holds.
-    async fn kind(&self) -> FileKind {
-        StoredFileKind::parse(&self.0.kind)
-            .and_then(|k| k.try_into().ok())
-            .unwrap_or(FileKind::Image)
+    async fn kind(&self) -> Result<FileKind> {
+        Ok(FileKind::try_from(self.0.kind)
+            .map_err(|_| AppError::internal("file with an unknown kind"))?)
     }
     /// Where the object lives (the first object of an image group, image
     /// sequence or DICOM series).

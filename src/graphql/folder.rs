@@ -85,7 +85,7 @@ impl Folder {
             return hidden(ctx, "folder contents", empty_connection());
         }
         let filter = FileFilter {
-            kind: kind.map(|k| k.stored().to_owned()),
+            kind: kind.map(Into::into),
             search,
         };
         let page = loaders(ctx)?
@@ -267,7 +267,7 @@ impl FolderMutation {
             .map(|f| NewFile {
                 object_url: f.object_url,
                 title: f.title,
-                kind: f.kind.stored().to_owned(),
+                kind: f.kind.into(),
                 client_metadata: f.client_metadata.map(|m| m.0),
             })
             .collect();

@@ -83,10 +83,8 @@ impl Integration {
     }
     /// Where the objects live.
     async fn provider(&self) -> Result<StorageProvider> {
-        Ok(Provider::parse(&self.model.provider)
-            .ok()
-            .and_then(|p| p.try_into().ok())
-            .ok_or_else(|| AppError::internal("integration with an unknown provider"))?)
+        Ok(StorageProvider::try_from(self.model.provider)
+            .map_err(|_| AppError::internal("integration with an unknown provider"))?)
     }
     /// The non-secret settings (bucket, region, endpoint, prefix, base URL,
     /// root…), as stored after validation.

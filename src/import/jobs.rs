@@ -33,7 +33,7 @@ use crate::policy::{Action, Kind, Policy};
 use crate::service::access::{self, visible_datasets};
 use crate::service::page::{paginate, Page, PageArgs};
 use crate::service::{datasets, folders, integrations, Services};
-use entity::enums::{ImportItemStatus, ImportJobStatus};
+use entity::enums::{EntryKind, ImportItemStatus, ImportJobStatus};
 
 /// Rows written after which PostgreSQL's planner statistics of a table are
 /// refreshed (`ANALYZE`), so that lookups of a batch by key keep using the
@@ -303,7 +303,7 @@ pub async fn submit<R: AsyncRead + Unpin + Send>(
                     seq: Set(seq),
                     line: Set(e.line.map(|l| l as i64)),
                     status: Set(ImportItemStatus::Failed),
-                    kind: Set(String::new()),
+                    kind: Set(EntryKind(None)),
                     title: Set(String::new()),
                     object_url: Set(String::new()),
                     parts: Set(None),
@@ -395,7 +395,7 @@ fn staged(
         seq: Set(seq),
         line: Set(entry.line.map(|l| l as i64)),
         status: Set(status),
-        kind: Set(entry.kind.clone()),
+        kind: Set(entry.kind.into()),
         title: Set(entry.title.clone()),
         object_url: Set(entry.object_urls[0].clone()),
         parts: Set((entry.object_urls.len() > 1).then(|| json!(entry.object_urls))),

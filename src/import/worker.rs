@@ -43,7 +43,7 @@ use crate::import::jobs::{announce, refresh_statistics, ImportErrorCode, ANALYZE
 use crate::import::probe::{probe, ProbeError, ProbeResult};
 use crate::service::Services;
 use crate::storage::object::StoreObject;
-use entity::enums::{ImportItemStatus, ImportJobStatus};
+use entity::enums::{FileKind, ImportItemStatus, ImportJobStatus};
 
 /// Items read from the database, probed and checkpointed together.
 pub const CHUNK: u64 = 128;
@@ -153,8 +153,12 @@ async fn probe_item(
         .and_then(|parts| serde_json::from_value(parts.clone()).ok())
         .unwrap_or_else(|| vec![item.object_url.clone()]);
     let several = urls.len() > 1;
-    let part_kind = match item.kind.as_str() {
-        "IMAGE_GROUP" | "IMAGE_SEQUENCE" => "IMAGE",
+    // Staging writes no kind only for entries it fails at once.
+    let Some(kind) = item.kind.0 else {
+        return Outcome::Failed(ImportErrorCode::BadEntry, "the entry names no kind".into());
+    };
+    let part_kind = match kind {
+        FileKind::ImageGroup | FileKind::ImageSequence => FileKind::Image,
         kind => kind,
     };
     let mut combined: Option<ProbeResult> = None;
@@ -238,13 +242,19 @@ fn file_row(
     job: &import_job::Model,
     item: &import_item::Model,
     found: &ProbeResult,
-) -> file::ActiveModel {
+) -> AppResult<file::ActiveModel> {
+    let kind = item.kind.0.ok_or_else(|| {
+        AppError::internal(format!(
+            "import item {}/{} has no kind",
+            item.job_id, item.seq
+        ))
+    })?;
     let now = Utc::now();
-    file::ActiveModel {
+    Ok(file::ActiveModel {
         id: Set(Uuid::now_v7()),
         folder_id: Set(job.folder_id),
         title: Set(item.title.clone()),
-        kind: Set(item.kind.clone()),
+        kind: Set(kind),
         object_url: Set(item.object_url.clone()),
         integration_id: Set(job.integration_id),
         size_bytes: Set(Some(found.size_bytes as i64)),
@@ -260,7 +270,7 @@ fn file_row(
         created_by: Set(job.submitted_by),
         created_at: Set(now),
         updated_at: Set(now),
-    }
+    })
 }
 
 /// Registers a file unless its object URL is already in the folder: its
@@ -503,7 +513,7 @@ impl Run<'_> {
                     mark_failed(&txn, item, code, &message).await?;
                 }
                 Outcome::Ready(found) if job.ignore_file_errors => {
-                    match insert_file(&txn, file_row(job, item, &found)).await? {
+                    match insert_file(&txn, file_row(job, item, &found)?).await? {
                         Some(id) => {
                             delta.succeeded += 1;
                             done.push(item.seq);
@@ -592,7 +602,7 @@ impl Run<'_> {
                         .clone()
                         .and_then(|p| serde_json::from_value(p).ok())
                         .unwrap_or_default();
-                    match insert_file(&txn, file_row(job, item, &found)).await? {
+                    match insert_file(&txn, file_row(job, item, &found)?).await? {
                         Some(id) => {
                             done.push(item.seq);
                             files.push(id);

@@ -6,6 +6,7 @@
 
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
+use entity::enums::FileKind;
 use entity::{dataset_file, file, role_grant};
 use rand::rngs::StdRng;
 use rand::Rng;
@@ -74,9 +75,9 @@ pub(super) async fn insert_files(
             let at = time_after(rng, ids.dataset_times[d], YEAR_MS / 6);
             let video = rng.random_bool(0.1);
             let (kind, ext, mime) = if video {
-                ("VIDEO", "mp4", "video/mp4")
+                (FileKind::Video, "mp4", "video/mp4")
             } else {
-                ("IMAGE", "jpg", "image/jpeg")
+                (FileKind::Image, "jpg", "image/jpeg")
             };
             let url = format!(
                 "s3://annograph-seed/team-{:04}/dataset-{d:06}/{j:06}.{ext}",
@@ -86,7 +87,7 @@ pub(super) async fn insert_files(
                 id: Set(id),
                 folder_id: Set(ids.folders[d]),
                 title: Set(crate::service::files::title_from_url(&url)),
-                kind: Set(kind.to_owned()),
+                kind: Set(kind),
                 object_url: Set(url),
                 size_bytes: Set(Some(rng.random_range(20_000..8_000_000))),
                 mime_type: Set(Some(mime.to_owned())),

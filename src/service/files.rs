@@ -4,6 +4,7 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::Utc;
+use entity::enums::FileKind;
 use entity::{dataset, dataset_file, file, folder};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait,
@@ -21,18 +22,6 @@ use crate::service::input::{like_pattern, search_term, TITLE_MAX};
 use crate::service::page::PageArgs;
 use crate::service::Services;
 
-/// The kinds of data a file can hold.
-pub const KINDS: [&str; 8] = [
-    "IMAGE",
-    "VIDEO",
-    "IMAGE_GROUP",
-    "IMAGE_SEQUENCE",
-    "DICOM_SERIES",
-    "AUDIO",
-    "TEXT",
-    "PDF",
-];
-
 pub const MAX_FILES_PER_REQUEST: usize = 1000;
 pub const MAX_URL_LENGTH: usize = 2048;
 const URL_SCHEMES: [&str; 8] = ["s3", "gs", "az", "azure", "http", "https", "file", "local"];
@@ -42,7 +31,7 @@ const URL_SCHEMES: [&str; 8] = ["s3", "gs", "az", "azure", "http", "https", "fil
 pub struct NewFile {
     pub object_url: String,
     pub title: Option<String>,
-    pub kind: String,
+    pub kind: FileKind,
     pub client_metadata: Option<serde_json::Value>,
 }
 
@@ -113,12 +102,6 @@ pub async fn register(
                 "files[{index}]: objectUrl {url:?} is listed twice"
             )));
         }
-        let kind = f.kind.as_str();
-        if !KINDS.contains(&kind) {
-            return Err(AppError::bad_input(format!(
-                "files[{index}]: unknown kind {kind}"
-            )));
-        }
         let title = match f.title.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
             Some(t) if t.chars().count() > TITLE_MAX => {
                 return Err(AppError::bad_input(format!(
@@ -140,7 +123,7 @@ pub async fn register(
             id: Set(Uuid::now_v7()),
             folder_id: Set(folder_id),
             title: Set(title),
-            kind: Set(kind.to_owned()),
+            kind: Set(f.kind),
             object_url: Set(url),
             integration_id: Set(None),
             size_bytes: Set(None),
@@ -273,8 +256,8 @@ impl FileParent {
 /// Which files of a parent a list shows.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct FileFilter {
-    /// Only files of this kind (a `KINDS` value).
-    pub kind: Option<String>,
+    /// Only files of this kind.
+    pub kind: Option<FileKind>,
     /// Only files whose title contains this text (case-insensitive).
     pub search: Option<String>,
 }
@@ -403,8 +386,11 @@ fn keys_from(scope: &ParentScope, filter: &FileFilter, binds: &mut Binds) -> (St
         (format!("FROM {}", scope.keys), "")
     };
     let mut conditions = String::new();
-    if let Some(kind) = &filter.kind {
-        conditions.push_str(&format!(" AND {files}.kind = {}", binds.bind(kind.clone())));
+    if let Some(kind) = filter.kind {
+        conditions.push_str(&format!(
+            " AND {files}.kind = {}",
+            binds.bind(kind.as_str())
+        ));
     }
     if let Some(term) = term {
         conditions.push_str(&format!(

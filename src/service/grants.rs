@@ -295,7 +295,7 @@ pub async fn add(
     let group_ids = dedup(group_ids);
     let txn = crate::service::tx::write(&svc.db).await?;
     lock_resource(&txn, kind, resource_id).await?;
-    let access = access_now(&txn, svc, caller, access, resource_id).await?;
+    let access = visible_access_on(&txn, svc, caller, kind, resource_id, kind.as_str()).await?;
     require_manage(svc, &access, &[role])?;
     users::require_all(&txn, &user_ids).await?;
     require_groups(&txn, &group_ids).await?;
@@ -334,7 +334,7 @@ pub async fn set_role(
     let role = validate_role(kind, role)?;
     let txn = crate::service::tx::write(&svc.db).await?;
     lock_resource(&txn, kind, resource_id).await?;
-    let access = &access_now(&txn, svc, caller, access, resource_id).await?;
+    let access = &visible_access_on(&txn, svc, caller, kind, resource_id, kind.as_str()).await?;
     let grant = find(&txn, kind, resource_id, grantee)
         .await?
         .ok_or_else(|| {
@@ -374,7 +374,7 @@ pub async fn remove(
     let kind = access.kind;
     let txn = crate::service::tx::write(&svc.db).await?;
     lock_resource(&txn, kind, resource_id).await?;
-    let access = &access_now(&txn, svc, caller, access, resource_id).await?;
+    let access = &visible_access_on(&txn, svc, caller, kind, resource_id, kind.as_str()).await?;
     let grant = find(&txn, kind, resource_id, grantee)
         .await?
         .ok_or_else(|| {
@@ -398,24 +398,6 @@ pub async fn remove(
     txn.commit().await?;
     collaborators_changed(svc, kind, resource_id);
     Ok(())
-}
-
-/// The caller's access re-read inside the write transaction, once the
-/// resource is locked: a role revoked while the request was on its way (or
-/// waiting for the lock) no longer counts. `before` is what the request was
-/// let in with; NOT_FOUND when the resource has gone out of sight since.
-async fn access_now(
-    txn: &sea_orm::DatabaseTransaction,
-    svc: &Services,
-    caller: &Caller,
-    before: &Access,
-    resource_id: Uuid,
-) -> AppResult<Access> {
-    let now = access::access(txn, &svc.policy, before.kind, resource_id, caller.id).await?;
-    if !now.visible(&svc.policy) {
-        return Err(AppError::not_found(before.kind.as_str()));
-    }
-    Ok(now)
 }
 
 /// Tells subscribers that a dataset's collaborators changed.
@@ -526,7 +508,8 @@ where
     Ok((model, access))
 }
 
-/// The caller's access to a resource they must be able to see.
+/// The caller's access to a resource they must be able to see; NOT_FOUND
+/// (named `what`) when it is missing or hidden.
 pub async fn visible_access(
     svc: &Services,
     caller: &Caller,
@@ -534,7 +517,22 @@ pub async fn visible_access(
     resource_id: Uuid,
     what: &str,
 ) -> AppResult<Access> {
-    let access = access::access(&svc.db, &svc.policy, kind, resource_id, caller.id).await?;
+    visible_access_on(&svc.db, svc, caller, kind, resource_id, what).await
+}
+
+/// `visible_access` as `db` sees it. A change of collaborators asks again
+/// inside its write transaction, once the resource is locked: a role revoked
+/// while the request was on its way (or waiting for the lock) no longer
+/// counts, and a resource gone out of sight since is NOT_FOUND.
+async fn visible_access_on(
+    db: &impl ConnectionTrait,
+    svc: &Services,
+    caller: &Caller,
+    kind: Kind,
+    resource_id: Uuid,
+    what: &str,
+) -> AppResult<Access> {
+    let access = access::access(db, &svc.policy, kind, resource_id, caller.id).await?;
     if !access.visible(&svc.policy) {
         return Err(AppError::not_found(what));
     }

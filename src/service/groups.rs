@@ -275,9 +275,9 @@ pub async fn add_members(
     Ok(group)
 }
 
-/// MANAGERs of a group, as the transaction sees them.
+/// MANAGERs of a group, as `db` (the write transaction) sees them.
 async fn managers_of(
-    txn: &sea_orm::DatabaseTransaction,
+    db: &impl ConnectionTrait,
     svc: &Services,
     group_id: Uuid,
 ) -> AppResult<usize> {
@@ -286,7 +286,7 @@ async fn managers_of(
         .column(group_membership::Column::Role)
         .filter(group_membership::Column::GroupId.eq(group_id))
         .into_tuple()
-        .all(txn)
+        .all(db)
         .await?;
     Ok(roles.into_iter().filter(|r| manages(svc, *r)).count())
 }
@@ -306,11 +306,10 @@ pub async fn remove_member(
     let group = get(svc, caller, Id::new(group_id)).await?;
     let txn = crate::service::tx::write(&svc.db).await?;
     let manager = require_manage_members(&txn, svc, caller, group_id).await?;
-    let memberships = group_membership::Entity::find()
-        .filter(group_membership::Column::GroupId.eq(group_id))
-        .all(&txn)
+    let target = group_membership::Entity::find_by_id((group_id, user_id))
+        .one(&txn)
         .await?;
-    let Some(target) = memberships.iter().find(|m| m.user_id == user_id) else {
+    let Some(target) = target else {
         return Err(AppError::NotFound(
             "that user is not a member of this group".into(),
         ));
@@ -321,8 +320,7 @@ pub async fn remove_member(
     if manager == Manager::Group && user_id != caller.id {
         require_plain_membership(svc, caller, user_id, Some(target.role), None)?;
     }
-    let managers = memberships.iter().filter(|m| manages(svc, m.role)).count();
-    if target_manages && managers == 1 {
+    if target_manages && managers_of(&txn, svc, group_id).await? == 1 {
         return Err(AppError::conflict(
             "this is the group's last MANAGER: make someone else MANAGER before removing them",
         ));

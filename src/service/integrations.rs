@@ -156,7 +156,7 @@ pub async fn create(
     let row = integration::ActiveModel {
         id: Set(Uuid::now_v7()),
         title: Set(title),
-        provider: Set(provider.as_str().to_owned()),
+        provider: Set(provider),
         config: Set(settings.to_json()),
         credentials: Set(stored),
         created_by: Set(Some(caller.id)),
@@ -177,23 +177,9 @@ fn check_buildable(
     build_store(settings, secrets, svc.storage.allowed_hosts())
         .map(drop)
         .map_err(|message| {
-            let mut secrets = Vec::new();
-            if let Some(c) = stored {
-                let probe = integration::Model {
-                    id: Uuid::nil(),
-                    title: String::new(),
-                    provider: String::new(),
-                    config: Value::Null,
-                    credentials: Some(c.clone()),
-                    created_by: None,
-                    created_at: Utc::now(),
-                    updated_at: Utc::now(),
-                };
-                secrets = secret_texts(&probe);
-            }
             AppError::bad_input(format!(
                 "these settings cannot be used: {}",
-                scrub(&message, &secrets)
+                scrub(&message, &secret_texts(stored))
             ))
         })
 }
@@ -367,7 +353,7 @@ pub async fn test_connection(
         }
     };
     let (_, settings) = stored_settings(&model)?;
-    let secrets = secret_texts(&model);
+    let secrets = secret_texts(model.credentials.as_ref());
     let check = async {
         match (&path, &settings) {
             (Some(path), _) => store

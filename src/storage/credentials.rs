@@ -189,8 +189,8 @@ pub(crate) fn stored_secrets(provider: Provider, model: &integration::Model) -> 
     }
 }
 
-/// Every secret text of an integration, to scrub from messages.
-pub(crate) fn secret_texts(model: &integration::Model) -> Vec<String> {
+/// Every secret text of an integration's credentials, to scrub from messages.
+pub(crate) fn secret_texts(credentials: Option<&integration::Credentials>) -> Vec<String> {
     fn collect(value: &Value, out: &mut Vec<String>) {
         match value {
             Value::String(s) => out.push(s.clone()),
@@ -200,7 +200,7 @@ pub(crate) fn secret_texts(model: &integration::Model) -> Vec<String> {
         }
     }
     let mut out = Vec::new();
-    if let Some(text) = &model.credentials {
+    if let Some(text) = credentials {
         if let Ok(value) = serde_json::from_str::<Value>(text.expose()) {
             collect(&value, &mut out);
         }

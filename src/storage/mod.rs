@@ -112,7 +112,7 @@ pub fn store(
     build_store(&settings, &secrets, storage.allowed_hosts()).map_err(|message| {
         AppError::bad_input(format!(
             "cannot connect to this storage: {}",
-            scrub(&message, &secret_texts(model))
+            scrub(&message, &secret_texts(model.credentials.as_ref()))
         ))
     })
 }

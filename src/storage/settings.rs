@@ -24,47 +24,8 @@ use url::Url;
 use crate::error::{AppError, AppResult};
 use crate::storage::allow_list::{AllowList, HostVerdict, REFUSED};
 
-/// Where an integration's objects live.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Provider {
-    S3,
-    Gcs,
-    Azure,
-    Http,
-    Local,
-}
-
-impl Provider {
-    pub const ALL: [Provider; 5] = [
-        Provider::S3,
-        Provider::Gcs,
-        Provider::Azure,
-        Provider::Http,
-        Provider::Local,
-    ];
-
-    /// The stored (and GraphQL) name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Provider::S3 => "S3",
-            Provider::Gcs => "GCS",
-            Provider::Azure => "AZURE",
-            Provider::Http => "HTTP",
-            Provider::Local => "LOCAL",
-        }
-    }
-
-    pub fn parse(name: &str) -> AppResult<Provider> {
-        Provider::ALL
-            .into_iter()
-            .find(|p| p.as_str() == name)
-            .ok_or_else(|| {
-                AppError::bad_input(format!(
-                    "{name:?} is not a storage provider (expected S3, GCS, AZURE, HTTP or LOCAL)"
-                ))
-            })
-    }
-}
+/// Where an integration's objects live; its stored spelling is the entity's.
+pub use entity::enums::StorageProvider as Provider;
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -318,8 +279,7 @@ pub(crate) fn parse_settings(
 
 /// The settings of a stored integration.
 pub(crate) fn stored_settings(model: &integration::Model) -> AppResult<(Provider, Settings)> {
-    let provider = Provider::parse(&model.provider)
-        .map_err(|_| AppError::internal(format!("integration {} has no provider", model.id)))?;
+    let provider = model.provider;
     let settings = match provider {
         Provider::S3 => serde_json::from_value(model.config.clone()).map(Settings::S3),
         Provider::Gcs => serde_json::from_value(model.config.clone()).map(Settings::Gcs),

@@ -16,11 +16,11 @@ use super::redact::{scrub, without_bodies, MESSAGE_MAX};
 use super::settings::{validate_config, Provider};
 use crate::error::AppError;
 
-fn model(provider: &str, config: Value, credentials: Option<Value>) -> integration::Model {
+fn model(provider: Provider, config: Value, credentials: Option<Value>) -> integration::Model {
     integration::Model {
         id: Uuid::now_v7(),
         title: "t".into(),
-        provider: provider.into(),
+        provider,
         config,
         credentials: credentials.map(|c| Credentials(c.to_string())),
         created_by: None,
@@ -46,7 +46,7 @@ fn refused(m: &integration::Model, url: &str) -> String {
 #[test]
 fn s3_urls_map_to_keys_of_the_bucket_and_prefix() {
     let m = model(
-        "S3",
+        Provider::S3,
         json!({"bucket": "farm", "region": "eu-west-1", "prefix": "animals"}),
         None,
     );
@@ -83,7 +83,7 @@ fn s3_urls_map_to_keys_of_the_bucket_and_prefix() {
     );
 
     let minio = model(
-        "S3",
+        Provider::S3,
         json!({"bucket": "farm", "endpoint": "http://127.0.0.1:9000/", "allowHttp": true}),
         None,
     );
@@ -98,7 +98,7 @@ fn s3_urls_map_to_keys_of_the_bucket_and_prefix() {
 
 #[test]
 fn gcs_and_azure_urls_map_to_their_bucket_or_container() {
-    let gcs = model("GCS", json!({"bucket": "farm"}), None);
+    let gcs = model(Provider::Gcs, json!({"bucket": "farm"}), None);
     assert_eq!(path(&gcs, "gs://farm/x/y.mp4"), "x/y.mp4");
     assert_eq!(
         path(&gcs, "https://storage.googleapis.com/farm/x/y.mp4"),
@@ -108,7 +108,7 @@ fn gcs_and_azure_urls_map_to_their_bucket_or_container() {
     refused(&gcs, "s3://farm/x/y.mp4");
 
     let az = model(
-        "AZURE",
+        Provider::Azure,
         json!({"account": "farmdata", "container": "videos"}),
         None,
     );
@@ -131,7 +131,7 @@ fn gcs_and_azure_urls_map_to_their_bucket_or_container() {
 #[test]
 fn http_urls_map_under_the_base_url_only() {
     let m = model(
-        "HTTP",
+        Provider::Http,
         json!({"baseUrl": "https://cdn.example.com/media/"}),
         None,
     );
@@ -167,7 +167,7 @@ fn local_paths_stay_inside_the_root_even_through_symlinks() {
         std::os::unix::fs::symlink(root.join("sub"), root.join("inner")).unwrap();
     }
     let root = std::fs::canonicalize(&root).unwrap();
-    let m = model("LOCAL", json!({"root": root}), None);
+    let m = model(Provider::Local, json!({"root": root}), None);
     let file_url = Url::from_file_path(root.join("sub/a b.txt")).unwrap();
     assert_eq!(path(&m, file_url.as_str()), "sub/a b.txt");
     assert_eq!(
@@ -375,7 +375,7 @@ fn response_bodies_are_not_shown_back() {
 #[test]
 fn models_print_no_credentials() {
     let m = model(
-        "S3",
+        Provider::S3,
         json!({"bucket": "farm"}),
         Some(json!({"accessKeyId": "AKIA1234", "secretAccessKey": "very-secret-value"})),
     );

@@ -28,7 +28,7 @@ async fn register_files(app: &TestApp, owner: &TestUser, folder: &str, n: usize)
             id: Set(Uuid::now_v7()),
             folder_id: Set(folder),
             title: Set(format!("{i:06}.png")),
-            kind: Set("IMAGE".into()),
+            kind: Set(entity::enums::FileKind::Image),
             object_url: Set(format!("https://example.com/bulk/{i:06}.png")),
             integration_id: Set(None),
             size_bytes: Set(Some(275)),

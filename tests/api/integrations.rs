@@ -12,6 +12,7 @@ use annograph::storage;
 use annograph::storage::object::StoreObject;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
+use entity::enums::FileKind;
 use sea_orm::EntityTrait;
 use serde_json::{json, Value};
 
@@ -715,7 +716,7 @@ async fn store_objects_read_the_right_bytes_over_local_and_http() {
             object.read_range(tail - 7, tail).await.unwrap(),
             &expected[expected.len() - 7..]
         );
-        let video = probe(&object, "VIDEO", &url).await.unwrap();
+        let video = probe(&object, FileKind::Video, &url).await.unwrap();
         assert_eq!(
             (video.width, video.height, video.frame_count),
             (Some(160), Some(120), Some(50)),
@@ -729,7 +730,7 @@ async fn store_objects_read_the_right_bytes_over_local_and_http() {
         storage::store(&app.server.state.services.storage, &http).unwrap(),
         storage::object_path(&http, &photo_url).unwrap(),
     );
-    let image = probe(&photo, "IMAGE", &photo_url).await.unwrap();
+    let image = probe(&photo, FileKind::Image, &photo_url).await.unwrap();
     assert!(image.width.is_some() && image.height.is_some());
     assert_eq!(image.mime_type.as_deref(), Some("image/jpeg"));
 

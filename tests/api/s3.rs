@@ -4,6 +4,7 @@
 use annograph::import::probe::{probe, RangeReader};
 use annograph::storage;
 use annograph::storage::object::StoreObject;
+use entity::enums::FileKind;
 use sea_orm::EntityTrait;
 use serde_json::{json, Value};
 
@@ -43,7 +44,7 @@ pub async fn assert_reads_and_probes_cfr(object: &StoreObject, url: &str, bytes:
         object.read_range(len - 7, len).await.unwrap(),
         &bytes[bytes.len() - 7..]
     );
-    let video = probe(object, "VIDEO", url).await.unwrap();
+    let video = probe(object, FileKind::Video, url).await.unwrap();
     assert_eq!(
         (video.width, video.height, video.frame_count),
         (Some(160), Some(120), Some(50)),
@@ -251,14 +252,14 @@ async fn store_objects_probe_videos_over_s3_with_ranged_reads() {
         assert_reads_and_probes_cfr(&object(&url), &url, &cfr).await;
     }
     let url = "s3://farm/clips/vfr.mp4";
-    let probed = probe(&object(url), "VIDEO", url).await.unwrap();
+    let probed = probe(&object(url), FileKind::Video, url).await.unwrap();
     assert_eq!(
         (probed.width, probed.height, probed.frame_count),
         (Some(160), Some(120), Some(50))
     );
     assert_eq!(probed.variable_frame_rate, Some(true));
     let url = "s3://farm/clips/image.png";
-    let probed = probe(&object(url), "IMAGE", url).await.unwrap();
+    let probed = probe(&object(url), FileKind::Image, url).await.unwrap();
     assert!(probed.width.is_some() && probed.height.is_some());
     assert_eq!(probed.mime_type.as_deref(), Some("image/png"));
 

@@ -13,6 +13,7 @@ use annograph::storage::object::StoreObject;
 use axum::body::{Body, Bytes};
 use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
+use entity::enums::FileKind;
 use serde_json::json;
 
 use crate::helpers::*;
@@ -134,6 +135,7 @@ fn fixture(name: &str) -> Bytes {
 async fn probed_locally(name: &str, kind: &str) -> ProbeResult {
     let store = object_store::local::LocalFileSystem::new_with_prefix(fixtures()).unwrap();
     let object = StoreObject::new(Arc::new(store), object_store::path::Path::from(name));
+    let kind = FileKind::parse(kind).expect("a file kind");
     probe(&object, kind, name).await.unwrap()
 }
 

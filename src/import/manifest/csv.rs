@@ -228,26 +228,16 @@ impl<R: AsyncRead + Unpin> ManifestParser<R> {
             let url = text(Some(columns.url), "objectUrl")?.unwrap_or("");
             let url = check_url(&self.limits, "objectUrl", url)?;
             let kind = match text(columns.kind, "kind")? {
-                Some(given) => {
-                    let upper = given.to_ascii_uppercase();
-                    KINDS
-                        .iter()
-                        .find(|k| **k == upper)
-                        .ok_or_else(|| {
-                            format!(
-                                "unknown kind {given:?}; expected one of {}",
-                                KINDS.join(", ")
-                            )
-                        })?
-                        .to_string()
-                }
-                None => kind_from_extension(&url)
-                    .ok_or_else(|| {
-                        format!(
-                            "cannot tell the kind of {url:?} from its extension; add a kind column"
-                        )
-                    })?
-                    .to_owned(),
+                Some(given) => FileKind::parse(&given.to_ascii_uppercase()).ok_or_else(|| {
+                    let kinds: Vec<&str> = FileKind::ALL.iter().map(|k| k.as_str()).collect();
+                    format!(
+                        "unknown kind {given:?}; expected one of {}",
+                        kinds.join(", ")
+                    )
+                })?,
+                None => kind_from_extension(&url).ok_or_else(|| {
+                    format!("cannot tell the kind of {url:?} from its extension; add a kind column")
+                })?,
             };
             let title = title_for(text(columns.title, "title")?, &url)?;
             let client_metadata = match text(columns.client_metadata, "clientMetadata")? {

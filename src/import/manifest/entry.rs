@@ -4,6 +4,8 @@
 use crate::service::files::{title_from_url, validate_object_url};
 use crate::service::input::TITLE_MAX;
 
+use entity::enums::FileKind;
+
 use super::ManifestLimits;
 
 /// Checks the URL in `field` against the limit and the URL rules.
@@ -41,19 +43,19 @@ pub(super) fn title_for(given: Option<&str>, first_url: &str) -> Result<String, 
 
 /// The kind an object URL's extension suggests (of the last path segment,
 /// before any query or fragment).
-pub(super) fn kind_from_extension(url: &str) -> Option<&'static str> {
+pub(super) fn kind_from_extension(url: &str) -> Option<FileKind> {
     let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
     let rest = rest.split(['?', '#']).next().unwrap_or(rest);
     let (_, path) = rest.split_once('/')?;
     let name = path.rsplit('/').next()?;
     let (_, extension) = name.rsplit_once('.')?;
     Some(match extension.to_ascii_lowercase().as_str() {
-        "jpg" | "jpeg" | "png" | "gif" | "webp" | "bmp" | "tif" | "tiff" => "IMAGE",
-        "mp4" | "mov" | "webm" | "mkv" | "avi" => "VIDEO",
-        "mp3" | "wav" | "flac" | "ogg" | "m4a" => "AUDIO",
-        "txt" | "md" | "json" => "TEXT",
-        "pdf" => "PDF",
-        "dcm" => "DICOM_SERIES",
+        "jpg" | "jpeg" | "png" | "gif" | "webp" | "bmp" | "tif" | "tiff" => FileKind::Image,
+        "mp4" | "mov" | "webm" | "mkv" | "avi" => FileKind::Video,
+        "mp3" | "wav" | "flac" | "ogg" | "m4a" => FileKind::Audio,
+        "txt" | "md" | "json" => FileKind::Text,
+        "pdf" => FileKind::Pdf,
+        "dcm" => FileKind::DicomSeries,
         _ => return None,
     })
 }

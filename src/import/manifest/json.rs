@@ -375,7 +375,7 @@ pub(super) fn json_syntax(
 pub(super) fn entry_from_json(
     value: Value,
     array: &str,
-    kind: &str,
+    kind: FileKind,
     index: usize,
     limits: &ManifestLimits,
 ) -> Result<ManifestEntry, String> {
@@ -398,7 +398,7 @@ pub(super) fn entry_from_json(
     Ok(ManifestEntry {
         index,
         line: None,
-        kind: kind.to_owned(),
+        kind,
         object_urls,
         title,
         client_metadata,
@@ -409,11 +409,11 @@ pub(super) fn entry_from_json(
 pub(super) fn json_object_urls(
     map: &Map<String, Value>,
     array: &str,
-    kind: &str,
+    kind: FileKind,
     limits: &ManifestLimits,
 ) -> Result<Vec<String>, String> {
-    let numbered_only = matches!(kind, "IMAGE_GROUP" | "IMAGE_SEQUENCE");
-    let numbered_allowed = numbered_only || kind == "DICOM_SERIES";
+    let numbered_only = matches!(kind, FileKind::ImageGroup | FileKind::ImageSequence);
+    let numbered_allowed = numbered_only || kind == FileKind::DicomSeries;
     let has_numbered = map.keys().any(|k| k.starts_with("objectUrl_"));
     let has_single = map.contains_key("objectUrl");
     if numbered_only && has_single {

@@ -27,7 +27,7 @@
 //!
 //! A header row, then one entry a line (RFC 4180 quoting). Columns, by
 //! case-insensitive name: `objectUrl` (or `object_url`, required), `title`,
-//! `kind` (one of [`KINDS`], case-insensitive; inferred from the URL's
+//! `kind` (a [`FileKind`] spelling, case-insensitive; inferred from the URL's
 //! extension when missing or blank) and `clientMetadata` (or
 //! `client_metadata`, a JSON object). Other columns are ignored, blank lines
 //! skipped, LF and CRLF line ends and a UTF-8 byte order mark accepted.
@@ -53,7 +53,7 @@ use std::fmt;
 use futures_util::Stream;
 use tokio::io::{AsyncRead, BufReader};
 
-use crate::service::files::KINDS;
+use entity::enums::FileKind;
 
 pub use crate::config::ManifestLimits;
 
@@ -79,15 +79,15 @@ pub const READ_BUFFER_BYTES: usize = 64 * 1024;
 const KEEP_ENTRY_BUFFER_BYTES: usize = 16 * 1024;
 
 /// The JSON arrays of a manifest and the kind of file each one lists.
-const ARRAYS: [(&str, &str); 8] = [
-    ("videos", "VIDEO"),
-    ("images", "IMAGE"),
-    ("image_groups", "IMAGE_GROUP"),
-    ("image_sequences", "IMAGE_SEQUENCE"),
-    ("dicom_series", "DICOM_SERIES"),
-    ("audio", "AUDIO"),
-    ("text", "TEXT"),
-    ("pdf", "PDF"),
+const ARRAYS: [(&str, FileKind); 8] = [
+    ("videos", FileKind::Video),
+    ("images", FileKind::Image),
+    ("image_groups", FileKind::ImageGroup),
+    ("image_sequences", FileKind::ImageSequence),
+    ("dicom_series", FileKind::DicomSeries),
+    ("audio", FileKind::Audio),
+    ("text", FileKind::Text),
+    ("pdf", FileKind::Pdf),
 ];
 
 const SKIP_DUPLICATE_URLS: &str = "skip_duplicate_urls";
@@ -124,8 +124,7 @@ pub struct ManifestEntry {
     /// The CSV line the entry starts on, 1-based, the header included; `None`
     /// for JSON.
     pub line: Option<u64>,
-    /// One of [`KINDS`].
-    pub kind: String,
+    pub kind: FileKind,
     /// One URL, or the URLs of an image group, image sequence or DICOM series
     /// in order.
     pub object_urls: Vec<String>,

@@ -130,7 +130,7 @@ fn entry(index: usize, line: Option<u64>, kind: &str, url: &str, title: &str) ->
     ManifestEntry {
         index,
         line,
-        kind: kind.into(),
+        kind: FileKind::parse(kind).expect("a file kind"),
         object_urls: vec![url.into()],
         title: title.into(),
         client_metadata: None,
@@ -169,7 +169,7 @@ async fn csv_header_names_ignore_case_and_accept_snake_case() {
         let text = format!("{header}\ns3://b/x.bin,X,video,\"{{\"\"a\"\": 1}}\"\n");
         let entries = ok(csv(&text).await);
         assert_eq!(entries.len(), 1, "{header}");
-        assert_eq!(entries[0].kind, "VIDEO", "{header}");
+        assert_eq!(entries[0].kind, FileKind::Video, "{header}");
         assert_eq!(entries[0].title, "X", "{header}");
         assert_eq!(
             entries[0].client_metadata,
@@ -465,7 +465,7 @@ async fn json_each_array_decides_the_kind_in_document_order() {
     assert_eq!(skip, Some(false));
     let kinds: Vec<&str> = entries.iter().map(|e| e.kind.as_str()).collect();
     assert!(
-        KINDS.iter().all(|k| kinds.contains(k)),
+        FileKind::ALL.iter().all(|k| kinds.contains(&k.as_str())),
         "every kind has its array"
     );
 }
@@ -1231,7 +1231,7 @@ async fn csv_200k_entries_stream_with_flat_memory() {
     stream_generated("csv", CSV, piece, |entry, _| {
         let n = entry.index;
         assert_eq!(entry.line, Some(n as u64 + 2));
-        assert_eq!(entry.kind, kinds[n % 4]);
+        assert_eq!(entry.kind.as_str(), kinds[n % 4]);
         assert_eq!(entry.title, format!("File {n}, quoted"));
         assert_eq!(entry.client_metadata, Some(json!({"n": n})));
     })
@@ -1268,11 +1268,11 @@ async fn json_200k_entries_stream_with_flat_memory() {
         let n = entry.index;
         assert_eq!(entry.client_metadata, Some(json!({"n": n})));
         if n < IMAGES {
-            assert_eq!(entry.kind, "IMAGE");
+            assert_eq!(entry.kind, FileKind::Image);
             assert_eq!(entry.title, format!("Image {n}"));
             assert_eq!(entry.object_urls.len(), 1);
         } else {
-            assert_eq!(entry.kind, "IMAGE_GROUP");
+            assert_eq!(entry.kind, FileKind::ImageGroup);
             assert_eq!(
                 entry.object_urls[1],
                 format!("s3://bucket/grp/{n:07}/1.jpg")

@@ -21,6 +21,8 @@
 
 use std::future::Future;
 
+use entity::enums::FileKind;
+
 mod audio;
 mod bytes;
 mod image;
@@ -109,16 +111,16 @@ fn malformed(message: impl Into<String>) -> ProbeError {
     ProbeError::Malformed(message.into())
 }
 
-/// Probes one object for an entry of file kind `kind` (a `service::files::KINDS` value).
+/// Probes one object for an entry of file kind `kind`.
 /// IMAGE, VIDEO, AUDIO, TEXT and PDF entries must hold that kind of data; the other kinds
 /// accept any object and report what is recognised. `url_hint` (the object's URL) only picks
 /// the MIME type of text (`.csv` is `text/csv`); the bytes decide everything else.
 pub async fn probe<R: RangeReader>(
     reader: &R,
-    kind: &str,
+    kind: FileKind,
     url_hint: &str,
 ) -> Result<ProbeResult, ProbeError> {
-    let wanted = wanted_category(kind)?;
+    let wanted = wanted_category(kind);
     let mut src = Source::open(reader).await?;
     let mut result = ProbeResult {
         size_bytes: src.len,
@@ -187,17 +189,14 @@ pub async fn probe<R: RangeReader>(
 }
 
 /// What kind of data an entry must hold; `None` for kinds that take any object.
-fn wanted_category(kind: &str) -> Result<Option<Category>, ProbeError> {
+fn wanted_category(kind: FileKind) -> Option<Category> {
     match kind {
-        "IMAGE" => Ok(Some(Category::Image)),
-        "VIDEO" => Ok(Some(Category::Video)),
-        "AUDIO" => Ok(Some(Category::Audio)),
-        "TEXT" => Ok(Some(Category::Text)),
-        "PDF" => Ok(Some(Category::Pdf)),
-        "IMAGE_GROUP" | "IMAGE_SEQUENCE" | "DICOM_SERIES" => Ok(None),
-        other => Err(ProbeError::Unsupported(format!(
-            "unknown file kind {other:?}"
-        ))),
+        FileKind::Image => Some(Category::Image),
+        FileKind::Video => Some(Category::Video),
+        FileKind::Audio => Some(Category::Audio),
+        FileKind::Text => Some(Category::Text),
+        FileKind::Pdf => Some(Category::Pdf),
+        FileKind::ImageGroup | FileKind::ImageSequence | FileKind::DicomSeries => None,
     }
 }
 

@@ -1,6 +1,8 @@
 //! What an object is, from its first bytes: the format (and so the MIME type
 //! and category), text told apart from binary, SVG from other XML.
 
+use entity::enums::FileKind;
+
 use super::bytes::{be_u32, le_u32};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -14,13 +16,14 @@ pub(super) enum Category {
 }
 
 impl Category {
+    /// The file kind the category is the data of, or `other`.
     pub(super) fn name(self) -> &'static str {
         match self {
-            Self::Image => "IMAGE",
-            Self::Video => "VIDEO",
-            Self::Audio => "AUDIO",
-            Self::Text => "TEXT",
-            Self::Pdf => "PDF",
+            Self::Image => FileKind::Image.as_str(),
+            Self::Video => FileKind::Video.as_str(),
+            Self::Audio => FileKind::Audio.as_str(),
+            Self::Text => FileKind::Text.as_str(),
+            Self::Pdf => FileKind::Pdf.as_str(),
             Self::Other => "other",
         }
     }

@@ -76,7 +76,7 @@ impl RangeReader for FailingStorage {
     }
 }
 
-async fn probe_fixture(name: &str, kind: &str) -> Result<ProbeResult, ProbeError> {
+async fn probe_fixture(name: &str, kind: FileKind) -> Result<ProbeResult, ProbeError> {
     probe(
         &TestObject::fixture(name),
         kind,
@@ -178,7 +178,7 @@ fn synthetic_moov(version: u8, movie_ms: u64, track_ms: u64, stts: &[(u32, u32)]
 #[tokio::test]
 async fn png_reports_its_ihdr_size() {
     assert_eq!(
-        probe_fixture("image.png", "IMAGE").await,
+        probe_fixture("image.png", FileKind::Image).await,
         Ok(image(275, "image/png", 32, 24))
     );
 }
@@ -192,7 +192,7 @@ async fn jpeg_with_exif_before_the_frame_header_reports_its_size() {
         "APP1 (EXIF) right after SOI"
     );
     assert_eq!(
-        probe(&object, "IMAGE", "").await,
+        probe(&object, FileKind::Image, "").await,
         Ok(image(1205, "image/jpeg", 48, 32))
     );
 }
@@ -209,7 +209,7 @@ async fn jpeg_frame_header_far_beyond_the_head_is_found_with_a_few_small_reads()
     jpeg.resize(jpeg.len() + 9 + 100_000, 0);
     let object = TestObject::new(jpeg);
 
-    let result = probe(&object, "IMAGE", "").await.unwrap();
+    let result = probe(&object, FileKind::Image, "").await.unwrap();
 
     assert_eq!((result.width, result.height), (Some(1920), Some(1080)));
     let reads = object.reads();
@@ -225,7 +225,7 @@ async fn jpeg_frame_header_far_beyond_the_head_is_found_with_a_few_small_reads()
 #[tokio::test]
 async fn gif_reports_its_logical_screen_size() {
     assert_eq!(
-        probe_fixture("image.gif", "IMAGE").await,
+        probe_fixture("image.gif", FileKind::Image).await,
         Ok(image(1791, "image/gif", 40, 30))
     );
 }
@@ -243,7 +243,7 @@ async fn webp_reports_its_size_for_vp8_vp8l_and_vp8x() {
             "{name}"
         );
         assert_eq!(
-            probe_fixture(name, "IMAGE").await,
+            probe_fixture(name, FileKind::Image).await,
             Ok(image(size, "image/webp", width, height)),
             "{name}"
         );
@@ -253,11 +253,11 @@ async fn webp_reports_its_size_for_vp8_vp8l_and_vp8x() {
 #[tokio::test]
 async fn bmp_and_tiff_report_their_size() {
     assert_eq!(
-        probe_fixture("image.bmp", "IMAGE").await,
+        probe_fixture("image.bmp", FileKind::Image).await,
         Ok(image(306, "image/bmp", 12, 7))
     );
     assert_eq!(
-        probe_fixture("image.tiff", "IMAGE").await,
+        probe_fixture("image.tiff", FileKind::Image).await,
         Ok(image(565, "image/tiff", 16, 9))
     );
 }
@@ -272,7 +272,7 @@ async fn heif_and_avif_report_their_primary_image_size() {
         ("rotated.avif", "image/avif", 625, 24, 32),
     ] {
         assert_eq!(
-            probe_fixture(name, "IMAGE").await,
+            probe_fixture(name, FileKind::Image).await,
             Ok(image(size, mime, width, height)),
             "{name}"
         );
@@ -291,7 +291,7 @@ async fn tiff_directory_beyond_the_head_is_read_by_range() {
     tiff.extend_from_slice(&[0; 4]);
     let object = TestObject::new(tiff);
 
-    let result = probe(&object, "IMAGE", "").await.unwrap();
+    let result = probe(&object, FileKind::Image, "").await.unwrap();
 
     assert_eq!((result.width, result.height), (Some(300), Some(600)));
     assert_eq!(object.reads(), [(0, HEAD_LEN), (50_000, 50_030)]);
@@ -299,7 +299,7 @@ async fn tiff_directory_beyond_the_head_is_read_by_range() {
 
 #[tokio::test]
 async fn constant_frame_rate_mp4_with_moov_at_the_end_reports_exact_timing() {
-    let result = probe_fixture("cfr.mp4", "VIDEO").await.unwrap();
+    let result = probe_fixture("cfr.mp4", FileKind::Video).await.unwrap();
 
     assert_eq!(result.size_bytes, 17_598);
     assert_eq!(result.mime_type.as_deref(), Some("video/mp4"));
@@ -319,7 +319,7 @@ async fn mp4_probe_reads_box_headers_and_moov_but_never_mdat() {
         let (_, moov_at, moov_size) = boxes.iter().find(|(k, ..)| k == b"moov").copied().unwrap();
         assert!(moov_at > mdat_at, "{name}: moov at the end");
 
-        probe(&object, "VIDEO", "").await.unwrap();
+        probe(&object, FileKind::Video, "").await.unwrap();
 
         // The head, the moov header, the moov body: nothing of mdat past the head.
         let (moov_at, moov_size) = (moov_at as u64, moov_size as u64);
@@ -348,7 +348,7 @@ async fn mp4_probe_reads_box_headers_and_moov_but_never_mdat() {
 
 #[tokio::test]
 async fn variable_frame_rate_mp4_is_flagged() {
-    let result = probe_fixture("vfr.mp4", "VIDEO").await.unwrap();
+    let result = probe_fixture("vfr.mp4", FileKind::Video).await.unwrap();
 
     // 25 frames at 25 fps, 24 at 12.5 fps and a last frame of 1/25 s: 37888/12800 s.
     assert_eq!(result.size_bytes, 17_964);
@@ -361,7 +361,9 @@ async fn variable_frame_rate_mp4_is_flagged() {
 
 #[tokio::test]
 async fn mp4_with_moov_first_reports_its_timing() {
-    let result = probe_fixture("faststart.mp4", "VIDEO").await.unwrap();
+    let result = probe_fixture("faststart.mp4", FileKind::Video)
+        .await
+        .unwrap();
 
     assert_eq!((result.width, result.height), (Some(64), Some(48)));
     assert_close(result.duration_seconds, 1.0);
@@ -372,7 +374,9 @@ async fn mp4_with_moov_first_reports_its_timing() {
 
 #[tokio::test]
 async fn truncated_mp4_is_malformed() {
-    let error = probe_fixture("truncated.mp4", "VIDEO").await.unwrap_err();
+    let error = probe_fixture("truncated.mp4", FileKind::Video)
+        .await
+        .unwrap_err();
     assert!(
         matches!(&error, ProbeError::Malformed(m) if m.contains("\"mdat\"") && m.contains("truncated")),
         "{error}"
@@ -397,7 +401,7 @@ async fn mp4_with_a_64_bit_mdat_of_gigabytes_reads_a_few_kilobytes() {
         ],
     );
 
-    let result = probe(&object, "VIDEO", "").await.unwrap();
+    let result = probe(&object, FileKind::Video, "").await.unwrap();
 
     assert_eq!(result.size_bytes, len);
     assert_eq!(result.frame_count, Some(50));
@@ -416,7 +420,9 @@ async fn moov_of_size_zero_runs_to_the_end_of_the_object() {
     ]
     .concat();
 
-    let result = probe(&TestObject::new(bytes), "VIDEO", "").await.unwrap();
+    let result = probe(&TestObject::new(bytes), FileKind::Video, "")
+        .await
+        .unwrap();
 
     assert_eq!((result.width, result.height), (Some(640), Some(360)));
     assert_close(result.duration_seconds, 4.0);
@@ -428,7 +434,9 @@ async fn version_1_headers_are_read_and_an_unknown_track_duration_falls_back_to_
     let moov = synthetic_moov(1, 3000, u64::MAX, &[(89, 33), (1, 37)]);
     let bytes = [mp4_box(b"ftyp", b"mp42\0\0\0\0"), moov].concat();
 
-    let result = probe(&TestObject::new(bytes), "VIDEO", "").await.unwrap();
+    let result = probe(&TestObject::new(bytes), FileKind::Video, "")
+        .await
+        .unwrap();
 
     assert_eq!((result.width, result.height), (Some(640), Some(360)));
     assert_close(result.duration_seconds, 3.0);
@@ -452,7 +460,7 @@ async fn moov_over_the_limit_is_refused_without_reading_it() {
         vec![(0, [ftyp, moov_header].concat())],
     );
 
-    let error = probe(&object, "VIDEO", "").await.unwrap_err();
+    let error = probe(&object, FileKind::Video, "").await.unwrap_err();
 
     assert!(
         matches!(&error, ProbeError::Unsupported(m) if m.contains("limit")),
@@ -484,7 +492,7 @@ fn variable_frame_rate_needs_deltas_more_than_one_percent_apart() {
 
 #[tokio::test]
 async fn image_entry_holding_an_mp4_is_unsupported() {
-    let error = probe_fixture("cfr.mp4", "IMAGE").await.unwrap_err();
+    let error = probe_fixture("cfr.mp4", FileKind::Image).await.unwrap_err();
     assert_eq!(
         error,
         ProbeError::Unsupported("expected IMAGE data, but the object is video/mp4 (VIDEO)".into())
@@ -494,11 +502,11 @@ async fn image_entry_holding_an_mp4_is_unsupported() {
 #[tokio::test]
 async fn kinds_must_match_the_bytes() {
     for (name, kind) in [
-        ("image.png", "VIDEO"),
-        ("doc.pdf", "IMAGE"),
-        ("notes.txt", "PDF"),
-        ("tone.wav", "VIDEO"),
-        ("photo.jpg", "TEXT"),
+        ("image.png", FileKind::Video),
+        ("doc.pdf", FileKind::Image),
+        ("notes.txt", FileKind::Pdf),
+        ("tone.wav", FileKind::Video),
+        ("photo.jpg", FileKind::Text),
     ] {
         let error = probe_fixture(name, kind).await.unwrap_err();
         assert!(
@@ -513,16 +521,16 @@ async fn unknown_bytes_are_unsupported_for_images_and_videos() {
     let noise: Vec<u8> = (0..3000u32)
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
         .collect();
-    for kind in ["IMAGE", "VIDEO"] {
+    for kind in [FileKind::Image, FileKind::Video] {
         let error = probe(&TestObject::new(noise.clone()), kind, "")
             .await
             .unwrap_err();
         assert!(
-            matches!(&error, ProbeError::Unsupported(m) if m.contains(kind)),
+            matches!(&error, ProbeError::Unsupported(m) if m.contains(kind.as_str())),
             "{error}"
         );
     }
-    let any = probe(&TestObject::new(noise), "IMAGE_GROUP", "")
+    let any = probe(&TestObject::new(noise), FileKind::ImageGroup, "")
         .await
         .unwrap();
     assert_eq!(
@@ -536,15 +544,15 @@ async fn unknown_bytes_are_unsupported_for_images_and_videos() {
 
 #[tokio::test]
 async fn pdf_and_text_are_recognised() {
-    let pdf = probe_fixture("doc.pdf", "PDF").await.unwrap();
+    let pdf = probe_fixture("doc.pdf", FileKind::Pdf).await.unwrap();
     assert_eq!(pdf.mime_type.as_deref(), Some("application/pdf"));
-    let notes = probe_fixture("notes.txt", "TEXT").await.unwrap();
+    let notes = probe_fixture("notes.txt", FileKind::Text).await.unwrap();
     assert_eq!(notes.mime_type.as_deref(), Some("text/plain"));
     assert_eq!(notes.size_bytes, 59);
-    let csv = probe_fixture("labels.csv", "TEXT").await.unwrap();
+    let csv = probe_fixture("labels.csv", FileKind::Text).await.unwrap();
     assert_eq!(csv.mime_type.as_deref(), Some("text/csv"));
     let svg = b"<?xml version=\"1.0\"?>\n<svg xmlns=\"http://www.w3.org/2000/svg\"/>\n";
-    let svg = probe(&TestObject::new(svg.to_vec()), "IMAGE", "")
+    let svg = probe(&TestObject::new(svg.to_vec()), FileKind::Image, "")
         .await
         .unwrap();
     assert_eq!(svg.mime_type.as_deref(), Some("image/svg+xml"));
@@ -552,25 +560,27 @@ async fn pdf_and_text_are_recognised() {
 
 #[tokio::test]
 async fn audio_reports_its_type_and_wav_and_flac_their_duration() {
-    let wav = probe_fixture("tone.wav", "AUDIO").await.unwrap();
+    let wav = probe_fixture("tone.wav", FileKind::Audio).await.unwrap();
     assert_eq!(wav.mime_type.as_deref(), Some("audio/wav"));
     assert_close(wav.duration_seconds, 0.25);
-    let flac = probe_fixture("tone.flac", "AUDIO").await.unwrap();
+    let flac = probe_fixture("tone.flac", FileKind::Audio).await.unwrap();
     assert_eq!(flac.mime_type.as_deref(), Some("audio/flac"));
     assert_close(flac.duration_seconds, 0.5);
     for (name, mime) in [("tone.mp3", "audio/mpeg"), ("tone.ogg", "audio/ogg")] {
-        let result = probe_fixture(name, "AUDIO").await.unwrap();
+        let result = probe_fixture(name, FileKind::Audio).await.unwrap();
         assert_eq!(result.mime_type.as_deref(), Some(mime), "{name}");
     }
 }
 
 #[tokio::test]
 async fn mp4_with_only_audio_is_audio() {
-    let result = probe_fixture("tone.m4a", "AUDIO").await.unwrap();
+    let result = probe_fixture("tone.m4a", FileKind::Audio).await.unwrap();
     assert_eq!(result.mime_type.as_deref(), Some("audio/mp4"));
     assert_close(result.duration_seconds, 0.5);
     assert_eq!((result.width, result.frame_count), (None, None));
-    let error = probe_fixture("tone.m4a", "VIDEO").await.unwrap_err();
+    let error = probe_fixture("tone.m4a", FileKind::Video)
+        .await
+        .unwrap_err();
     assert_eq!(
         error,
         ProbeError::Unsupported("the MP4 has no video track".into())
@@ -579,14 +589,14 @@ async fn mp4_with_only_audio_is_audio() {
 
 #[tokio::test]
 async fn webm_is_recognised_by_its_ebml_header() {
-    let result = probe_fixture("clip.webm", "VIDEO").await.unwrap();
+    let result = probe_fixture("clip.webm", FileKind::Video).await.unwrap();
     assert_eq!(result.mime_type.as_deref(), Some("video/webm"));
     assert_eq!(result.width, None, "MIME type only");
 }
 
 #[tokio::test]
 async fn mp4_without_a_sound_track_is_no_audio() {
-    let error = probe_fixture("cfr.mp4", "AUDIO").await.unwrap_err();
+    let error = probe_fixture("cfr.mp4", FileKind::Audio).await.unwrap_err();
     assert_eq!(
         error,
         ProbeError::Unsupported("the MP4 has no audio track".into())
@@ -594,15 +604,15 @@ async fn mp4_without_a_sound_track_is_no_audio() {
 }
 
 #[tokio::test]
-async fn empty_objects_unknown_kinds_and_storage_failures_are_errors() {
-    let empty = probe(&TestObject::new(Vec::new()), "IMAGE", "").await;
+async fn empty_objects_and_storage_failures_are_errors() {
+    let empty = probe(&TestObject::new(Vec::new()), FileKind::Image, "").await;
     assert_eq!(
         empty,
         Err(ProbeError::Malformed("the object is empty".into()))
     );
-    let kind = probe(&TestObject::fixture("image.png"), "HOLOGRAM", "").await;
-    assert!(matches!(kind, Err(ProbeError::Unsupported(_))), "{kind:?}");
-    let unreachable = probe(&FailingStorage, "IMAGE", "").await.unwrap_err();
+    let unreachable = probe(&FailingStorage, FileKind::Image, "")
+        .await
+        .unwrap_err();
     assert_eq!(
         unreachable.to_string(),
         "object unreachable: HEAD returned 403"
@@ -613,5 +623,5 @@ async fn empty_objects_unknown_kinds_and_storage_failures_are_errors() {
 fn probing_is_send_so_a_worker_can_spawn_it() {
     fn assert_send<T: Send>(_: &T) {}
     let object = TestObject::new(Vec::new());
-    assert_send(&probe(&object, "IMAGE", ""));
+    assert_send(&probe(&object, FileKind::Image, ""));
 }
