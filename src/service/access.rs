@@ -36,10 +36,28 @@ pub fn inheriting_groups(policy: &Policy, user: Uuid) -> SelectStatement {
         .from(group_membership::Entity)
         .and_where(group_membership::Column::UserId.eq(user))
         .and_where(
-            group_membership::Column::Role
-                .is_in(policy.inheriting_membership_roles().iter().copied()),
+            group_membership::Column::Role.into_expr().is_in(
+                policy
+                    .inheriting_membership_roles()
+                    .iter()
+                    .map(|r| fixed(r.as_str())),
+            ),
         )
         .to_owned()
+}
+
+/// A value the policy fixes (a resource kind, a role), written into the
+/// statement's text rather than bound, so that the database plans with it:
+/// only what depends on the caller (their id, a cursor, a list of ids) is
+/// bound. PostgreSQL then finds a statement's generic plan as good as a
+/// fresh one and keeps it (planning these statements anew costs more than
+/// running them: 0.8 ms against 0.25 for a light user's page), and SQLite,
+/// which plans without reading bound values, sees them.
+fn fixed(spelling: &'static str) -> SimpleExpr {
+    debug_assert!(spelling
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'_'));
+    Expr::cust(format!("'{spelling}'"))
 }
 
 /// `base` (a select over `role_grants`) twice, once per grantee route,
@@ -68,8 +86,16 @@ pub fn ids_with_roles(policy: &Policy, kind: Kind, roles: &[Role], user: Uuid) -
         Query::select()
             .column(role_grant::Column::ResourceId)
             .from(role_grant::Entity)
-            .and_where(role_grant::Column::ResourceType.eq(kind.as_str()))
-            .and_where(role_grant::Column::Role.is_in(roles.iter().copied()))
+            .and_where(
+                role_grant::Column::ResourceType
+                    .into_expr()
+                    .eq(fixed(kind.as_str())),
+            )
+            .and_where(
+                role_grant::Column::Role
+                    .into_expr()
+                    .is_in(roles.iter().map(|r| fixed(r.as_str()))),
+            )
             .to_owned(),
     )
 }
@@ -182,23 +208,35 @@ pub fn visible_files(policy: &Policy, user: Uuid, route: FileRoute) -> Condition
 /// `column` is one of `ids`. On PostgreSQL one bound array (`= ANY`), so
 /// that the statement's text, and the statement prepared for it, is the same
 /// for any number of ids (an `IN` list of its own length each time would be
-/// parsed and planned anew); `IN (…)` on SQLite. The array is bound as text
-/// and cast: the database driver is built without array types.
+/// parsed and planned anew); `IN (…)` on SQLite. See [`PG_ID_ARRAY`].
 pub fn one_of(backend: DbBackend, column: impl ColumnTrait, ids: &[Uuid]) -> SimpleExpr {
     if backend == DbBackend::Postgres {
-        let items: Vec<String> = ids.iter().map(Uuid::to_string).collect();
         // One expression for the whole comparison: as the right side of an
         // `=`, a custom `ANY(…)` would be parenthesized, which is not SQL.
         Expr::cust_with_exprs(
-            "$1 = ANY(CAST($2 AS uuid[]))",
-            [
-                column.into_expr(),
-                Expr::val(format!("{{{}}}", items.join(","))),
-            ],
+            format!("$1 = ANY({})", PG_ID_ARRAY.replace("{}", "$2")),
+            [column.into_expr(), Expr::val(pg_id_array(ids))],
         )
     } else {
         column.is_in(ids.iter().copied())
     }
+}
+
+/// How PostgreSQL statements read a list of ids bound as one parameter
+/// (`{}`: its placeholder, bound to [`pg_id_array`]): as an array computed
+/// once per execution. The database driver is built without array types,
+/// so the list travels as text and is cast; written as a plain
+/// `CAST($n AS uuid[])`, a generic plan (which PostgreSQL switches to after
+/// a statement's fifth execution) may check rows against it in a filter
+/// that casts the whole list again for every row: 40 ms instead of 2 for the
+/// access to a page of 100 datasets. `ARRAY(SELECT …)` is an init-plan,
+/// evaluated once, in custom and generic plans alike.
+pub const PG_ID_ARRAY: &str = "ARRAY(SELECT unnest(CAST({} AS uuid[])))";
+
+/// `ids` as the text of a PostgreSQL `uuid[]` literal, for [`PG_ID_ARRAY`].
+pub fn pg_id_array(ids: &[Uuid]) -> String {
+    let items: Vec<String> = ids.iter().map(Uuid::to_string).collect();
+    format!("{{{}}}", items.join(","))
 }
 
 /// `role_grants` rows of `kind` (all kinds when `None`) on `resource_ids`,
@@ -219,7 +257,11 @@ fn grants_on(
             resource_ids,
         ));
     if let Some(kind) = kind {
-        select.and_where(role_grant::Column::ResourceType.eq(kind.as_str()));
+        select.and_where(
+            role_grant::Column::ResourceType
+                .into_expr()
+                .eq(fixed(kind.as_str())),
+        );
     }
     select
 }

@@ -16,7 +16,9 @@ use crate::auth::Caller;
 use crate::error::{AppError, AppResult};
 use crate::ids::Id;
 use crate::policy::Action;
-use crate::service::access::{visible_datasets, visible_files, FileRoute};
+use crate::service::access::{
+    pg_id_array, visible_datasets, visible_files, FileRoute, PG_ID_ARRAY,
+};
 use crate::service::folders;
 use crate::service::input::{like_pattern, search_term, TITLE_MAX};
 use crate::service::page::PageArgs;
@@ -330,7 +332,7 @@ impl Binds {
         if self.backend == DbBackend::Postgres {
             format!(
                 "SELECT unnest(CAST({} AS uuid[]))",
-                self.bind(uuid_array(ids))
+                self.bind(pg_id_array(ids))
             )
         } else {
             let rows: Vec<String> = ids
@@ -345,10 +347,8 @@ impl Binds {
     /// `IN (…)` on SQLite.
     fn any(&mut self, column: &str, ids: &[Uuid]) -> String {
         if self.backend == DbBackend::Postgres {
-            format!(
-                "{column} = ANY(CAST({} AS uuid[]))",
-                self.bind(uuid_array(ids))
-            )
+            let array = self.bind(pg_id_array(ids));
+            format!("{column} = ANY({})", PG_ID_ARRAY.replace("{}", &array))
         } else {
             let list: Vec<String> = ids.iter().map(|id| self.bind(*id)).collect();
             format!("{column} IN ({})", list.join(", "))
@@ -362,11 +362,6 @@ impl Binds {
 
 /// A PostgreSQL array literal of `ids` (bound as text and cast: the
 /// database driver is built without array types).
-fn uuid_array(ids: &[Uuid]) -> String {
-    let items: Vec<String> = ids.iter().map(Uuid::to_string).collect();
-    format!("{{{}}}", items.join(","))
-}
-
 /// `FROM <keys> [JOIN files]` for `scope`, and ` AND …` conditions for
 /// `filter` (the files' columns are joined only when the filter reads them).
 fn keys_from(scope: &ParentScope, filter: &FileFilter, binds: &mut Binds) -> (String, String) {

@@ -3,6 +3,7 @@
 //! given (imported or seeded rows too), so creation order is read from
 //! `created_at`, the id (UUIDv7) only breaking ties.
 
+use std::fmt::Write as _;
 use std::sync::Arc;
 
 use futures_util::future::BoxFuture;
@@ -328,10 +329,15 @@ where
     }
     let ([first, id], direction) = order_of(&keys, &args);
     page.order_by((Alias::new(&table), first), direction.clone())
-        .order_by((Alias::new(&table), id), direction)
-        .limit(limit + 1);
-    let statement = page.with(WithClause::new().cte(filtered).to_owned());
-    let rows = db.query_all(&statement).await?;
+        .order_by((Alias::new(&table), id), direction);
+    let mut statement = db
+        .get_database_backend()
+        .build(&page.with(WithClause::new().cte(filtered).to_owned()));
+    // The page size is written, not bound: a client asks for a handful of
+    // sizes, and a statement whose only bound values are the caller's is
+    // planned once and kept (see `access::fixed`).
+    write!(statement.sql, " LIMIT {}", limit + 1).expect("writing to a String");
+    let rows = db.query_all_raw(statement).await?;
     let mut counted = None;
     let mut items = Vec::with_capacity(rows.len());
     for row in rows {
