@@ -173,12 +173,23 @@ impl EventBus {
 
     /// A bus that also shares events with every other instance using the
     /// same PostgreSQL database (LISTEN/NOTIFY). The listening connection is
-    /// opened here, so that a server that cannot relay fails at start.
+    /// opened here, so that a server that cannot relay fails at start. It is
+    /// a connection of its own, beside the pool rather than taken from it:
+    /// held for the server's lifetime, it would leave requests one
+    /// connection fewer than `--db-max-connections` says, and none at all
+    /// with a pool of one.
     pub async fn relayed_through_postgres(
         db: &DatabaseConnection,
     ) -> Result<EventBus, sqlx::Error> {
         let origin = Uuid::new_v4();
-        let mut listener = PgListener::connect_with(db.get_postgres_connection_pool()).await?;
+        let options = db.get_postgres_connection_pool().connect_options();
+        let own = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(1)
+            .max_lifetime(None)
+            .idle_timeout(None)
+            .connect_with((*options).clone())
+            .await?;
+        let mut listener = PgListener::connect_with(&own).await?;
         listener.listen(CHANNEL).await?;
         let (outbox, mut outgoing) = tokio::sync::mpsc::unbounded_channel::<Event>();
         let bus = EventBus {

@@ -220,3 +220,29 @@ async fn a_writer_that_cannot_get_the_lock_in_time_answers_busy_and_may_retry() 
         .await;
     assert_eq!(seen["dataset"]["title"], "Held");
 }
+
+/// `--db-max-connections 1`: nothing the server runs beside requests (the
+/// relay of events between instances on PostgreSQL, the import workers)
+/// keeps a pooled connection for itself, so one connection serves every
+/// request, a list and its nested pages included, on PostgreSQL as on SQLite.
+#[tokio::test]
+async fn a_pool_of_one_connection_serves_every_request() {
+    let app = spawn_app_with(|c| c.db_max_connections = 1).await;
+    let alice = app.user("alice@example.com").await;
+    let folder = app.folder(&alice, "Media").await;
+    let files = app
+        .files(&alice, &folder, &["s3://b/one/1.jpg", "s3://b/one/2.jpg"])
+        .await;
+    let dataset = app.dataset(&alice, "One", None).await;
+    app.attach(&alice, &dataset, &files).await;
+    let data = app
+        .ok(
+            &alice,
+            "{ datasets(first: 10) { totalCount nodes { title
+                 files(first: 5) { totalCount nodes { title } } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(data["datasets"]["totalCount"], 1);
+    assert_eq!(data["datasets"]["nodes"][0]["files"]["totalCount"], 2);
+}
