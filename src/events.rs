@@ -16,7 +16,7 @@
 use chrono::{DateTime, Utc};
 use entity::enums::ImportJobStatus;
 use sea_orm::sqlx::{self, postgres::PgListener};
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
+use sea_orm::DatabaseConnection;
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 use uuid::Uuid;
@@ -173,18 +173,21 @@ impl EventBus {
 
     /// A bus that also shares events with every other instance using the
     /// same PostgreSQL database (LISTEN/NOTIFY). The listening connection is
-    /// opened here, so that a server that cannot relay fails at start. It is
-    /// a connection of its own, beside the pool rather than taken from it:
-    /// held for the server's lifetime, it would leave requests one
-    /// connection fewer than `--db-max-connections` says, and none at all
-    /// with a pool of one.
+    /// opened here, so that a server that cannot relay fails at start. The
+    /// relay has two connections of its own, beside the pool rather than
+    /// taken from it: one held for the server's lifetime to listen (from the
+    /// pool, it would leave requests one connection fewer than
+    /// `--db-max-connections` says, and none at all with a pool of one), one
+    /// to notify, so that relaying a request's events, which happens after
+    /// it answers, neither waits for nor takes a connection from requests.
+    /// Its statements are not among `annograph_sql_statements_total`.
     pub async fn relayed_through_postgres(
         db: &DatabaseConnection,
     ) -> Result<EventBus, sqlx::Error> {
         let origin = Uuid::new_v4();
         let options = db.get_postgres_connection_pool().connect_options();
         let own = sqlx::postgres::PgPoolOptions::new()
-            .max_connections(1)
+            .max_connections(2)
             .max_lifetime(None)
             .idle_timeout(None)
             .connect_with((*options).clone())
@@ -222,7 +225,6 @@ impl EventBus {
             }
         });
 
-        let db = db.clone();
         tokio::spawn(async move {
             while let Some(event) = outgoing.recv().await {
                 let payload = match serde_json::to_string(&Envelope { origin, event }) {
@@ -232,12 +234,12 @@ impl EventBus {
                         continue;
                     }
                 };
-                let notify = Statement::from_sql_and_values(
-                    DbBackend::Postgres,
-                    "SELECT pg_notify($1, $2)",
-                    [CHANNEL.into(), payload.into()],
-                );
-                if let Err(e) = db.execute_raw(notify).await {
+                let notify = sqlx::query("SELECT pg_notify($1, $2)")
+                    .bind(CHANNEL)
+                    .bind(payload)
+                    .execute(&own)
+                    .await;
+                if let Err(e) = notify {
                     tracing::warn!(error = %e, "event relay: NOTIFY failed; the other instances miss an event");
                 }
             }
