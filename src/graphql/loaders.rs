@@ -22,6 +22,7 @@ use futures_util::future::BoxFuture;
 use uuid::Uuid;
 
 use super::batcher::{BatchLoad, Batcher, DataLoader};
+use super::subscription::ExecutionStarted;
 use crate::auth::{Caller, Principal};
 use crate::error::AppResult;
 use crate::policy::Kind;
@@ -398,12 +399,17 @@ impl Loaders {
     }
 }
 
-/// Puts a fresh `Loaders` into every request made by an authenticated
-/// caller, and runs the operation with their batches started when it waits
-/// for them (see `batcher`).
-pub struct PerRequestLoaders;
+/// What each request gets for itself: a fresh `Loaders` when an
+/// authenticated caller makes it, the operation run with their batches
+/// started when it waits for them (see `batcher`), and the mark that
+/// execution began ([`ExecutionStarted`]).
+///
+/// One extension rather than one per concern: async-graphql passes every
+/// field of a response through each extension's `resolve` hook, so each
+/// extension costs a boxed future per field.
+pub struct RequestScope;
 
-impl ExtensionFactory for PerRequestLoaders {
+impl ExtensionFactory for RequestScope {
     fn create(&self) -> Arc<dyn Extension> {
         Arc::new(RequestLoaders::default())
     }
@@ -441,6 +447,10 @@ impl Extension for RequestLoaders {
         operation_name: Option<&str>,
         next: NextExecute<'_>,
     ) -> Response {
+        // For a subscription, this runs as each event is resolved.
+        if let Some(started) = ctx.data_opt::<ExecutionStarted>() {
+            started.mark();
+        }
         self.batcher.drive(next.run(ctx, operation_name)).await
     }
 

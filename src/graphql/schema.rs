@@ -11,7 +11,7 @@ use super::integration::{IntegrationCollaboratorMutation, IntegrationMutation, I
 use super::node::NodeQuery;
 use super::ontology::{OntologyCollaboratorMutation, OntologyMutation, OntologyQuery};
 use super::project::{ProjectCollaboratorMutation, ProjectMutation, ProjectQuery};
-use super::subscription::{MarkExecution, Subscription};
+use super::subscription::Subscription;
 use super::user::{UserMutation, UserQuery};
 use crate::config::QueryLimits;
 use crate::service::Services;
@@ -58,8 +58,7 @@ pub fn build_schema(services: Option<Services>, limits: &QueryLimits) -> AppSche
         .limit_complexity(limits.max_complexity)
         .register_output_type::<super::node::Node>()
         .extension(super::order::SelectionOrder)
-        .extension(super::loaders::PerRequestLoaders)
-        .extension(MarkExecution)
+        .extension(super::loaders::RequestScope)
         .extension(super::limits::Limits {
             max_aliases: limits.max_aliases,
             timeout: limits.request_timeout,

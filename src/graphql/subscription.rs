@@ -5,14 +5,13 @@
 //! token, NOT_FOUND for a resource the caller cannot see, as queries do) and
 //! again for every event: once the caller can no longer see the resource the
 //! stream ends, so access lost is never outlived. Events resolve their
-//! fields with the loaders of the subscribe request (`PerRequestLoaders`),
+//! fields with the loaders of the subscribe request (`RequestScope`),
 //! which know the caller.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextExecute};
 use async_graphql::{Context, MergedSubscription, Object, Result, Subscription, ID};
 use chrono::{DateTime, Utc};
 use futures_util::stream::{self, Stream};
@@ -266,29 +265,9 @@ impl ExecutionStarted {
     pub fn get(&self) -> bool {
         self.0.load(Ordering::Acquire)
     }
-}
 
-/// Sets the request's [`ExecutionStarted`], when it has one, as execution
-/// begins (for a subscription: as its first event is resolved).
-pub struct MarkExecution;
-
-impl ExtensionFactory for MarkExecution {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(MarkExecution)
-    }
-}
-
-#[async_graphql::async_trait::async_trait]
-impl Extension for MarkExecution {
-    async fn execute(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        operation_name: Option<&str>,
-        next: NextExecute<'_>,
-    ) -> async_graphql::Response {
-        if let Some(started) = ctx.data_opt::<ExecutionStarted>() {
-            started.0.store(true, Ordering::Release);
-        }
-        next.run(ctx, operation_name).await
+    /// Execution begins (see `loaders::RequestScope`).
+    pub fn mark(&self) {
+        self.0.store(true, Ordering::Release);
     }
 }
