@@ -337,8 +337,8 @@ async fn registered_once(server: &Server, token: &str, dataset: &str, base: &str
 /// Objects of one job read at once (`--import-concurrency`).
 const CONCURRENCY: &str = "4";
 /// Checks how often storage was asked for (HEAD) each of `n` objects: once;
-/// after a server was killed, one run of at most a chunk that it read but
-/// had not saved is read twice. A job run twice would read every object
+/// after a server was killed, objects of the one chunk that it read but had
+/// not saved are read twice. A job run twice would read every object
 /// again. Returns how many objects were read more than once.
 fn reads(seen: &Seen, n: usize, killed: bool) -> usize {
     let mut by_name: HashMap<String, usize> = HashMap::new();
@@ -355,12 +355,12 @@ fn reads(seen: &Seen, n: usize, killed: bool) -> usize {
     let again: Vec<usize> = (0..n).filter(|i| times[*i] != 1).collect();
     let report = format!("objects not read exactly once: {again:?}");
     assert!(times.iter().all(|t| (1..=most).contains(t)), "{report}");
-    // The objects read twice are one run of consecutive ones, within a chunk.
+    // The objects read twice lie within one chunk: the one the killed server
+    // read but had not saved. Not necessarily every object of it: of the
+    // reads it had in flight (`CONCURRENCY` at once), those that had not
+    // reached storage when it died are read only once.
     if let (Some(first), Some(last)) = (again.first(), again.last()) {
-        assert!(
-            last - first + 1 == again.len() && again.len() <= CHUNK as usize,
-            "{report}"
-        );
+        assert!(last - first < CHUNK as usize, "{report}");
     }
     again.len()
 }
