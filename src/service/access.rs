@@ -208,13 +208,13 @@ pub fn visible_files(policy: &Policy, user: Uuid, route: FileRoute) -> Condition
 /// `column` is one of `ids`. On PostgreSQL one bound array (`= ANY`), so
 /// that the statement's text, and the statement prepared for it, is the same
 /// for any number of ids (an `IN` list of its own length each time would be
-/// parsed and planned anew); `IN (…)` on SQLite. See [`pg_id_array_sql`].
+/// parsed and planned anew); `IN (…)` on SQLite. See [`PG_ID_ARRAY`].
 pub fn one_of(backend: DbBackend, column: impl ColumnTrait, ids: &[Uuid]) -> SimpleExpr {
     if backend == DbBackend::Postgres {
         // One expression for the whole comparison: as the right side of an
         // `=`, a custom `ANY(…)` would be parenthesized, which is not SQL.
         Expr::cust_with_exprs(
-            format!("$1 = ANY({})", pg_id_array_sql("$2")),
+            format!("$1 = ANY({})", PG_ID_ARRAY.replace("{}", "$2")),
             [column.into_expr(), Expr::val(pg_id_array(ids))],
         )
     } else {
@@ -223,19 +223,17 @@ pub fn one_of(backend: DbBackend, column: impl ColumnTrait, ids: &[Uuid]) -> Sim
 }
 
 /// How PostgreSQL statements read a list of ids bound as one parameter
-/// (`placeholder`, bound to [`pg_id_array`]): as an array computed once per
-/// execution. The database driver is built without array types, so the
-/// list travels as text and is cast; written as a plain
+/// (`{}`: its placeholder, bound to [`pg_id_array`]): as an array computed
+/// once per execution. The database driver is built without array types,
+/// so the list travels as text and is cast; written as a plain
 /// `CAST($n AS uuid[])`, a generic plan (which PostgreSQL switches to after
 /// a statement's fifth execution) may check rows against it in a filter
 /// that casts the whole list again for every row: 40 ms instead of 2 for the
 /// access to a page of 100 datasets. `ARRAY(SELECT …)` is an init-plan,
 /// evaluated once, in custom and generic plans alike.
-pub fn pg_id_array_sql(placeholder: &str) -> String {
-    format!("ARRAY(SELECT unnest(CAST({placeholder} AS uuid[])))")
-}
+pub const PG_ID_ARRAY: &str = "ARRAY(SELECT unnest(CAST({} AS uuid[])))";
 
-/// `ids` as the text of a PostgreSQL `uuid[]` literal, for [`pg_id_array_sql`].
+/// `ids` as the text of a PostgreSQL `uuid[]` literal, for [`PG_ID_ARRAY`].
 pub fn pg_id_array(ids: &[Uuid]) -> String {
     let items: Vec<String> = ids.iter().map(Uuid::to_string).collect();
     format!("{{{}}}", items.join(","))

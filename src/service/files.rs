@@ -17,7 +17,7 @@ use crate::error::{AppError, AppResult};
 use crate::ids::Id;
 use crate::policy::Action;
 use crate::service::access::{
-    pg_id_array, pg_id_array_sql, visible_datasets, visible_files, FileRoute,
+    pg_id_array, visible_datasets, visible_files, FileRoute, PG_ID_ARRAY,
 };
 use crate::service::folders;
 use crate::service::input::{like_pattern, search_term, TITLE_MAX};
@@ -348,7 +348,7 @@ impl Binds {
     fn any(&mut self, column: &str, ids: &[Uuid]) -> String {
         if self.backend == DbBackend::Postgres {
             let array = self.bind(pg_id_array(ids));
-            format!("{column} = ANY({})", pg_id_array_sql(&array))
+            format!("{column} = ANY({})", PG_ID_ARRAY.replace("{}", &array))
         } else {
             let list: Vec<String> = ids.iter().map(|id| self.bind(*id)).collect();
             format!("{column} IN ({})", list.join(", "))

@@ -12,8 +12,8 @@ use sea_orm::sea_query::{
 };
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, FromQueryResult,
-    IdenStatic, Order as SeaOrder, PaginatorTrait, QueryFilter, QueryOrder, QueryTrait, Select,
-    Statement, StatementBuilder,
+    IdenStatic, Order as SeaOrder, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    QueryTrait, Select,
 };
 use uuid::Uuid;
 
@@ -262,20 +262,9 @@ where
     let items = if limit == 0 {
         Vec::new()
     } else {
-        let statement = with_limit(db, &QueryTrait::into_query(query), limit + 1);
-        E::find().from_raw_sql(statement).all(db).await?
+        query.limit(limit + 1).all(db).await?
     };
     Ok(page_of(items, &keys, &args, limit, total))
-}
-
-/// `statement` (whose last clause is its `ORDER BY`) cut to `rows`. The
-/// page size is written, not bound: a client asks for a handful of sizes,
-/// and a statement whose only bound values are the caller's is planned once
-/// and kept (see `access::fixed`).
-fn with_limit(db: &DatabaseConnection, statement: &impl StatementBuilder, rows: u64) -> Statement {
-    let mut statement = db.get_database_backend().build(statement);
-    write!(statement.sql, " LIMIT {rows}").expect("writing to a String");
-    statement
 }
 
 /// The name the rows a page is cut from go by in its statement.
@@ -341,11 +330,13 @@ where
     let ([first, id], direction) = order_of(&keys, &args);
     page.order_by((Alias::new(&table), first), direction.clone())
         .order_by((Alias::new(&table), id), direction);
-    let statement = with_limit(
-        db,
-        &page.with(WithClause::new().cte(filtered).to_owned()),
-        limit + 1,
-    );
+    let mut statement = db
+        .get_database_backend()
+        .build(&page.with(WithClause::new().cte(filtered).to_owned()));
+    // The page size is written, not bound: a client asks for a handful of
+    // sizes, and a statement whose only bound values are the caller's is
+    // planned once and kept (see `access::fixed`).
+    write!(statement.sql, " LIMIT {}", limit + 1).expect("writing to a String");
     let rows = db.query_all_raw(statement).await?;
     let mut counted = None;
     let mut items = Vec::with_capacity(rows.len());
