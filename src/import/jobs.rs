@@ -427,7 +427,7 @@ pub async fn get(
     let id = id.uuid();
     import_job::Entity::find_by_id(id)
         .inner_join(entity::dataset::Entity)
-        .filter(visible_datasets(&svc.policy, caller.id))
+        .filter(visible_datasets(svc, caller.id))
         .one(&svc.db)
         .await?
         .ok_or_else(|| AppError::not_found("import job"))

@@ -14,8 +14,15 @@
 //!
 //! The cost of a filter thus follows the caller's grants, not the size of
 //! the workspace.
+//!
+//! A list filter is the same text for every caller, only the caller's id
+//! changes: each is rendered once per process and database ([`Reach`]) and
+//! then bound, so that a request neither rebuilds nor re-renders the
+//! statement tree of its filter (building and cloning those trees was half
+//! of the server's work for a short list).
 
 use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex};
 
 use entity::{
     dataset, dataset_file, file, group_membership, ontology, project, project_dataset, role_grant,
@@ -23,14 +30,16 @@ use entity::{
 use sea_orm::sea_query::{Expr, ExprTrait, Query, SelectStatement, SimpleExpr, UnionType};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, PaginatorTrait, QueryFilter,
+    Value,
 };
 use uuid::Uuid;
 
 use crate::error::{AppError, AppResult};
 use crate::policy::{Action, Kind, Policy, Role};
+use crate::service::Services;
 
 /// Ids of the groups whose grants reach `user`.
-pub fn inheriting_groups(policy: &Policy, user: Uuid) -> SelectStatement {
+fn inheriting_groups(policy: &Policy, user: Uuid) -> SelectStatement {
     Query::select()
         .column(group_membership::Column::GroupId)
         .from(group_membership::Entity)
@@ -79,7 +88,12 @@ fn held_by(policy: &Policy, user: Uuid, base: SelectStatement) -> SelectStatemen
 
 /// Ids of the resources of `kind` on which `user` holds one of `roles`,
 /// directly or through a group (possibly repeated).
-pub fn ids_with_roles(policy: &Policy, kind: Kind, roles: &[Role], user: Uuid) -> SelectStatement {
+fn ids_with_roles_select(
+    policy: &Policy,
+    kind: Kind,
+    roles: &[Role],
+    user: Uuid,
+) -> SelectStatement {
     held_by(
         policy,
         user,
@@ -101,8 +115,8 @@ pub fn ids_with_roles(policy: &Policy, kind: Kind, roles: &[Role], user: Uuid) -
 }
 
 /// Ids of the resources of `kind` on which `user` holds a role allowing `action`.
-pub fn granted_ids(policy: &Policy, kind: Kind, action: Action, user: Uuid) -> SelectStatement {
-    ids_with_roles(policy, kind, policy.roles_allowing(kind, action), user)
+fn granted_select(policy: &Policy, kind: Kind, action: Action, user: Uuid) -> SelectStatement {
+    ids_with_roles_select(policy, kind, policy.roles_allowing(kind, action), user)
 }
 
 /// The roles among `wanted` (role names as stored) that allow viewing a
@@ -118,46 +132,269 @@ pub fn viewing_roles(policy: &Policy, kind: Kind, wanted: &[Role]) -> Vec<Role> 
 
 /// Ids of the projects `user` collaborates on (any role that may view).
 fn viewable_projects(policy: &Policy, user: Uuid) -> SelectStatement {
-    granted_ids(policy, Kind::Project, Action::View, user)
+    granted_select(policy, Kind::Project, Action::View, user)
 }
 
 /// Ids of the datasets `user` may view (possibly repeated): through a
 /// dataset role, or read-only through a project they collaborate on.
-pub fn visible_dataset_ids(policy: &Policy, user: Uuid) -> SelectStatement {
+fn visible_dataset_select(policy: &Policy, user: Uuid) -> SelectStatement {
     let via_project = Query::select()
         .column(project_dataset::Column::DatasetId)
         .from(project_dataset::Entity)
         .and_where(project_dataset::Column::ProjectId.in_subquery(viewable_projects(policy, user)))
         .to_owned();
-    granted_ids(policy, Kind::Dataset, Action::View, user)
+    granted_select(policy, Kind::Dataset, Action::View, user)
         .union(UnionType::All, via_project)
         .to_owned()
 }
 
-/// Datasets `user` may view: through a dataset role, or read-only through a
-/// project they collaborate on.
-pub fn visible_datasets(policy: &Policy, user: Uuid) -> Condition {
-    Condition::all().add(dataset::Column::Id.in_subquery(visible_dataset_ids(policy, user)))
-}
-
-/// Ontologies `user` may view: through an ontology role or a project using it.
-pub fn visible_ontologies(policy: &Policy, user: Uuid) -> Condition {
+/// Ids of the ontologies `user` may view (possibly repeated): through an
+/// ontology role or a project using it.
+fn visible_ontology_select(policy: &Policy, user: Uuid) -> SelectStatement {
     let via_project = Query::select()
         .column(project::Column::OntologyId)
         .from(project::Entity)
         .and_where(project::Column::Id.in_subquery(viewable_projects(policy, user)))
         .to_owned();
-    Condition::all().add(
-        ontology::Column::Id.in_subquery(
-            granted_ids(policy, Kind::Ontology, Action::View, user)
-                .union(UnionType::All, via_project)
-                .to_owned(),
-        ),
-    )
+    granted_select(policy, Kind::Ontology, Action::View, user)
+        .union(UnionType::All, via_project)
+        .to_owned()
 }
 
-pub fn visible_projects(policy: &Policy, user: Uuid) -> Condition {
-    Condition::all().add(project::Column::Id.in_subquery(viewable_projects(policy, user)))
+/// Ids of the resources of `kind` on which `user` holds one of `roles`,
+/// directly or through a group.
+pub fn ids_with_roles(svc: &Services, kind: Kind, roles: &[Role], user: Uuid) -> Reach {
+    held_reach(&svc.policy, backend(svc), kind, roles, user)
+}
+
+fn backend(svc: &Services) -> DbBackend {
+    svc.db.get_database_backend()
+}
+
+fn held_reach(
+    policy: &Policy,
+    backend: DbBackend,
+    kind: Kind,
+    roles: &[Role],
+    user: Uuid,
+) -> Reach {
+    let route = Route::Held {
+        kind,
+        roles: roles.to_vec(),
+    };
+    Reach::of(policy, backend, route, user, |user| {
+        ids_with_roles_select(policy, kind, roles, user)
+    })
+}
+
+/// Ids of the resources of `kind` on which `user` holds a role allowing `action`.
+pub fn granted_ids(svc: &Services, kind: Kind, action: Action, user: Uuid) -> Reach {
+    ids_with_roles(svc, kind, svc.policy.roles_allowing(kind, action), user)
+}
+
+/// Ids of the datasets `user` may view: through a dataset role, or
+/// read-only through a project they collaborate on.
+pub fn visible_dataset_ids(svc: &Services, user: Uuid) -> Reach {
+    dataset_reach(&svc.policy, backend(svc), user)
+}
+
+fn dataset_reach(policy: &Policy, backend: DbBackend, user: Uuid) -> Reach {
+    let route = Route::Datasets {
+        datasets: policy.roles_allowing(Kind::Dataset, Action::View).to_vec(),
+        projects: policy.roles_allowing(Kind::Project, Action::View).to_vec(),
+    };
+    Reach::of(policy, backend, route, user, |user| {
+        visible_dataset_select(policy, user)
+    })
+}
+
+/// Datasets `user` may view: through a dataset role, or read-only through a
+/// project they collaborate on.
+pub fn visible_datasets(svc: &Services, user: Uuid) -> Condition {
+    Condition::all().add(visible_dataset_ids(svc, user).contains(dataset::Column::Id))
+}
+
+/// Ontologies `user` may view: through an ontology role or a project using it.
+pub fn visible_ontologies(svc: &Services, user: Uuid) -> Condition {
+    Condition::all()
+        .add(ontology_reach(&svc.policy, backend(svc), user).contains(ontology::Column::Id))
+}
+
+fn ontology_reach(policy: &Policy, backend: DbBackend, user: Uuid) -> Reach {
+    let route = Route::Ontologies {
+        ontologies: policy.roles_allowing(Kind::Ontology, Action::View).to_vec(),
+        projects: policy.roles_allowing(Kind::Project, Action::View).to_vec(),
+    };
+    Reach::of(policy, backend, route, user, |user| {
+        visible_ontology_select(policy, user)
+    })
+}
+
+pub fn visible_projects(svc: &Services, user: Uuid) -> Condition {
+    Condition::all()
+        .add(granted_ids(svc, Kind::Project, Action::View, user).contains(project::Column::Id))
+}
+
+/// What a compiled filter depends on besides the caller: the route and the
+/// policy's role sets it reads (so that two policies in one process never
+/// share a text).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Route {
+    Held {
+        kind: Kind,
+        roles: Vec<Role>,
+    },
+    Datasets {
+        datasets: Vec<Role>,
+        projects: Vec<Role>,
+    },
+    Ontologies {
+        ontologies: Vec<Role>,
+        projects: Vec<Role>,
+    },
+}
+
+/// A caller's id as it is bound when a filter is rendered for the cache:
+/// every bound value equal to it is the caller's id.
+const CALLER: Uuid = Uuid::from_u128(0x7a3e_5c1d_9b24_4f60_8e17_c0ff_ee0c_a11e);
+
+/// A filter's subquery rendered for one database: `column IN (subquery)`
+/// and `column NOT IN (subquery)` with the column as the first bound
+/// expression, and what each further placeholder binds.
+#[derive(Debug)]
+struct Compiled {
+    within: &'static str,
+    outside: &'static str,
+    binds: Vec<Bind>,
+}
+
+#[derive(Debug)]
+enum Bind {
+    Caller,
+    Fixed(Value),
+}
+
+type CompiledKey = (bool, Vec<Role>, Route);
+
+/// Every filter rendered so far. Texts are kept for the life of the process
+/// (leaked, so that each statement borrows them): one per route, database
+/// and set of roles, a handful in all.
+static COMPILED: LazyLock<Mutex<HashMap<CompiledKey, Arc<Compiled>>>> =
+    LazyLock::new(Default::default);
+
+impl Compiled {
+    fn render(backend: DbBackend, select: &SelectStatement) -> Compiled {
+        let statement = backend.build(select);
+        let binds = statement
+            .values
+            .map(|values| values.0)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|value| match value {
+                Value::Uuid(Some(id)) if id == CALLER => Bind::Caller,
+                other => Bind::Fixed(other),
+            })
+            .collect();
+        let (column, subquery) = if backend == DbBackend::Postgres {
+            ("$1", shift_placeholders(&statement.sql, 1))
+        } else {
+            ("?", statement.sql)
+        };
+        Compiled {
+            within: Box::leak(format!("{column} IN ({subquery})").into_boxed_str()),
+            outside: Box::leak(format!("{column} NOT IN ({subquery})").into_boxed_str()),
+            binds,
+        }
+    }
+}
+
+/// `sql` with every PostgreSQL placeholder `$n` renumbered `$(n + by)`;
+/// quoted text and identifiers are left as they are.
+fn shift_placeholders(sql: &str, by: usize) -> String {
+    let mut out = String::with_capacity(sql.len() + 8);
+    let mut chars = sql.chars().peekable();
+    let mut quote = None;
+    while let Some(c) = chars.next() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '\'' | '"') => quote = Some(c),
+            (None, '$') if chars.peek().is_some_and(char::is_ascii_digit) => {
+                let mut digits = String::new();
+                while let Some(d) = chars.next_if(char::is_ascii_digit) {
+                    digits.push(d);
+                }
+                let n: usize = digits.parse().expect("ASCII digits");
+                out.push('$');
+                out.push_str(&(n + by).to_string());
+                continue;
+            }
+            _ => {}
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The ids of the resources a caller reaches by one route, as a subquery
+/// compiled once per process and database and bound to the caller.
+#[derive(Debug, Clone)]
+pub struct Reach {
+    compiled: Arc<Compiled>,
+    user: Uuid,
+}
+
+impl Reach {
+    /// The compiled filter of `route` (rendered from `build` the first time)
+    /// for `user`.
+    fn of(
+        policy: &Policy,
+        backend: DbBackend,
+        route: Route,
+        user: Uuid,
+        build: impl FnOnce(Uuid) -> SelectStatement,
+    ) -> Reach {
+        let key = (
+            backend == DbBackend::Postgres,
+            policy.inheriting_membership_roles().to_vec(),
+            route,
+        );
+        let known = COMPILED
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get(&key)
+            .cloned();
+        let compiled = known.unwrap_or_else(|| {
+            let compiled = Arc::new(Compiled::render(backend, &build(CALLER)));
+            COMPILED
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .entry(key)
+                .or_insert(compiled)
+                .clone()
+        });
+        Reach { compiled, user }
+    }
+
+    fn with_column(&self, text: &'static str, column: impl ColumnTrait) -> SimpleExpr {
+        let mut exprs = Vec::with_capacity(1 + self.compiled.binds.len());
+        exprs.push(column.into_expr());
+        exprs.extend(self.compiled.binds.iter().map(|bind| match bind {
+            Bind::Caller => Expr::val(self.user),
+            Bind::Fixed(value) => Expr::val(value.clone()),
+        }));
+        Expr::cust_with_exprs(text, exprs)
+    }
+
+    /// `column IN (…)`: the column holds one of these ids.
+    pub fn contains(&self, column: impl ColumnTrait) -> SimpleExpr {
+        self.with_column(self.compiled.within, column)
+    }
+
+    /// `column NOT IN (…)`.
+    pub fn excludes(&self, column: impl ColumnTrait) -> SimpleExpr {
+        self.with_column(self.compiled.outside, column)
+    }
 }
 
 /// Which route to a file counts.
@@ -176,8 +413,8 @@ pub enum FileRoute {
 /// id: each route is probed per file through an index.
 pub fn visible_files(policy: &Policy, user: Uuid, route: FileRoute) -> Condition {
     let dataset_ids = match route {
-        FileRoute::Any => visible_dataset_ids(policy, user),
-        FileRoute::OwnRoles => granted_ids(policy, Kind::Dataset, Action::View, user),
+        FileRoute::Any => visible_dataset_select(policy, user),
+        FileRoute::OwnRoles => granted_select(policy, Kind::Dataset, Action::View, user),
     };
     let mirrored = Query::select()
         .column(dataset::Column::FolderId)
@@ -185,7 +422,7 @@ pub fn visible_files(policy: &Policy, user: Uuid, route: FileRoute) -> Condition
         .and_where(dataset::Column::Id.in_subquery(dataset_ids.clone()))
         .and_where(dataset::Column::FolderId.is_not_null())
         .to_owned();
-    let folders = granted_ids(policy, Kind::Folder, Action::View, user)
+    let folders = granted_select(policy, Kind::Folder, Action::View, user)
         .union(UnionType::All, mirrored)
         .to_owned();
     let attached = Query::select()
@@ -529,4 +766,67 @@ pub async fn access_many<C: ConnectionTrait>(
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sea_orm::QueryTrait;
+
+    fn policy() -> Policy {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(Policy::load(None))
+            .unwrap()
+    }
+
+    #[test]
+    fn placeholders_shift_outside_quotes_only() {
+        assert_eq!(
+            shift_placeholders(
+                r#"SELECT "a$1" FROM t WHERE x = $1 AND y = '$2' AND z IN ($2, $10)"#,
+                1
+            ),
+            r#"SELECT "a$1" FROM t WHERE x = $2 AND y = '$2' AND z IN ($3, $11)"#
+        );
+    }
+
+    /// A compiled filter renders as the subquery built for the caller would,
+    /// text and bound values alike, on both databases and for every route.
+    #[test]
+    fn compiled_filters_render_as_the_built_subquery() {
+        let policy = policy();
+        let user = Uuid::from_u128(0x0123_4567_89ab_cdef_0123_4567_89ab_cdef);
+        for backend in [DbBackend::Postgres, DbBackend::Sqlite] {
+            let view = policy.roles_allowing(Kind::Folder, Action::View);
+            let routes: Vec<(Reach, SelectStatement)> = vec![
+                (
+                    dataset_reach(&policy, backend, user),
+                    visible_dataset_select(&policy, user),
+                ),
+                (
+                    ontology_reach(&policy, backend, user),
+                    visible_ontology_select(&policy, user),
+                ),
+                (
+                    held_reach(&policy, backend, Kind::Folder, view, user),
+                    ids_with_roles_select(&policy, Kind::Folder, view, user),
+                ),
+            ];
+            for (reach, select) in routes {
+                let render =
+                    |filter: SimpleExpr| dataset::Entity::find().filter(filter).build(backend);
+                let compiled = render(reach.contains(dataset::Column::Id));
+                let built = render(dataset::Column::Id.in_subquery(select.clone()));
+                assert_eq!(compiled.sql, built.sql, "{backend:?}");
+                assert_eq!(compiled.values, built.values, "{backend:?}");
+                let compiled = render(reach.excludes(dataset::Column::FolderId));
+                let built = render(dataset::Column::FolderId.not_in_subquery(select));
+                assert_eq!(compiled.sql, built.sql, "{backend:?}");
+                assert_eq!(compiled.values, built.values, "{backend:?}");
+                assert!(compiled.values.unwrap().0.contains(&Value::from(user)));
+            }
+        }
+    }
 }

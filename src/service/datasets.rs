@@ -68,15 +68,13 @@ pub async fn list(
     page: PageArgs,
 ) -> AppResult<Page<dataset::Model>> {
     let visible = match my_role {
-        None => visible_datasets(&svc.policy, caller.id),
+        None => visible_datasets(svc, caller.id),
         Some(roles) => {
             let roles = access::viewing_roles(&svc.policy, Kind::Dataset, roles);
-            Condition::all().add(dataset::Column::Id.in_subquery(access::ids_with_roles(
-                &svc.policy,
-                Kind::Dataset,
-                &roles,
-                caller.id,
-            )))
+            Condition::all().add(
+                access::ids_with_roles(svc, Kind::Dataset, &roles, caller.id)
+                    .contains(dataset::Column::Id),
+            )
         }
     };
     let query = with_search(dataset::Entity::find().filter(visible), search);
@@ -102,11 +100,11 @@ pub async fn list_workspace(
     require_workspace(svc, caller, Action::ListAllDatasets)?;
     let mut query = dataset::Entity::find();
     if let Some(joined) = joined {
-        let own = access::granted_ids(&svc.policy, Kind::Dataset, Action::View, caller.id);
+        let own = access::granted_ids(svc, Kind::Dataset, Action::View, caller.id);
         query = query.filter(if joined {
-            dataset::Column::Id.in_subquery(own)
+            own.contains(dataset::Column::Id)
         } else {
-            dataset::Column::Id.not_in_subquery(own)
+            own.excludes(dataset::Column::Id)
         });
     }
     paginate(
@@ -234,7 +232,7 @@ pub async fn visible_by_ids(
 ) -> AppResult<Vec<dataset::Model>> {
     Ok(dataset::Entity::find()
         .filter(dataset::Column::Id.is_in(ids.iter().copied()))
-        .filter(visible_datasets(&svc.policy, caller.id))
+        .filter(visible_datasets(svc, caller.id))
         .all(&svc.db)
         .await?)
 }
@@ -549,12 +547,8 @@ pub async fn projects_of_many(
         .column(project_dataset::Column::ProjectId)
         .filter(project_dataset::Column::DatasetId.is_in(dataset_ids.iter().copied()))
         .filter(
-            project_dataset::Column::ProjectId.in_subquery(access::granted_ids(
-                &svc.policy,
-                Kind::Project,
-                Action::View,
-                caller.id,
-            )),
+            access::granted_ids(svc, Kind::Project, Action::View, caller.id)
+                .contains(project_dataset::Column::ProjectId),
         )
         .into_tuple()
         .all(&svc.db)

@@ -221,7 +221,7 @@ pub async fn datasets_of_many(
                 .add(dataset::Column::Id.is_in(links.iter().map(|(_, d)| *d)))
                 .add(dataset::Column::FolderId.is_in(files.iter().map(|(_, folder)| *folder))),
         )
-        .filter(visible_datasets(&svc.policy, caller.id))
+        .filter(visible_datasets(svc, caller.id))
         .order_by_asc(dataset::Column::Id)
         .all(&svc.db)
         .await?;

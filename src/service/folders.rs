@@ -47,12 +47,9 @@ pub async fn list(
     search: Option<&str>,
     page: PageArgs,
 ) -> AppResult<Page<folder::Model>> {
-    let mut query = folder::Entity::find().filter(folder::Column::Id.in_subquery(granted_ids(
-        &svc.policy,
-        Kind::Folder,
-        Action::View,
-        caller.id,
-    )));
+    let mut query = folder::Entity::find().filter(
+        granted_ids(svc, Kind::Folder, Action::View, caller.id).contains(folder::Column::Id),
+    );
     if let Some(term) = search_term(search) {
         query = query.filter(contains_ci(folder::Column::Name, term));
     }
@@ -158,12 +155,9 @@ pub async fn visible_by_ids(
 ) -> AppResult<Vec<folder::Model>> {
     Ok(folder::Entity::find()
         .filter(folder::Column::Id.is_in(ids.iter().copied()))
-        .filter(folder::Column::Id.in_subquery(granted_ids(
-            &svc.policy,
-            Kind::Folder,
-            Action::View,
-            caller.id,
-        )))
+        .filter(
+            granted_ids(svc, Kind::Folder, Action::View, caller.id).contains(folder::Column::Id),
+        )
         .all(&svc.db)
         .await?)
 }

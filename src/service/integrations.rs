@@ -93,12 +93,10 @@ pub async fn list(
 ) -> AppResult<Page<integration::Model>> {
     let mut query = integration::Entity::find();
     if !manages_all(svc, caller) {
-        query = query.filter(integration::Column::Id.in_subquery(granted_ids(
-            &svc.policy,
-            Kind::Integration,
-            Action::View,
-            caller.id,
-        )));
+        query = query.filter(
+            granted_ids(svc, Kind::Integration, Action::View, caller.id)
+                .contains(integration::Column::Id),
+        );
     }
     if let Some(term) = search_term(search) {
         query = query.filter(contains_ci(integration::Column::Title, term));
@@ -121,12 +119,10 @@ pub async fn visible_by_ids(
     let mut query =
         integration::Entity::find().filter(integration::Column::Id.is_in(ids.iter().copied()));
     if !manages_all(svc, caller) {
-        query = query.filter(integration::Column::Id.in_subquery(granted_ids(
-            &svc.policy,
-            Kind::Integration,
-            Action::View,
-            caller.id,
-        )));
+        query = query.filter(
+            granted_ids(svc, Kind::Integration, Action::View, caller.id)
+                .contains(integration::Column::Id),
+        );
     }
     Ok(query.all(&svc.db).await?)
 }

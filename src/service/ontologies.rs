@@ -187,7 +187,7 @@ pub async fn list(
     search: Option<&str>,
     page: PageArgs,
 ) -> AppResult<Page<ontology::Model>> {
-    let mut query = ontology::Entity::find().filter(visible_ontologies(&svc.policy, caller.id));
+    let mut query = ontology::Entity::find().filter(visible_ontologies(svc, caller.id));
     if let Some(term) = search_term(search) {
         query = query.filter(contains_ci(ontology::Column::Title, term));
     }
@@ -293,7 +293,7 @@ pub async fn projects_of_many(
 ) -> AppResult<HashMap<Uuid, Vec<project::Model>>> {
     let found = project::Entity::find()
         .filter(project::Column::OntologyId.is_in(ontology_ids.iter().copied()))
-        .filter(visible_projects(&svc.policy, caller.id))
+        .filter(visible_projects(svc, caller.id))
         .order_by_asc(project::Column::Id)
         .all(&svc.db)
         .await?;
@@ -313,7 +313,7 @@ pub async fn visible_by_ids(
 ) -> AppResult<Vec<ontology::Model>> {
     Ok(ontology::Entity::find()
         .filter(ontology::Column::Id.is_in(ids.iter().copied()))
-        .filter(visible_ontologies(&svc.policy, caller.id))
+        .filter(visible_ontologies(svc, caller.id))
         .all(&svc.db)
         .await?)
 }

@@ -54,17 +54,13 @@ pub async fn list(
     page: PageArgs,
 ) -> AppResult<Page<project::Model>> {
     let visible = match my_role {
-        None => visible_projects(&svc.policy, caller.id),
+        None => visible_projects(svc, caller.id),
         Some(roles) => {
             let roles = crate::service::access::viewing_roles(&svc.policy, Kind::Project, roles);
-            sea_orm::Condition::all().add(project::Column::Id.in_subquery(
-                crate::service::access::ids_with_roles(
-                    &svc.policy,
-                    Kind::Project,
-                    &roles,
-                    caller.id,
-                ),
-            ))
+            sea_orm::Condition::all().add(
+                crate::service::access::ids_with_roles(svc, Kind::Project, &roles, caller.id)
+                    .contains(project::Column::Id),
+            )
         }
     };
     let mut query = project::Entity::find().filter(visible);
@@ -362,7 +358,7 @@ pub async fn datasets_of_many(
     } else {
         dataset::Entity::find()
             .filter(dataset::Column::Id.is_in(links.iter().map(|(_, d)| *d)))
-            .filter(visible_datasets(&svc.policy, caller.id))
+            .filter(visible_datasets(svc, caller.id))
             .order_by_asc(dataset::Column::Id)
             .all(&svc.db)
             .await?
