@@ -364,11 +364,9 @@ impl Loaders {
         let cursors = page
             .items
             .iter()
-            .map(|f| {
-                crate::ids::encode_cursor(&Cursor {
-                    id: f.id,
-                    ..Cursor::default()
-                })
+            .map(|f| Cursor {
+                id: f.id,
+                ..Cursor::default()
             })
             .collect();
         Ok(Page {

@@ -176,7 +176,25 @@ impl ConnectionFields {
 }
 
 /// A Relay connection of `T` with `totalCount`.
-pub type Conn<T> = Connection<String, T, ConnectionFields>;
+pub type Conn<T> = Connection<PageCursor, T, ConnectionFields>;
+
+/// An edge's cursor, encoded when a client selects it (`cursor`,
+/// `pageInfo.startCursor` / `endCursor`), not for every item of every page.
+pub struct PageCursor(crate::service::page::Cursor);
+
+impl async_graphql::connection::CursorType for PageCursor {
+    type Error = &'static str;
+
+    fn decode_cursor(s: &str) -> Result<Self, Self::Error> {
+        crate::ids::decode_cursor(s)
+            .map(PageCursor)
+            .ok_or("not a cursor of this server")
+    }
+
+    fn encode_cursor(&self) -> String {
+        crate::ids::encode_cursor(&self.0)
+    }
+}
 
 /// Turns a page of models into a connection of GraphQL nodes.
 pub fn connection<M, T: OutputType>(page: Page<M>, wrap: impl Fn(M) -> T) -> Conn<T> {
@@ -189,7 +207,7 @@ pub fn connection<M, T: OutputType>(page: Page<M>, wrap: impl Fn(M) -> T) -> Con
         .items
         .into_iter()
         .zip(page.cursors)
-        .map(|(m, cursor)| Edge::new(cursor, wrap(m)))
+        .map(|(m, cursor)| Edge::new(PageCursor(cursor), wrap(m)))
         .collect();
     conn
 }

@@ -147,11 +147,12 @@ impl Shape {
     fn apply(&self, value: &mut Value) {
         match value {
             Value::Object(map) => {
-                let ordered = map.len() <= self.fields.len()
-                    && map
-                        .keys()
-                        .zip(self.fields.iter().filter(|(k, _)| map.contains_key(k)))
-                        .all(|(have, (want, _))| have == want);
+                // Most objects come back in order: check that by walking
+                // both lists once, without hashing a key.
+                let mut wanted = self.fields.iter();
+                let ordered = map
+                    .keys()
+                    .all(|have| wanted.by_ref().any(|(want, _)| want == have));
                 if !ordered {
                     let mut old = std::mem::take(map);
                     for (key, _) in &self.fields {

@@ -7,8 +7,8 @@ use chrono::Utc;
 use entity::enums::FileKind;
 use entity::{dataset, dataset_file, file, folder};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait,
-    FromQueryResult, QueryFilter, QueryOrder, QuerySelect, Set, Statement, Value,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait,
+    QueryFilter, QueryOrder, QueryResult, QuerySelect, Set, Statement, Value,
 };
 use uuid::Uuid;
 
@@ -22,6 +22,7 @@ use crate::service::access::{
 use crate::service::folders;
 use crate::service::input::{like_pattern, search_term, TITLE_MAX};
 use crate::service::page::PageArgs;
+use crate::service::row::nullable;
 use crate::service::Services;
 
 pub const MAX_FILES_PER_REQUEST: usize = 1000;
@@ -439,8 +440,8 @@ pub async fn pages(
         let take = binds.bind(limit as i64 + 1);
         parts.push(if backend == DbBackend::Postgres {
             format!(
-                "SELECT f.*, {kind} AS page_kind, p.parent AS page_parent FROM p{kind} p \
-                 CROSS JOIN LATERAL (SELECT {file_col} AS file_id {from} \
+                "SELECT {FILE_COLUMNS}, {kind} AS page_kind, p.parent AS page_parent \
+                 FROM p{kind} p CROSS JOIN LATERAL (SELECT {file_col} AS file_id {from} \
                  WHERE {parent_col} = p.parent{conditions} ORDER BY {file_col} LIMIT {take}) r \
                  JOIN files f ON f.id = r.file_id"
             )
@@ -448,8 +449,8 @@ pub async fn pages(
             // No LATERAL on SQLite: for each parent, the files whose id is
             // among its first keys, a subquery it runs per parent.
             format!(
-                "SELECT f.*, {kind} AS page_kind, p.parent AS page_parent FROM p{kind} p \
-                 JOIN files f WHERE f.id IN (SELECT {file_col} {from} \
+                "SELECT {FILE_COLUMNS}, {kind} AS page_kind, p.parent AS page_parent \
+                 FROM p{kind} p JOIN files f WHERE f.id IN (SELECT {file_col} {from} \
                  WHERE {parent_col} = p.parent{conditions} ORDER BY {file_col} LIMIT {take})"
             )
         });
@@ -466,7 +467,7 @@ pub async fn pages(
             continue;
         };
         let parent = (scope.wrap)(row.try_get::<Uuid>("", "page_parent")?);
-        let model = file::Model::from_query_result(&row, "")?;
+        let model = file_from_row(&row)?;
         let entry = out.entry(parent).or_default();
         if entry.0.len() as u64 == limit {
             entry.1 = true;
@@ -475,6 +476,39 @@ pub async fn pages(
         }
     }
     Ok(out)
+}
+
+/// The columns of a file as [`pages`] selects them, in the order
+/// [`file_from_row`] reads them.
+const FILE_COLUMNS: &str = "f.id, f.folder_id, f.title, f.kind, f.object_url, \
+    f.integration_id, f.size_bytes, f.mime_type, f.width, f.height, f.duration_seconds, \
+    f.frame_rate, f.frame_count, f.variable_frame_rate, f.client_metadata, f.parts, \
+    f.created_by, f.created_at, f.updated_at";
+
+/// A file from a row that starts with [`FILE_COLUMNS`], its optional
+/// columns read with [`nullable`] (most files leave most of them empty).
+fn file_from_row(row: &QueryResult) -> Result<file::Model, DbErr> {
+    Ok(file::Model {
+        id: row.try_get_by_index(0)?,
+        folder_id: row.try_get_by_index(1)?,
+        title: row.try_get_by_index(2)?,
+        kind: row.try_get_by_index(3)?,
+        object_url: row.try_get_by_index(4)?,
+        integration_id: nullable(row, 5)?,
+        size_bytes: nullable(row, 6)?,
+        mime_type: nullable(row, 7)?,
+        width: nullable(row, 8)?,
+        height: nullable(row, 9)?,
+        duration_seconds: nullable(row, 10)?,
+        frame_rate: nullable(row, 11)?,
+        frame_count: nullable(row, 12)?,
+        variable_frame_rate: nullable(row, 13)?,
+        client_metadata: nullable(row, 14)?,
+        parts: nullable(row, 15)?,
+        created_by: nullable(row, 16)?,
+        created_at: row.try_get_by_index(17)?,
+        updated_at: row.try_get_by_index(18)?,
+    })
 }
 
 /// The number of files of each parent that pass `filter`, in one statement:

@@ -21,6 +21,7 @@ pub mod integrations;
 pub mod ontologies;
 pub mod page;
 pub mod projects;
+pub mod row;
 pub mod tx;
 pub mod users;
 

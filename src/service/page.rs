@@ -106,7 +106,8 @@ impl TotalCount {
 pub struct Page<M> {
     pub items: Vec<M>,
     /// The opaque cursor of each item.
-    pub cursors: Vec<String>,
+    /// Each item's cursor, encoded only if the client asks for it.
+    pub cursors: Vec<Cursor>,
     pub has_next: bool,
     pub has_previous: bool,
     pub total: TotalCount,
@@ -222,11 +223,11 @@ fn page_of<E: EntityTrait>(
         .iter()
         .map(|m| {
             let by_name = args.order.by_name;
-            crate::ids::encode_cursor(&Cursor {
+            Cursor {
                 id: (keys.id_of)(m),
                 name: by_name.then(|| (keys.name_of)(m)),
                 created_at: (!by_name).then(|| (keys.created_at_of)(m)),
-            })
+            }
         })
         .collect();
     Page {
