@@ -133,6 +133,7 @@ impl Dataset {
                 FileParent::of_dataset(&self.model),
                 page_args(first, after)?,
                 filter,
+                File::columns(ctx),
             )
             .await?;
         Ok(connection(page, File))

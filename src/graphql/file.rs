@@ -1,6 +1,6 @@
 //! Files.
 
-use async_graphql::{Context, Enum, Json, Object, Result, ID};
+use async_graphql::{Context, Enum, Json, Object, Result, SelectionField, ID};
 use chrono::{DateTime, Utc};
 use entity::file;
 
@@ -8,10 +8,64 @@ use super::dataset::Dataset;
 use super::folder::Folder;
 use super::{global_id, loaders};
 use crate::error::AppError;
+use crate::service::files::FileColumns;
 use entity::enums::FileKind as StoredFileKind;
 
 /// An object in storage registered into a folder, attached to datasets.
 pub struct File(pub file::Model);
+
+impl File {
+    /// The columns a page of files must read for what `ctx`'s selection (a
+    /// connection of files) asks of its nodes, through `nodes` or
+    /// `edges { node }`, fragments included.
+    pub fn columns(ctx: &Context<'_>) -> FileColumns {
+        let mut columns = FileColumns::KEY;
+        for field in ctx.field().selection_set() {
+            match field.name() {
+                "nodes" => columns = columns.union(node_columns(field)),
+                "edges" => {
+                    for edge in field.selection_set() {
+                        if edge.name() == "node" {
+                            columns = columns.union(node_columns(edge));
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        columns
+    }
+}
+
+/// The columns the fields selected of a file read (every column for a
+/// field this list does not know, so that a new field is never read from
+/// an empty column).
+fn node_columns(node: SelectionField<'_>) -> FileColumns {
+    let mut columns = FileColumns::KEY;
+    for field in node.selection_set() {
+        let read: &[&str] = match field.name() {
+            // The key (`folder` and `datasets` load by it).
+            "__typename" | "id" | "folder" | "datasets" => &[],
+            "title" => &["title"],
+            "kind" => &["kind"],
+            "objectUrl" => &["object_url"],
+            "objectUrls" => &["object_url", "parts"],
+            "sizeBytes" => &["size_bytes"],
+            "mimeType" => &["mime_type"],
+            "width" => &["width"],
+            "height" => &["height"],
+            "durationSeconds" => &["duration_seconds"],
+            "frameRate" => &["frame_rate"],
+            "frameCount" => &["frame_count"],
+            "variableFrameRate" => &["variable_frame_rate"],
+            "clientMetadata" => &["client_metadata"],
+            "createdAt" => &["created_at"],
+            _ => return FileColumns::ALL,
+        };
+        columns = columns.with(read);
+    }
+    columns
+}
 
 /// What a file holds.
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]

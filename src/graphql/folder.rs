@@ -93,6 +93,7 @@ impl Folder {
                 FileParent::Folder(self.model.id),
                 page_args(first, after)?,
                 filter,
+                File::columns(ctx),
             )
             .await?;
         Ok(connection(page, File))

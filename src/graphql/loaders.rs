@@ -27,7 +27,7 @@ use crate::auth::{Caller, Principal};
 use crate::error::AppResult;
 use crate::policy::Kind;
 use crate::service::access::{self, Access};
-use crate::service::files::{self, FileFilter, FileParent};
+use crate::service::files::{self, FileColumns, FileFilter, FileParent};
 use crate::service::page::{Cursor, Page, PageArgs, TotalCount};
 use crate::service::{
     datasets, folders, grants, groups, integrations, ontologies, projects, users, Services,
@@ -163,7 +163,7 @@ pub struct Loaders {
     pub project_datasets: DataLoader<Batch<Uuid, Vec<dataset::Model>>>,
     pub ontology_projects: DataLoader<Batch<Uuid, Vec<project::Model>>>,
     pub file_datasets: DataLoader<Batch<(Uuid, Uuid), Vec<dataset::Model>>>,
-    pub file_pages: DataLoader<Batch<(FileParent, PageArgs, FileFilter), FilePage>>,
+    pub file_pages: DataLoader<Batch<(FileParent, PageArgs, FileFilter, FileColumns), FilePage>>,
     pub file_counts: DataLoader<Batch<(FileParent, FileFilter), u64>>,
 }
 
@@ -297,19 +297,22 @@ impl Loaders {
                 batcher,
                 svc,
                 caller,
-                |svc, _, keys: Vec<(FileParent, PageArgs, FileFilter)>| async move {
-                    let mut groups: HashMap<(PageArgs, FileFilter), Vec<FileParent>> =
-                        HashMap::new();
-                    for (parent, args, filter) in keys {
-                        groups.entry((args, filter)).or_default().push(parent);
+                |svc, _, keys: Vec<(FileParent, PageArgs, FileFilter, FileColumns)>| async move {
+                    type Group = (PageArgs, FileFilter, FileColumns);
+                    let mut groups: HashMap<Group, Vec<FileParent>> = HashMap::new();
+                    for (parent, args, filter, columns) in keys {
+                        groups
+                            .entry((args, filter, columns))
+                            .or_default()
+                            .push(parent);
                     }
                     let mut out = HashMap::new();
-                    for ((args, filter), parents) in groups {
+                    for ((args, filter, columns), parents) in groups {
                         for (parent, (items, has_next)) in
-                            files::pages(&svc, &parents, &args, &filter).await?
+                            files::pages(&svc, &parents, &args, &filter, columns).await?
                         {
                             out.insert(
-                                (parent, args.clone(), filter.clone()),
+                                (parent, args.clone(), filter.clone(), columns),
                                 FilePage { items, has_next },
                             );
                         }
@@ -344,12 +347,13 @@ impl Loaders {
         parent: FileParent,
         args: PageArgs,
         filter: FileFilter,
+        columns: FileColumns,
     ) -> AppResult<Page<file::Model>> {
         args.limit()?;
         let has_previous = args.after.is_some();
         let page = self
             .file_pages
-            .load_one((parent, args, filter.clone()))
+            .load_one((parent, args, filter.clone(), columns))
             .await?
             .unwrap_or(FilePage {
                 items: Vec::new(),

@@ -407,7 +407,10 @@ pub async fn pages(
     parents: &[FileParent],
     args: &PageArgs,
     filter: &FileFilter,
+    columns: FileColumns,
 ) -> AppResult<HashMap<FileParent, (Vec<file::Model>, bool)>> {
+    let columns = columns.union(FileColumns::KEY);
+    let select_list = columns.select_list();
     let limit = args.limit()?;
     let mut out: HashMap<FileParent, (Vec<file::Model>, bool)> =
         parents.iter().map(|p| (*p, (Vec::new(), false))).collect();
@@ -440,7 +443,7 @@ pub async fn pages(
         let take = binds.bind(limit as i64 + 1);
         parts.push(if backend == DbBackend::Postgres {
             format!(
-                "SELECT {FILE_COLUMNS}, {kind} AS page_kind, p.parent AS page_parent \
+                "SELECT {select_list}, {kind} AS page_kind, p.parent AS page_parent \
                  FROM p{kind} p CROSS JOIN LATERAL (SELECT {file_col} AS file_id {from} \
                  WHERE {parent_col} = p.parent{conditions} ORDER BY {file_col} LIMIT {take}) r \
                  JOIN files f ON f.id = r.file_id"
@@ -449,7 +452,7 @@ pub async fn pages(
             // No LATERAL on SQLite: for each parent, the files whose id is
             // among its first keys, a subquery it runs per parent.
             format!(
-                "SELECT {FILE_COLUMNS}, {kind} AS page_kind, p.parent AS page_parent \
+                "SELECT {select_list}, {kind} AS page_kind, p.parent AS page_parent \
                  FROM p{kind} p JOIN files f WHERE f.id IN (SELECT {file_col} {from} \
                  WHERE {parent_col} = p.parent{conditions} ORDER BY {file_col} LIMIT {take})"
             )
@@ -467,7 +470,7 @@ pub async fn pages(
             continue;
         };
         let parent = (scope.wrap)(row.try_get::<Uuid>("", "page_parent")?);
-        let model = file_from_row(&row)?;
+        let model = file_from_row(&row, columns)?;
         let entry = out.entry(parent).or_default();
         if entry.0.len() as u64 == limit {
             entry.1 = true;
@@ -478,36 +481,135 @@ pub async fn pages(
     Ok(out)
 }
 
-/// The columns of a file as [`pages`] selects them, in the order
-/// [`file_from_row`] reads them.
-const FILE_COLUMNS: &str = "f.id, f.folder_id, f.title, f.kind, f.object_url, \
-    f.integration_id, f.size_bytes, f.mime_type, f.width, f.height, f.duration_seconds, \
-    f.frame_rate, f.frame_count, f.variable_frame_rate, f.client_metadata, f.parts, \
-    f.created_by, f.created_at, f.updated_at";
+/// The columns of a file, in the order [`pages`] selects them.
+const FILE_COLUMNS: [&str; 19] = [
+    "id",
+    "folder_id",
+    "title",
+    "kind",
+    "object_url",
+    "integration_id",
+    "size_bytes",
+    "mime_type",
+    "width",
+    "height",
+    "duration_seconds",
+    "frame_rate",
+    "frame_count",
+    "variable_frame_rate",
+    "client_metadata",
+    "parts",
+    "created_by",
+    "created_at",
+    "updated_at",
+];
 
-/// A file from a row that starts with [`FILE_COLUMNS`], its optional
+/// Which columns of its files a page reads: the key (id and folder) and
+/// those the fields a client selected show. A page of titles reads three
+/// columns of each file, not nineteen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FileColumns(u32);
+
+impl FileColumns {
+    /// Every column.
+    pub const ALL: FileColumns = FileColumns((1 << FILE_COLUMNS.len()) - 1);
+    /// The key alone: `id` and `folder_id`.
+    pub const KEY: FileColumns = FileColumns(0b11);
+
+    /// These columns and `names` (columns of `files`).
+    pub fn with(self, names: &[&str]) -> FileColumns {
+        names.iter().fold(self, |FileColumns(bits), name| {
+            let at = FILE_COLUMNS
+                .iter()
+                .position(|column| column == name)
+                .unwrap_or_else(|| panic!("files has no column {name}"));
+            FileColumns(bits | 1 << at)
+        })
+    }
+
+    pub fn union(self, other: FileColumns) -> FileColumns {
+        FileColumns(self.0 | other.0)
+    }
+
+    fn has(self, at: usize) -> bool {
+        self.0 & (1 << at) != 0
+    }
+
+    /// `f.<column>, …` for the columns of this set, in [`FILE_COLUMNS`] order.
+    fn select_list(self) -> String {
+        let names: Vec<String> = FILE_COLUMNS
+            .iter()
+            .enumerate()
+            .filter(|(at, _)| self.has(*at))
+            .map(|(_, name)| format!("f.{name}"))
+            .collect();
+        names.join(", ")
+    }
+}
+
+/// Reads the columns of a [`FileColumns`] select list by their place.
+struct FileRow<'a> {
+    row: &'a QueryResult,
+    columns: FileColumns,
+    next: usize,
+}
+
+impl FileRow<'_> {
+    /// The place in the row of the column at `at` in [`FILE_COLUMNS`], if
+    /// it was selected (called in that order).
+    fn place(&mut self, at: usize) -> Option<usize> {
+        self.columns.has(at).then(|| {
+            self.next += 1;
+            self.next - 1
+        })
+    }
+
+    /// A NOT NULL column; `None` when not selected.
+    fn value<T: sea_orm::TryGetable>(&mut self, at: usize) -> Result<Option<T>, DbErr> {
+        self.place(at)
+            .map(|place| self.row.try_get_by_index(place))
+            .transpose()
+    }
+
+    /// An optional column; `None` also when not selected.
+    fn optional<T: sea_orm::TryGetable>(&mut self, at: usize) -> Result<Option<T>, DbErr> {
+        Ok(match self.place(at) {
+            Some(place) => nullable(self.row, place)?,
+            None => None,
+        })
+    }
+}
+
+/// A file from a row that starts with `columns`' select list, its optional
 /// columns read with [`nullable`] (most files leave most of them empty).
-fn file_from_row(row: &QueryResult) -> Result<file::Model, DbErr> {
+/// Columns not selected keep empty values, which no field the client
+/// selected reads.
+fn file_from_row(row: &QueryResult, columns: FileColumns) -> Result<file::Model, DbErr> {
+    let mut r = FileRow {
+        row,
+        columns,
+        next: 0,
+    };
     Ok(file::Model {
-        id: row.try_get_by_index(0)?,
-        folder_id: row.try_get_by_index(1)?,
-        title: row.try_get_by_index(2)?,
-        kind: row.try_get_by_index(3)?,
-        object_url: row.try_get_by_index(4)?,
-        integration_id: nullable(row, 5)?,
-        size_bytes: nullable(row, 6)?,
-        mime_type: nullable(row, 7)?,
-        width: nullable(row, 8)?,
-        height: nullable(row, 9)?,
-        duration_seconds: nullable(row, 10)?,
-        frame_rate: nullable(row, 11)?,
-        frame_count: nullable(row, 12)?,
-        variable_frame_rate: nullable(row, 13)?,
-        client_metadata: nullable(row, 14)?,
-        parts: nullable(row, 15)?,
-        created_by: nullable(row, 16)?,
-        created_at: row.try_get_by_index(17)?,
-        updated_at: row.try_get_by_index(18)?,
+        id: r.value(0)?.unwrap_or_default(),
+        folder_id: r.value(1)?.unwrap_or_default(),
+        title: r.value(2)?.unwrap_or_default(),
+        kind: r.value(3)?.unwrap_or(FileKind::Image),
+        object_url: r.value(4)?.unwrap_or_default(),
+        integration_id: r.optional(5)?,
+        size_bytes: r.optional(6)?,
+        mime_type: r.optional(7)?,
+        width: r.optional(8)?,
+        height: r.optional(9)?,
+        duration_seconds: r.optional(10)?,
+        frame_rate: r.optional(11)?,
+        frame_count: r.optional(12)?,
+        variable_frame_rate: r.optional(13)?,
+        client_metadata: r.optional(14)?,
+        parts: r.optional(15)?,
+        created_by: r.optional(16)?,
+        created_at: r.value(17)?.unwrap_or_default(),
+        updated_at: r.value(18)?.unwrap_or_default(),
     })
 }
 

@@ -642,3 +642,65 @@ async fn a_folder_shared_with_a_group_reaches_its_members_but_not_its_managers()
         "NOT_FOUND"
     );
 }
+
+/// A page of files reads only the columns its selected fields show: every
+/// field, however it is selected (`nodes`, `edges { node }`, fragments),
+/// answers as the file itself does, and a page of titles answers titles.
+#[tokio::test]
+async fn a_page_of_files_answers_every_selected_field_as_the_file_does() {
+    let app = spawn_app().await;
+    let owner = app.user("owner@example.com").await;
+    let folder = app.folder(&owner, "Raw").await;
+    let files = json!([
+        { "objectUrl": "s3://bucket/animals/chicken.mp4", "kind": "VIDEO", "clientMetadata": { "farm": "north" } },
+        { "objectUrl": "https://cdn.example.com/cow.jpg", "title": "A cow", "kind": "IMAGE" },
+    ]);
+    app.ok(&owner, REGISTER, json!({ "f": folder, "files": files }))
+        .await;
+    const FIELDS: &str = "id title kind objectUrl objectUrls sizeBytes mimeType width height \
+        durationSeconds frameRate frameCount variableFrameRate clientMetadata createdAt \
+        folder { id } datasets { id }";
+    let whole = |file: &str| {
+        let query = format!("query($id: ID!) {{ file(id: $id) {{ {FIELDS} }} }}");
+        let (app, owner, id) = (&app, &owner, file.to_owned());
+        async move { app.ok(owner, &query, json!({ "id": id })).await["file"].clone() }
+    };
+    let page = app
+        .ok(
+            &owner,
+            &format!(
+                "query($f: ID!) {{ folder(id: $f) {{
+                    all: files {{ nodes {{ {FIELDS} }} }}
+                    edges: files {{ edges {{ node {{ id ...Kind ... on File {{ clientMetadata objectUrls }} }} }} }}
+                    titles: files {{ nodes {{ title }} }}
+                }} }}
+                fragment Kind on File {{ kind createdAt mimeType }}"
+            ),
+            json!({ "f": folder }),
+        )
+        .await;
+    let all = page["folder"]["all"]["nodes"].as_array().unwrap();
+    assert_eq!(all.len(), 2);
+    for (at, file) in all.iter().enumerate() {
+        let whole = whole(file["id"].as_str().unwrap()).await;
+        assert_eq!(file, &whole);
+        let edge = &page["folder"]["edges"]["edges"][at]["node"];
+        for field in [
+            "id",
+            "kind",
+            "createdAt",
+            "mimeType",
+            "clientMetadata",
+            "objectUrls",
+        ] {
+            assert_eq!(edge[field], whole[field], "{field}");
+        }
+        assert_eq!(
+            page["folder"]["titles"]["nodes"][at],
+            json!({ "title": whole["title"] })
+        );
+    }
+    assert!(all
+        .iter()
+        .any(|f| f["clientMetadata"] == json!({ "farm": "north" })));
+}
