@@ -21,6 +21,7 @@
 //! cargo bench --bench api -- --full             # 3 runs of 500 requests per operation
 //! cargo bench --bench api -- --scale 5          # 5x users, groups, datasets and projects
 //! cargo bench --bench api -- --small --sqlite   # a small workspace, SQLite only
+//! cargo bench --bench api -- --instructions     # the server's instructions per request (valgrind)
 //! ```
 //!
 //! | option / variable | default | meaning |
@@ -35,6 +36,7 @@
 //! | `--seconds N` | 10 | load mode: seconds per query |
 //! | `--scale N` | 1 | users, groups, datasets and projects times N (A / light is also measured at 1 for the ratio) |
 //! | `--small` | — | a workspace of 2,000 users and 400 datasets (a quick check) |
+//! | `--instructions` | — | instead of times: the instructions the server runs per request of A and B (callgrind; the same from run to run, where times on a shared machine are not) |
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -75,6 +77,7 @@ struct Options {
     seconds: u64,
     scale: usize,
     small: bool,
+    instructions: bool,
 }
 
 impl Options {
@@ -94,6 +97,7 @@ impl Options {
             seconds: 10,
             scale: 1,
             small: false,
+            instructions: false,
         };
         let (mut only_sqlite, mut only_pg) = (false, false);
         let mut args = std::env::args().skip(1);
@@ -125,6 +129,7 @@ impl Options {
                 "--seconds" => o.seconds = number("--seconds")? as u64,
                 "--scale" => o.scale = number("--scale")?,
                 "--small" => o.small = true,
+                "--instructions" => o.instructions = true,
                 other => bail!("unknown option {other} (see the top of benches/api.rs)"),
             }
         }
@@ -318,6 +323,7 @@ impl Server {
             log_to_file: false,
             // A large workspace on PostgreSQL may take its time.
             ready_within: Duration::from_secs(600),
+            wrapper: &[],
         };
         Server::launch(database_url, &launch).await
     }
@@ -941,6 +947,8 @@ struct BackendReport {
     /// Statements of A and B at page sizes 5 and 50: (A5, A50, B5, B50).
     page_size_statements: Option<(u64, u64, u64, u64)>,
     load: BTreeMap<String, Value>,
+    /// `--instructions`: the server's instructions per request.
+    instructions: BTreeMap<String, Value>,
     rss_kib: (u64, u64),
     a_light_at_scale_1: Option<Latency>,
 }
@@ -997,6 +1005,12 @@ async fn run_backend(
         backend.name(),
         server.pid()
     );
+
+    if options.instructions {
+        server.stop().await?;
+        report.instructions = instructions(&workspace.url, &cast).await?;
+        return Ok(report);
+    }
 
     if options.load {
         report.load = load(options, backend, &server, &http, &cast).await?;
@@ -1528,6 +1542,90 @@ async fn statements_of_pair(
     ))
 }
 
+// ---- instructions ----------------------------------------------------------
+
+/// Requests of each query counted, after a few that warm the server.
+const COUNTED: u64 = 50;
+
+/// The instructions the server runs per request of A and B for both users,
+/// counted by callgrind over [`COUNTED`] sequential requests: the same from
+/// run to run whatever else the machine does, where times on a shared
+/// machine vary by half. The server runs some 50 times slower under it.
+async fn instructions(url: &str, cast: &Cast) -> anyhow::Result<BTreeMap<String, Value>> {
+    if Command::new("valgrind").arg("--version").output().is_err() {
+        bail!("--instructions needs valgrind (apt install valgrind)");
+    }
+    let dir = tempfile::tempdir()?;
+    let out = dir.path().join("callgrind.out");
+    let out_file = format!("--callgrind-out-file={}", out.display());
+    let launch = Launch {
+        env: &[("ANNOGRAPH_IMPORT_JOBS", "0")],
+        without_shell_settings: false,
+        log_to_file: true,
+        ready_within: Duration::from_secs(600),
+        wrapper: &["valgrind", "--tool=callgrind", &out_file],
+    };
+    let server = Server::launch(url, &launch).await?;
+    let http = Http::new(&server);
+    let pid = server.pid().to_string();
+    let control = |what: &str| -> anyhow::Result<()> {
+        let status = Command::new("callgrind_control")
+            .args([what, &pid])
+            .stdout(std::process::Stdio::null())
+            .status()?;
+        anyhow::ensure!(status.success(), "callgrind_control {what} failed");
+        Ok(())
+    };
+    let mut figures = BTreeMap::new();
+    for (name, token, query) in [
+        ("A/heavy", &cast.heavy_token, A),
+        ("A/light", &cast.light_token, A),
+        ("B/heavy", &cast.heavy_token, B),
+        ("B/light", &cast.light_token, B),
+    ] {
+        for _ in 0..5 {
+            http.post(token, query, &json!({})).await?;
+        }
+        control("-z")?;
+        for _ in 0..COUNTED {
+            http.post(token, query, &json!({})).await?;
+        }
+        control("-d")?;
+        let total = last_dump_total(dir.path())?;
+        let per_request = total / COUNTED;
+        eprintln!(
+            "  instructions {name:<8} {per_request:>12} per request (server, {COUNTED} requests)"
+        );
+        figures.insert(
+            name.to_owned(),
+            json!({ "instructions_per_request": per_request, "requests": COUNTED }),
+        );
+    }
+    server.stop().await?;
+    Ok(figures)
+}
+
+/// The instructions counted in callgrind's newest dump in `dir`.
+fn last_dump_total(dir: &Path) -> anyhow::Result<u64> {
+    let newest = std::fs::read_dir(dir)?
+        .filter_map(Result::ok)
+        .filter_map(|entry| {
+            let name = entry.file_name().into_string().ok()?;
+            let n: u64 = name.strip_prefix("callgrind.out.")?.parse().ok()?;
+            Some((n, entry.path()))
+        })
+        .max()
+        .context("callgrind wrote no dump")?
+        .1;
+    std::fs::read_to_string(&newest)?
+        .lines()
+        .find_map(|line| line.strip_prefix("summary:"))
+        .context("a callgrind dump without a summary")?
+        .trim()
+        .parse()
+        .context("the summary of a callgrind dump")
+}
+
 // ---- load ------------------------------------------------------------------
 
 /// A and B for both users, each by `connections` clients at once for `seconds`.
@@ -1676,7 +1774,7 @@ async fn bench(options: Options) -> anyhow::Result<()> {
             Err(e) => return Err(e),
         };
         let mut report = run_backend(&options, backend, &workspace, &shape).await?;
-        if options.scale != 1 && !options.load {
+        if options.scale != 1 && !options.load && !options.instructions {
             // A / light on the workspace of scale 1, for the ratio.
             let base = options.shape(1);
             let small = prepare(base.clone()).await?;
@@ -1731,12 +1829,16 @@ fn print_report(
         for (op, l) in &report.load {
             println!("  load {op:<27} {l}");
         }
+        for (op, i) in &report.instructions {
+            println!("  instructions {op:<19} {i}");
+        }
         backends.insert(
             (*name).to_owned(),
             json!({
                 "seed_seconds": report.seeded_in.map(|d| round(d.as_secs_f64())),
                 "ops": ops,
                 "load": report.load,
+                "instructions": report.instructions,
                 "page_size_statements": report.page_size_statements.map(|(a5, a50, b5, b50)| json!({ "A_first_5": a5, "A_first_50": a50, "B_first_5": b5, "B_first_50": b50 })),
                 "server_rss_kib": report.rss_kib.0,
                 "server_peak_rss_kib": report.rss_kib.1,
@@ -1744,7 +1846,7 @@ fn print_report(
             }),
         );
         // A and B against the hand-written SQL.
-        if !options.load {
+        if !options.load && !options.instructions {
             for op in ["A/heavy", "A/light", "B/heavy", "B/light"] {
                 if let Some(f) = report.ops.get(op) {
                     let p50 = f.http.p50 / f.sql.p50;
@@ -1817,7 +1919,7 @@ fn print_report(
         "shape": { "users": shape.users, "groups": shape.groups, "datasets": shape.datasets, "files": shape.files, "projects": shape.projects, "seed": shape.seed },
         "samples": options.samples,
         "runs": options.runs,
-        "mode": if options.load { "load" } else { "latency" },
+        "mode": if options.load { "load" } else if options.instructions { "instructions" } else { "latency" },
         "backends": backends,
         "targets": targets,
         "notes": notes,

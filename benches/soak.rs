@@ -763,6 +763,7 @@ async fn run(
         without_shell_settings: true,
         log_to_file: true,
         ready_within: Duration::from_secs(60),
+        wrapper: &[],
     };
     let server = Server::launch(&database.url, &launch).await?;
     let outcome = drive(settings, backend, &server, db_port).await;

@@ -52,6 +52,9 @@ pub struct Launch<'a> {
     pub log_to_file: bool,
     /// How long the server may take to answer `/readyz`.
     pub ready_within: Duration,
+    /// A program the server runs under (its arguments, then the server's
+    /// command line), such as `valgrind --tool=callgrind`; empty: none.
+    pub wrapper: &'a [&'a str],
 }
 
 /// `annograph serve` in a child process on a loopback port, killed when
@@ -73,7 +76,14 @@ impl Server {
             .local_addr()?
             .port();
         let dir = tempfile::tempdir()?;
-        let mut command = Command::new(env!("CARGO_BIN_EXE_annograph"));
+        let mut command = match launch.wrapper {
+            [] => Command::new(env!("CARGO_BIN_EXE_annograph")),
+            [program, args @ ..] => {
+                let mut command = Command::new(program);
+                command.args(args).arg(env!("CARGO_BIN_EXE_annograph"));
+                command
+            }
+        };
         if launch.without_shell_settings {
             for (name, _) in std::env::vars().filter(|(n, _)| n.starts_with("ANNOGRAPH_")) {
                 command.env_remove(name);
