@@ -1544,6 +1544,16 @@ async fn statements_of_pair(
 
 // ---- instructions ----------------------------------------------------------
 
+/// A and B for the heavy and the light user: (name, token, query).
+fn a_and_b(cast: &Cast) -> [(&'static str, &str, &'static str); 4] {
+    [
+        ("A/heavy", &cast.heavy_token, A),
+        ("A/light", &cast.light_token, A),
+        ("B/heavy", &cast.heavy_token, B),
+        ("B/light", &cast.light_token, B),
+    ]
+}
+
 /// Requests of each query counted, after a few that warm the server.
 const COUNTED: u64 = 50;
 
@@ -1577,12 +1587,7 @@ async fn instructions(url: &str, cast: &Cast) -> anyhow::Result<BTreeMap<String,
         Ok(())
     };
     let mut figures = BTreeMap::new();
-    for (name, token, query) in [
-        ("A/heavy", &cast.heavy_token, A),
-        ("A/light", &cast.light_token, A),
-        ("B/heavy", &cast.heavy_token, B),
-        ("B/light", &cast.light_token, B),
-    ] {
+    for (name, token, query) in a_and_b(cast) {
         for _ in 0..5 {
             http.post(token, query, &json!({})).await?;
         }
@@ -1637,12 +1642,7 @@ async fn load(
     cast: &Cast,
 ) -> anyhow::Result<BTreeMap<String, Value>> {
     let mut out = BTreeMap::new();
-    for (name, token, query) in [
-        ("A/heavy", &cast.heavy_token, A),
-        ("A/light", &cast.light_token, A),
-        ("B/heavy", &cast.heavy_token, B),
-        ("B/light", &cast.light_token, B),
-    ] {
+    for (name, token, query) in a_and_b(cast) {
         let deadline = Instant::now() + Duration::from_secs(options.seconds);
         let cpu_before = server.cpu();
         let client_before = cpu_seconds(std::process::id());
@@ -1656,7 +1656,7 @@ async fn load(
                 .build()?;
             let url = http.url.clone();
             let body = Arc::new(serde_json::to_vec(&json!({ "query": query }))?);
-            let token = token.clone();
+            let token = token.to_owned();
             tasks.push(tokio::spawn(async move {
                 let mut times = Vec::new();
                 let mut errors = 0u64;

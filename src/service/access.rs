@@ -18,8 +18,8 @@
 //! A list filter is the same text for every caller, only the caller's id
 //! changes: each is rendered once per process and database ([`Reach`]) and
 //! then bound, so that a request neither rebuilds nor re-renders the
-//! statement tree of its filter (building and cloning those trees was half
-//! of the server's work for a short list).
+//! statement tree of its filter (building and cloning those trees was a
+//! fifth of the server's work for a short list).
 
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex};
@@ -199,13 +199,7 @@ pub fn visible_dataset_ids(svc: &Services, user: Uuid) -> Reach {
 }
 
 fn dataset_reach(policy: &Policy, backend: DbBackend, user: Uuid) -> Reach {
-    let route = Route::Datasets {
-        datasets: policy.roles_allowing(Kind::Dataset, Action::View).to_vec(),
-        projects: policy.roles_allowing(Kind::Project, Action::View).to_vec(),
-    };
-    Reach::of(policy, backend, route, user, |user| {
-        visible_dataset_select(policy, user)
-    })
+    viewable_reach(policy, backend, Kind::Dataset, user, visible_dataset_select)
 }
 
 /// Datasets `user` may view: through a dataset role, or read-only through a
@@ -221,13 +215,30 @@ pub fn visible_ontologies(svc: &Services, user: Uuid) -> Condition {
 }
 
 fn ontology_reach(policy: &Policy, backend: DbBackend, user: Uuid) -> Reach {
-    let route = Route::Ontologies {
-        ontologies: policy.roles_allowing(Kind::Ontology, Action::View).to_vec(),
+    viewable_reach(
+        policy,
+        backend,
+        Kind::Ontology,
+        user,
+        visible_ontology_select,
+    )
+}
+
+/// The resources of `kind` (datasets, ontologies) `user` may view through
+/// a role of their own or a project, as `select` builds them.
+fn viewable_reach(
+    policy: &Policy,
+    backend: DbBackend,
+    kind: Kind,
+    user: Uuid,
+    select: fn(&Policy, Uuid) -> SelectStatement,
+) -> Reach {
+    let route = Route::Viewable {
+        kind,
+        roles: policy.roles_allowing(kind, Action::View).to_vec(),
         projects: policy.roles_allowing(Kind::Project, Action::View).to_vec(),
     };
-    Reach::of(policy, backend, route, user, |user| {
-        visible_ontology_select(policy, user)
-    })
+    Reach::of(policy, backend, route, user, |user| select(policy, user))
 }
 
 pub fn visible_projects(svc: &Services, user: Uuid) -> Condition {
@@ -244,12 +255,10 @@ enum Route {
         kind: Kind,
         roles: Vec<Role>,
     },
-    Datasets {
-        datasets: Vec<Role>,
-        projects: Vec<Role>,
-    },
-    Ontologies {
-        ontologies: Vec<Role>,
+    /// Viewable through a role of the caller's own or through a project.
+    Viewable {
+        kind: Kind,
+        roles: Vec<Role>,
         projects: Vec<Role>,
     },
 }

@@ -105,7 +105,6 @@ impl TotalCount {
 /// One page of a list.
 pub struct Page<M> {
     pub items: Vec<M>,
-    /// The opaque cursor of each item.
     /// Each item's cursor, encoded only if the client asks for it.
     pub cursors: Vec<Cursor>,
     pub has_next: bool,
