@@ -17,8 +17,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextPrepareRequest,
-    NextResolve, NextValidation, ResolveInfo,
+    ExtensionContext, NextExecute, NextParseQuery, NextPrepareRequest, NextResolve, NextValidation,
+    ResolveInfo,
 };
 use async_graphql::parser::types::{
     DocumentOperations, ExecutableDocument, OperationType, Selection, SelectionSet,
@@ -50,16 +50,17 @@ pub struct Limits {
     pub validated: Validated,
 }
 
-impl ExtensionFactory for Limits {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(Run {
+impl Limits {
+    /// The limits of one request.
+    pub(super) fn run(&self) -> Run {
+        Run {
             limits: self.clone(),
             operation_name: OnceLock::new(),
             validation_key: Mutex::default(),
             operations: OnceLock::new(),
             deadline: OnceLock::new(),
             stopped: Mutex::default(),
-        })
+        }
     }
 }
 
@@ -183,8 +184,9 @@ fn hash_value<H: Hasher>(value: &ConstValue, state: &mut H) {
     }
 }
 
-/// The limits applied to one request.
-struct Run {
+/// The limits applied to one request: the part of the request's extension
+/// (`hooks`) that runs innermost, next to async-graphql's own steps.
+pub(super) struct Run {
     limits: Limits,
     /// The operation the request asks for.
     operation_name: OnceLock<Option<String>>,
@@ -272,9 +274,8 @@ pub fn count_aliases(document: &ExecutableDocument) -> usize {
     operations + fragments
 }
 
-#[async_graphql::async_trait::async_trait]
-impl Extension for Run {
-    async fn prepare_request(
+impl Run {
+    pub(super) async fn prepare_request(
         &self,
         ctx: &ExtensionContext<'_>,
         request: Request,
@@ -285,7 +286,7 @@ impl Extension for Run {
         Ok(request)
     }
 
-    async fn parse_query(
+    pub(super) async fn parse_query(
         &self,
         ctx: &ExtensionContext<'_>,
         query: &str,
@@ -339,7 +340,7 @@ impl Extension for Run {
         Ok(document)
     }
 
-    async fn validation(
+    pub(super) async fn validation(
         &self,
         ctx: &ExtensionContext<'_>,
         next: NextValidation<'_>,
@@ -360,7 +361,7 @@ impl Extension for Run {
         Ok(result)
     }
 
-    async fn execute(
+    pub(super) async fn execute(
         &self,
         ctx: &ExtensionContext<'_>,
         operation_name: Option<&str>,
@@ -384,7 +385,7 @@ impl Extension for Run {
         }
     }
 
-    async fn resolve(
+    pub(super) async fn resolve(
         &self,
         ctx: &ExtensionContext<'_>,
         info: ResolveInfo<'_>,
@@ -434,6 +435,7 @@ impl Extension for Run {
 mod tests {
     use super::*;
     use crate::events::EventBus;
+    use crate::graphql::hooks::RequestHooks;
     use crate::graphql::schema::{Mutation, Query};
     use crate::graphql::subscription::Subscription;
     use crate::metrics::Metrics;
@@ -462,14 +464,14 @@ mod tests {
             Subscription::default(),
         )
         .limit_complexity(100)
-        .extension(Limits {
+        .extension(RequestHooks(Limits {
             max_aliases: 10,
             timeout: Duration::from_secs(10),
             introspection: true,
             budget: BUDGET,
             anonymous: BUDGET,
             validated: validated.clone(),
-        })
+        }))
         .data(services)
         .finish();
         let run = |first: i64| {

@@ -9,11 +9,9 @@ use std::future::Future;
 use std::hash::Hash;
 use std::sync::Arc;
 
-use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextPrepareRequest, NextSubscribe,
-};
+use async_graphql::extensions::ExtensionContext;
 use async_graphql::futures_util::stream::{BoxStream, StreamExt};
-use async_graphql::{Request, Response, ServerResult};
+use async_graphql::{Request, Response};
 use entity::{
     dataset, file, folder, group, group_membership, integration, ontology, project, role_grant,
     user,
@@ -404,33 +402,16 @@ impl Loaders {
 /// What each request gets for itself: a fresh `Loaders` when an
 /// authenticated caller makes it, the operation run with their batches
 /// started when it waits for them (see `batcher`), and the mark that
-/// execution began ([`ExecutionStarted`]).
-///
-/// One extension rather than one per concern: async-graphql passes every
-/// field of a response through each extension's `resolve` hook, so each
-/// extension costs a boxed future per field.
-pub struct RequestScope;
-
-impl ExtensionFactory for RequestScope {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(RequestLoaders::default())
-    }
-}
-
-/// The extension of one request: the batcher of the loaders it makes.
+/// execution began ([`ExecutionStarted`]). Part of the request's extension
+/// (`hooks`).
 #[derive(Default)]
-struct RequestLoaders {
+pub(super) struct RequestScope {
     batcher: Arc<Batcher>,
 }
 
-#[async_graphql::async_trait::async_trait]
-impl Extension for RequestLoaders {
-    async fn prepare_request(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        mut request: Request,
-        next: NextPrepareRequest<'_>,
-    ) -> ServerResult<Request> {
+impl RequestScope {
+    /// Gives the request the caller's loaders.
+    pub(super) fn prepare(&self, ctx: &ExtensionContext<'_>, request: &mut Request) {
         let caller = request
             .data
             .get(&TypeId::of::<Principal>())
@@ -440,30 +421,25 @@ impl Extension for RequestLoaders {
             let loaders = Loaders::with_batcher(svc, &caller, &self.batcher);
             request.data.insert(Arc::new(loaders));
         }
-        next.run(ctx, request).await
     }
 
-    async fn execute(
+    /// Runs the operation, starting the loaders' batches when it waits for
+    /// them. For a subscription, this runs as each event is resolved.
+    pub(super) async fn execute(
         &self,
         ctx: &ExtensionContext<'_>,
-        operation_name: Option<&str>,
-        next: NextExecute<'_>,
+        operation: impl Future<Output = Response>,
     ) -> Response {
-        // For a subscription, this runs as each event is resolved.
         if let Some(started) = ctx.data_opt::<ExecutionStarted>() {
             started.mark();
         }
-        self.batcher.drive(next.run(ctx, operation_name)).await
+        self.batcher.drive(operation).await
     }
 
-    fn subscribe<'s>(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        stream: BoxStream<'s, Response>,
-        next: NextSubscribe<'_>,
-    ) -> BoxStream<'s, Response> {
-        // The stream prepares the request (and makes the loaders) when first
-        // polled, and resolves each event as it comes.
-        self.batcher.drive_stream(next.run(ctx, stream)).boxed()
+    /// The same for a subscription's stream, which prepares the request
+    /// (and makes the loaders) when first polled, and resolves each event
+    /// as it comes.
+    pub(super) fn subscribe<'s>(&self, stream: BoxStream<'s, Response>) -> BoxStream<'s, Response> {
+        self.batcher.drive_stream(stream).boxed()
     }
 }

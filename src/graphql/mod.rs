@@ -18,6 +18,7 @@ pub mod document;
 pub mod file;
 pub mod folder;
 pub mod group;
+pub mod hooks;
 pub mod import;
 pub mod integration;
 pub mod limits;

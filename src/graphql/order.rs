@@ -6,34 +6,22 @@
 //! resolves the fields of an object concurrently and writes each into the
 //! object when it finishes, so a field that waits for the database (a
 //! `totalCount`, a loader) comes after one answered from memory, whatever
-//! the query's order. This extension puts every object of the answer back
-//! into the order of its selection set before it is serialized.
+//! the query's order. [`SelectionOrder`] puts every object of the answer
+//! back into the order of its selection set before it is serialized.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
-use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextPrepareRequest,
-    NextSubscribe,
-};
 use async_graphql::futures_util::stream::{BoxStream, StreamExt};
 use async_graphql::indexmap::IndexMap;
 use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
-use async_graphql::{Name, Request, Response, ServerResult, Value, Variables};
-
-/// Keeps the fields of every response in the order of the selection set.
-pub struct SelectionOrder;
-
-impl ExtensionFactory for SelectionOrder {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(PerRequest::default())
-    }
-}
+use async_graphql::{Name, Request, Response, Value};
 
 /// The shape of the operation of one request, kept from parsing to
-/// execution.
+/// execution: the part of the request's extension (`hooks`) that keeps the
+/// fields of every response in the order of the selection set.
 #[derive(Default)]
-struct PerRequest {
+pub(super) struct SelectionOrder {
     kept: Arc<Mutex<Kept>>,
 }
 
@@ -61,62 +49,43 @@ fn kept(kept: &Mutex<Kept>) -> std::sync::MutexGuard<'_, Kept> {
     kept.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-#[async_graphql::async_trait::async_trait]
-impl Extension for PerRequest {
-    async fn prepare_request(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        request: Request,
-        next: NextPrepareRequest<'_>,
-    ) -> ServerResult<Request> {
+impl SelectionOrder {
+    /// Notes the operation the request asks for (before it is prepared).
+    pub(super) fn remember_operation(&self, request: &Request) {
         kept(&self.kept).operation_name = request.operation_name.clone();
-        next.run(ctx, request).await
     }
 
-    async fn parse_query(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        query: &str,
-        variables: &Variables,
-        next: NextParseQuery<'_>,
-    ) -> ServerResult<ExecutableDocument> {
-        let document = next.run(ctx, query, variables).await?;
+    /// Notes the shape of that operation in the parsed document.
+    pub(super) fn remember_shape(&self, document: &ExecutableDocument) {
         let mut kept = kept(&self.kept);
-        kept.shape = Shape::of_operation(&document, kept.operation_name.as_deref()).map(Arc::new);
-        Ok(document)
+        kept.shape = Shape::of_operation(document, kept.operation_name.as_deref()).map(Arc::new);
     }
 
-    async fn execute(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        operation_name: Option<&str>,
-        next: NextExecute<'_>,
-    ) -> Response {
-        let mut response = next.run(ctx, operation_name).await;
-        let shape = kept(&self.kept).shape.clone();
-        if let Some(shape) = shape {
-            shape.apply(&mut response.data);
-        }
-        response
+    /// Puts the response's objects in the order of the selection set.
+    pub(super) fn apply(&self, response: &mut Response) {
+        apply(&self.kept, response);
     }
 
-    fn subscribe<'s>(
+    /// The same for each response of a subscription. The stream parses the
+    /// document when first polled, so the shape is read per response.
+    pub(super) fn apply_to_stream<'s>(
         &self,
-        ctx: &ExtensionContext<'_>,
         stream: BoxStream<'s, Response>,
-        next: NextSubscribe<'_>,
     ) -> BoxStream<'s, Response> {
-        // The stream parses the document when first polled.
-        let kept_request = self.kept.clone();
-        next.run(ctx, stream)
+        let kept = self.kept.clone();
+        stream
             .map(move |mut response| {
-                let shape = kept(&kept_request).shape.clone();
-                if let Some(shape) = shape {
-                    shape.apply(&mut response.data);
-                }
+                apply(&kept, &mut response);
                 response
             })
             .boxed()
+    }
+}
+
+fn apply(kept_shape: &Mutex<Kept>, response: &mut Response) {
+    let shape = kept(kept_shape).shape.clone();
+    if let Some(shape) = shape {
+        shape.apply(&mut response.data);
     }
 }
 

@@ -57,16 +57,14 @@ pub fn build_schema(services: Option<Services>, limits: &QueryLimits) -> AppSche
         .limit_depth(limits.max_depth)
         .limit_complexity(limits.max_complexity)
         .register_output_type::<super::node::Node>()
-        .extension(super::order::SelectionOrder)
-        .extension(super::loaders::RequestScope)
-        .extension(super::limits::Limits {
+        .extension(super::hooks::RequestHooks(super::limits::Limits {
             max_aliases: limits.max_aliases,
             timeout: limits.request_timeout,
             introspection: limits.introspection,
             budget: limits.budget(),
             anonymous: limits.anonymous_budget(),
             validated: Default::default(),
-        });
+        }));
     if !limits.introspection {
         builder = builder.disable_introspection();
     }
