@@ -267,13 +267,20 @@ enum Route {
 /// every bound value equal to it is the caller's id.
 const CALLER: Uuid = Uuid::from_u128(0x7a3e_5c1d_9b24_4f60_8e17_c0ff_ee0c_a11e);
 
-/// A filter's subquery rendered for one database: `column IN (subquery)`
-/// and `column NOT IN (subquery)` with the column as the first bound
-/// expression, and what each further placeholder binds.
+/// A filter's subquery rendered for one database, cut at its placeholders:
+/// `column IN (subquery)` and `column NOT IN (subquery)`, and what each
+/// placeholder binds.
+///
+/// A statement holds the filter as a custom expression whose template has
+/// only placeholders: the column, the pieces of text (written as they are)
+/// and the bound values in turn. sea-query tokenizes a custom template
+/// character by character to number its placeholders; the template of a
+/// few placeholders costs little, the filter's text (some hundreds of
+/// tokens) would cost that on every request.
 #[derive(Debug)]
 struct Compiled {
-    within: &'static str,
-    outside: &'static str,
+    within: Template,
+    outside: Template,
     binds: Vec<Bind>,
 }
 
@@ -281,6 +288,15 @@ struct Compiled {
 enum Bind {
     Caller,
     Fixed(Value),
+}
+
+/// `column <pieces[0]> bind <pieces[1]> … bind <pieces[n]>`: one more piece
+/// than binds, and the template that puts the column, the pieces and the
+/// binds in a row.
+#[derive(Debug)]
+struct Template {
+    placeholders: &'static str,
+    pieces: Vec<&'static str>,
 }
 
 type CompiledKey = (bool, Vec<Role>, Route);
@@ -294,7 +310,7 @@ static COMPILED: LazyLock<Mutex<HashMap<CompiledKey, Arc<Compiled>>>> =
 impl Compiled {
     fn render(backend: DbBackend, select: &SelectStatement) -> Compiled {
         let statement = backend.build(select);
-        let binds = statement
+        let binds: Vec<Bind> = statement
             .values
             .map(|values| values.0)
             .unwrap_or_default()
@@ -304,23 +320,51 @@ impl Compiled {
                 other => Bind::Fixed(other),
             })
             .collect();
-        let (column, subquery) = if backend == DbBackend::Postgres {
-            ("$1", shift_placeholders(&statement.sql, 1))
-        } else {
-            ("?", statement.sql)
+        let pieces = split_at_placeholders(&statement.sql, backend);
+        assert_eq!(pieces.len(), binds.len() + 1, "{}", statement.sql);
+        let template = |operator: &str| {
+            let mut pieces = pieces.clone();
+            pieces[0] = format!(" {operator} ({}", pieces[0]);
+            *pieces.last_mut().expect("one piece at least") += ")";
+            Template::new(backend, pieces)
         };
         Compiled {
-            within: Box::leak(format!("{column} IN ({subquery})").into_boxed_str()),
-            outside: Box::leak(format!("{column} NOT IN ({subquery})").into_boxed_str()),
+            within: template("IN"),
+            outside: template("NOT IN"),
             binds,
         }
     }
 }
 
-/// `sql` with every PostgreSQL placeholder `$n` renumbered `$(n + by)`;
-/// quoted text and identifiers are left as they are.
-fn shift_placeholders(sql: &str, by: usize) -> String {
-    let mut out = String::with_capacity(sql.len() + 8);
+impl Template {
+    fn new(backend: DbBackend, pieces: Vec<String>) -> Template {
+        // The column, then each piece and each bind in turn.
+        let exprs = 2 * pieces.len();
+        // Spaced: `??` would be a literal question mark on SQLite, and
+        // `$1$2$` the start of a dollar-quoted string on PostgreSQL. The
+        // statement gets a space between the pieces.
+        let placeholders = (1..=exprs)
+            .map(|n| match backend {
+                DbBackend::Postgres => format!("${n}"),
+                _ => "?".to_owned(),
+            })
+            .collect::<Vec<_>>()
+            .join(" ");
+        Template {
+            placeholders: Box::leak(placeholders.into_boxed_str()),
+            pieces: pieces
+                .into_iter()
+                .map(|piece| &*Box::leak(piece.into_boxed_str()))
+                .collect(),
+        }
+    }
+}
+
+/// `sql` cut at its placeholders (`$1`, `$2`, … in order on PostgreSQL, `?`
+/// on SQLite); quoted text and identifiers are left whole.
+fn split_at_placeholders(sql: &str, backend: DbBackend) -> Vec<String> {
+    let numbered = backend == DbBackend::Postgres;
+    let mut pieces = vec![String::new()];
     let mut chars = sql.chars().peekable();
     let mut quote = None;
     while let Some(c) = chars.next() {
@@ -328,21 +372,28 @@ fn shift_placeholders(sql: &str, by: usize) -> String {
             (Some(q), c) if c == q => quote = None,
             (Some(_), _) => {}
             (None, '\'' | '"') => quote = Some(c),
-            (None, '$') if chars.peek().is_some_and(char::is_ascii_digit) => {
+            (None, '$') if numbered && chars.peek().is_some_and(char::is_ascii_digit) => {
                 let mut digits = String::new();
                 while let Some(d) = chars.next_if(char::is_ascii_digit) {
                     digits.push(d);
                 }
-                let n: usize = digits.parse().expect("ASCII digits");
-                out.push('$');
-                out.push_str(&(n + by).to_string());
+                assert_eq!(
+                    digits.parse::<usize>().ok(),
+                    Some(pieces.len()),
+                    "placeholders numbered in order: {sql}"
+                );
+                pieces.push(String::new());
+                continue;
+            }
+            (None, '?') if !numbered => {
+                pieces.push(String::new());
                 continue;
             }
             _ => {}
         }
-        out.push(c);
+        pieces.last_mut().expect("one piece at least").push(c);
     }
-    out
+    pieces
 }
 
 /// The ids of the resources a caller reaches by one route, as a subquery
@@ -385,24 +436,31 @@ impl Reach {
         Reach { compiled, user }
     }
 
-    fn with_column(&self, text: &'static str, column: impl ColumnTrait) -> SimpleExpr {
-        let mut exprs = Vec::with_capacity(1 + self.compiled.binds.len());
+    fn with_column(&self, template: &Template, column: impl ColumnTrait) -> SimpleExpr {
+        let mut exprs = Vec::with_capacity(2 * template.pieces.len());
         exprs.push(column.into_expr());
-        exprs.extend(self.compiled.binds.iter().map(|bind| match bind {
-            Bind::Caller => Expr::val(self.user),
-            Bind::Fixed(value) => Expr::val(value.clone()),
-        }));
-        Expr::cust_with_exprs(text, exprs)
+        let mut pieces = template.pieces.iter();
+        for bind in &self.compiled.binds {
+            exprs.push(Expr::cust(
+                *pieces.next().expect("a piece before each bind"),
+            ));
+            exprs.push(match bind {
+                Bind::Caller => Expr::val(self.user),
+                Bind::Fixed(value) => Expr::val(value.clone()),
+            });
+        }
+        exprs.push(Expr::cust(*pieces.next().expect("a piece after the binds")));
+        Expr::cust_with_exprs(template.placeholders, exprs)
     }
 
     /// `column IN (…)`: the column holds one of these ids.
     pub fn contains(&self, column: impl ColumnTrait) -> SimpleExpr {
-        self.with_column(self.compiled.within, column)
+        self.with_column(&self.compiled.within, column)
     }
 
     /// `column NOT IN (…)`.
     pub fn excludes(&self, column: impl ColumnTrait) -> SimpleExpr {
-        self.with_column(self.compiled.outside, column)
+        self.with_column(&self.compiled.outside, column)
     }
 }
 
@@ -791,18 +849,35 @@ mod tests {
     }
 
     #[test]
-    fn placeholders_shift_outside_quotes_only() {
+    fn statements_are_cut_at_placeholders_outside_quotes_only() {
         assert_eq!(
-            shift_placeholders(
-                r#"SELECT "a$1" FROM t WHERE x = $1 AND y = '$2' AND z IN ($2, $10)"#,
-                1
+            split_at_placeholders(
+                r#"SELECT "a$1" FROM t WHERE x = $1 AND y = '$2' AND z IN ($2, $3)"#,
+                DbBackend::Postgres
             ),
-            r#"SELECT "a$1" FROM t WHERE x = $2 AND y = '$2' AND z IN ($3, $11)"#
+            [
+                r#"SELECT "a$1" FROM t WHERE x = "#,
+                " AND y = '$2' AND z IN (",
+                ", ",
+                ")"
+            ]
+        );
+        assert_eq!(
+            split_at_placeholders(
+                r#"SELECT "a?" FROM t WHERE x = ? AND y = '?' AND z IN (?)"#,
+                DbBackend::Sqlite
+            ),
+            [
+                r#"SELECT "a?" FROM t WHERE x = "#,
+                " AND y = '?' AND z IN (",
+                ")"
+            ]
         );
     }
 
     /// A compiled filter renders as the subquery built for the caller would,
-    /// text and bound values alike, on both databases and for every route.
+    /// text and bound values alike, on both databases and for every route
+    /// (with spaces between the pieces, see `Template`).
     #[test]
     fn compiled_filters_render_as_the_built_subquery() {
         let policy = policy();
@@ -826,13 +901,18 @@ mod tests {
             for (reach, select) in routes {
                 let render =
                     |filter: SimpleExpr| dataset::Entity::find().filter(filter).build(backend);
+                let same_text = |compiled: &str, built: &str| {
+                    let unspaced =
+                        |s: &str| s.chars().filter(|c| !c.is_whitespace()).collect::<String>();
+                    assert_eq!(unspaced(compiled), unspaced(built), "{backend:?}");
+                };
                 let compiled = render(reach.contains(dataset::Column::Id));
                 let built = render(dataset::Column::Id.in_subquery(select.clone()));
-                assert_eq!(compiled.sql, built.sql, "{backend:?}");
+                same_text(&compiled.sql, &built.sql);
                 assert_eq!(compiled.values, built.values, "{backend:?}");
                 let compiled = render(reach.excludes(dataset::Column::FolderId));
                 let built = render(dataset::Column::FolderId.not_in_subquery(select));
-                assert_eq!(compiled.sql, built.sql, "{backend:?}");
+                same_text(&compiled.sql, &built.sql);
                 assert_eq!(compiled.values, built.values, "{backend:?}");
                 assert!(compiled.values.unwrap().0.contains(&Value::from(user)));
             }
