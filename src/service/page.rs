@@ -11,13 +11,13 @@ use sea_orm::sea_query::{
     Alias, Asterisk, CommonTableExpression, Expr, ExprTrait, JoinType, Query, WithClause,
 };
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, FromQueryResult,
-    IdenStatic, Order as SeaOrder, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
-    QueryTrait, Select,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, IdenStatic,
+    Order as SeaOrder, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Select,
 };
 use uuid::Uuid;
 
 use crate::error::{AppError, AppResult};
+use crate::service::row::FromRow;
 
 pub const DEFAULT_PAGE_SIZE: i32 = 20;
 pub const MAX_PAGE_SIZE: i32 = 100;
@@ -284,7 +284,7 @@ pub async fn paginate_visible<E>(
 ) -> AppResult<Page<E::Model>>
 where
     E: EntityTrait,
-    E::Model: Sync,
+    E::Model: FromRow + Sync,
 {
     let limit = args.limit()?;
     let select = in_range(select, &keys, &args);
@@ -345,7 +345,7 @@ where
             counted = Some(row.try_get::<i64>("", "total_count")?);
         }
         if row.try_get::<Option<Uuid>>("", keys.id.as_str())?.is_some() {
-            items.push(E::Model::from_query_result(&row, "")?);
+            items.push(E::Model::from_row(&row)?);
         }
     }
     let total = match counted {

@@ -1,11 +1,13 @@
 //! Users: provisioned from verified tokens, listed for picking collaborators.
 
+use std::sync::OnceLock;
+
 use chrono::Utc;
 use entity::enums::AuditAction;
 use entity::user;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, DatabaseConnection, EntityTrait, IntoActiveModel,
-    QueryFilter, Set,
+    ActiveModelTrait, ColumnTrait, Condition, DatabaseConnection, DbBackend, EntityTrait,
+    FromQueryResult, IntoActiveModel, QueryFilter, QueryTrait, Set, Statement,
 };
 use uuid::Uuid;
 
@@ -81,11 +83,7 @@ pub async fn provision(db: &DatabaseConnection, claims: &Claims) -> AppResult<us
     })?;
     let name = claimed_name(claims);
     let name = name.as_deref();
-    if let Some(existing) = user::Entity::find()
-        .filter(user::Column::Email.eq(&email))
-        .one(db)
-        .await?
-    {
+    if let Some(existing) = by_email(db, &email).await? {
         return match name {
             Some(name) if name != existing.name => {
                 let mut active = existing.into_active_model();
@@ -102,13 +100,27 @@ pub async fn provision(db: &DatabaseConnection, claims: &Claims) -> AppResult<us
     match insert(db, &email, &name, Role::Member).await {
         Ok(u) => Ok(u),
         // Two first requests of the same user raced; the other one won.
-        Err(AppError::Conflict(_)) => user::Entity::find()
-            .filter(user::Column::Email.eq(&email))
-            .one(db)
+        Err(AppError::Conflict(_)) => by_email(db, &email)
             .await?
             .ok_or_else(|| AppError::internal("user vanished during provisioning")),
         Err(e) => Err(e),
     }
+}
+
+/// The user with this (normalized, unique) e-mail. Every signed-in request starts
+/// here, so the statement is rendered once per database kind and only the
+/// e-mail is bound.
+async fn by_email(db: &DatabaseConnection, email: &str) -> AppResult<Option<user::Model>> {
+    static TEXT: [OnceLock<String>; 2] = [OnceLock::new(), OnceLock::new()];
+    let backend = db.get_database_backend();
+    let text = TEXT[usize::from(backend == DbBackend::Postgres)].get_or_init(|| {
+        user::Entity::find()
+            .filter(user::Column::Email.eq(""))
+            .build(backend)
+            .sql
+    });
+    let statement = Statement::from_sql_and_values(backend, text.as_str(), [email.into()]);
+    Ok(user::Model::find_by_statement(statement).one(db).await?)
 }
 
 async fn insert(
