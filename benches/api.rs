@@ -37,6 +37,7 @@
 //! | `--scale N` | 1 | users, groups, datasets and projects times N (A / light is also measured at 1 for the ratio) |
 //! | `--small` | — | a workspace of 2,000 users and 400 datasets (a quick check) |
 //! | `--instructions` | — | instead of times: the instructions the server runs per request of A and B (callgrind; the same from run to run, where times on a shared machine are not) |
+//! | `--profiles DIR` | — | with `--instructions`: keep each query's callgrind profile in DIR (`<database>-<query>.callgrind`, for `callgrind_annotate`) |
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -78,6 +79,7 @@ struct Options {
     scale: usize,
     small: bool,
     instructions: bool,
+    profiles: Option<PathBuf>,
 }
 
 impl Options {
@@ -98,6 +100,7 @@ impl Options {
             scale: 1,
             small: false,
             instructions: false,
+            profiles: None,
         };
         let (mut only_sqlite, mut only_pg) = (false, false);
         let mut args = std::env::args().skip(1);
@@ -130,6 +133,9 @@ impl Options {
                 "--scale" => o.scale = number("--scale")?,
                 "--small" => o.small = true,
                 "--instructions" => o.instructions = true,
+                "--profiles" => {
+                    o.profiles = Some(args.next().context("--profiles needs a directory")?.into())
+                }
                 other => bail!("unknown option {other} (see the top of benches/api.rs)"),
             }
         }
@@ -273,10 +279,14 @@ async fn postgres_workspace(admin_url: &str, shape: &Shape) -> anyhow::Result<Wo
     let key = workspace_key(shape);
     let name = format!("annograph_bench_{key}");
     let partial = format!("{name}_partial");
-    let base = admin_url
-        .rsplit_once('/')
-        .map(|(b, _)| b)
-        .unwrap_or(admin_url);
+    // The server's address and settings (`?sslmode=…`) are the admin URL's.
+    let (address, settings) = admin_url.split_once('?').unwrap_or((admin_url, ""));
+    let base = address.rsplit_once('/').map(|(b, _)| b).unwrap_or(address);
+    let settings = if settings.is_empty() {
+        String::new()
+    } else {
+        format!("?{settings}")
+    };
     let exists = admin
         .query_one_raw(Statement::from_sql_and_values(
             DbBackend::Postgres,
@@ -285,7 +295,7 @@ async fn postgres_workspace(admin_url: &str, shape: &Shape) -> anyhow::Result<Wo
         ))
         .await?
         .is_some();
-    let url = format!("{base}/{name}");
+    let url = format!("{base}/{name}{settings}");
     if exists {
         eprintln!("postgres: reusing the workspace database {name}");
         return Ok(Workspace {
@@ -299,7 +309,7 @@ async fn postgres_workspace(admin_url: &str, shape: &Shape) -> anyhow::Result<Wo
     admin
         .execute_unprepared(&format!("CREATE DATABASE {partial}"))
         .await?;
-    let took = run_seed(shape, &format!("{base}/{partial}"))?;
+    let took = run_seed(shape, &format!("{base}/{partial}{settings}"))?;
     admin
         .execute_unprepared(&format!("ALTER DATABASE {partial} RENAME TO {name}"))
         .await?;
@@ -1008,7 +1018,8 @@ async fn run_backend(
 
     if options.instructions {
         server.stop().await?;
-        report.instructions = instructions(&workspace.url, &cast).await?;
+        let profiles = options.profiles.as_deref().map(|dir| (dir, backend));
+        report.instructions = instructions(&workspace.url, &cast, profiles).await?;
         return Ok(report);
     }
 
@@ -1561,7 +1572,12 @@ const COUNTED: u64 = 50;
 /// counted by callgrind over [`COUNTED`] sequential requests: the same from
 /// run to run whatever else the machine does, where times on a shared
 /// machine vary by half. The server runs some 50 times slower under it.
-async fn instructions(url: &str, cast: &Cast) -> anyhow::Result<BTreeMap<String, Value>> {
+/// With `profiles`, each query's profile is kept in that directory.
+async fn instructions(
+    url: &str,
+    cast: &Cast,
+    profiles: Option<(&Path, Backend)>,
+) -> anyhow::Result<BTreeMap<String, Value>> {
     if Command::new("valgrind").arg("--version").output().is_err() {
         bail!("--instructions needs valgrind (apt install valgrind)");
     }
@@ -1596,7 +1612,12 @@ async fn instructions(url: &str, cast: &Cast) -> anyhow::Result<BTreeMap<String,
             http.post(token, query, &json!({})).await?;
         }
         control("-d")?;
-        let total = last_dump_total(dir.path())?;
+        let (dump, total) = last_dump(dir.path())?;
+        if let Some((keep, backend)) = profiles {
+            std::fs::create_dir_all(keep)?;
+            let name = format!("{}-{}.callgrind", backend.name(), name.replace('/', "-"));
+            std::fs::copy(&dump, keep.join(name))?;
+        }
         let per_request = total / COUNTED;
         eprintln!(
             "  instructions {name:<8} {per_request:>12} per request (server, {COUNTED} requests)"
@@ -1610,8 +1631,8 @@ async fn instructions(url: &str, cast: &Cast) -> anyhow::Result<BTreeMap<String,
     Ok(figures)
 }
 
-/// The instructions counted in callgrind's newest dump in `dir`.
-fn last_dump_total(dir: &Path) -> anyhow::Result<u64> {
+/// Callgrind's newest dump in `dir`, and the instructions it counted.
+fn last_dump(dir: &Path) -> anyhow::Result<(PathBuf, u64)> {
     let newest = std::fs::read_dir(dir)?
         .filter_map(Result::ok)
         .filter_map(|entry| {
@@ -1622,13 +1643,14 @@ fn last_dump_total(dir: &Path) -> anyhow::Result<u64> {
         .max()
         .context("callgrind wrote no dump")?
         .1;
-    std::fs::read_to_string(&newest)?
+    let total = std::fs::read_to_string(&newest)?
         .lines()
         .find_map(|line| line.strip_prefix("summary:"))
         .context("a callgrind dump without a summary")?
         .trim()
         .parse()
-        .context("the summary of a callgrind dump")
+        .context("the summary of a callgrind dump")?;
+    Ok((newest, total))
 }
 
 // ---- load ------------------------------------------------------------------
