@@ -94,6 +94,10 @@ fn apply(kept_shape: &Mutex<Kept>, response: &mut Response) {
 #[derive(Debug, Default)]
 struct Shape {
     fields: Vec<(Name, Shape)>,
+    /// Nothing here can be out of order: at most one field, and below it
+    /// nothing that can be (a page of titles, say). Such values are not
+    /// walked.
+    in_order: bool,
 }
 
 impl Shape {
@@ -104,16 +108,19 @@ impl Shape {
         for set in sets {
             collect(document, set, &mut keys, &mut spread);
         }
-        Shape {
-            fields: keys
-                .into_iter()
-                .map(|(key, sets)| (key.clone(), Shape::of(document, &sets)))
-                .collect(),
-        }
+        let fields: Vec<(Name, Shape)> = keys
+            .into_iter()
+            .map(|(key, sets)| (key.clone(), Shape::of(document, &sets)))
+            .collect();
+        let in_order = fields.len() <= 1 && fields.iter().all(|(_, shape)| shape.in_order);
+        Shape { fields, in_order }
     }
 
     /// Puts every object of `value` in this shape's order.
     fn apply(&self, value: &mut Value) {
+        if self.in_order {
+            return;
+        }
         match value {
             Value::Object(map) => {
                 // Most objects come back in order: check that by walking
@@ -133,7 +140,7 @@ impl Shape {
                     map.extend(old);
                 }
                 for (key, shape) in &self.fields {
-                    if !shape.fields.is_empty() {
+                    if !shape.in_order {
                         if let Some(value) = map.get_mut(key) {
                             shape.apply(value);
                         }

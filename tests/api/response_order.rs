@@ -101,6 +101,11 @@ async fn fields_come_back_in_the_order_they_are_asked_for() {
             "{datasets{totalCount pageInfo{hasPreviousPage} nodes[{title createdBy{id} myRole id totalFiles}]}}",
         ),
         (
+            // Objects of one field are not walked, but what is below them is.
+            "{ datasets { nodes { files(first: 2) { nodes { title } totalCount } } } }",
+            "{datasets{nodes[{files{nodes[{title}] totalCount}}]}}",
+        ),
+        (
             // A repeated field keeps its first place; its sub-selections merge.
             "{ datasets { nodes { title } totalCount nodes { id title myRole } } }",
             "{datasets{nodes[{title id myRole}] totalCount}}",
