@@ -357,6 +357,7 @@ async fn check_kind(kind: &str, policy_kind: Kind, holders: &[Holder]) {
                 ));
             }
         }
+        s.app.stop().await;
         let s = scenario(kind, holder).await;
         let got = act(kind, "delete", &s).await;
         let want = predicted(policy_kind.as_str(), "delete", holder);
@@ -365,6 +366,7 @@ async fn check_kind(kind: &str, policy_kind: Kind, holders: &[Holder]) {
                 "{kind} delete as {holder:?}: got {got:?}, the matrix says {want:?}"
             ));
         }
+        s.app.stop().await;
     }
     assert!(
         failures.is_empty(),

@@ -109,6 +109,16 @@ async fn spawn_on(
 }
 
 impl TestApp {
+    /// Stops the server and closes its database connections. A server that
+    /// is only dropped serves on until the test's runtime ends, its pool
+    /// open: a test that starts many servers in turn stops each one, so as
+    /// to stay within the database's connections.
+    pub async fn stop(self) {
+        let db = self.server.state.services.db.clone();
+        self.server.stop().await;
+        db.close_by_ref().await.expect("close the database pool");
+    }
+
     /// A workspace MEMBER, provisioned by their first request.
     pub async fn user(&self, email: &str) -> TestUser {
         let token = self
