@@ -52,61 +52,36 @@ fn get_nullable<T: TryGetable>(
     nullable(row, column.as_str())
 }
 
-impl FromRow for dataset::Model {
-    fn from_row(row: &QueryResult) -> Result<Self, DbErr> {
-        use dataset::Column as C;
-        Ok(dataset::Model {
-            id: get(row, C::Id)?,
-            title: get(row, C::Title)?,
-            description: get(row, C::Description)?,
-            folder_id: get_nullable(row, C::FolderId)?,
-            created_by: get_nullable(row, C::CreatedBy)?,
-            created_at: get(row, C::CreatedAt)?,
-            updated_at: get(row, C::UpdatedAt)?,
-        })
-    }
+/// `FromRow` for the model of an entity module: the columns always set,
+/// then the optional ones.
+macro_rules! from_row {
+    ($entity:ident { $($field:ident: $column:ident),* } optional { $($opt:ident: $opt_column:ident),* }) => {
+        impl FromRow for $entity::Model {
+            fn from_row(row: &QueryResult) -> Result<Self, DbErr> {
+                use $entity::Column as C;
+                Ok($entity::Model {
+                    $($field: get(row, C::$column)?,)*
+                    $($opt: get_nullable(row, C::$opt_column)?,)*
+                })
+            }
+        }
+    };
 }
 
-impl FromRow for project::Model {
-    fn from_row(row: &QueryResult) -> Result<Self, DbErr> {
-        use project::Column as C;
-        Ok(project::Model {
-            id: get(row, C::Id)?,
-            title: get(row, C::Title)?,
-            description: get(row, C::Description)?,
-            ontology_id: get(row, C::OntologyId)?,
-            owner_id: get_nullable(row, C::OwnerId)?,
-            created_at: get(row, C::CreatedAt)?,
-            updated_at: get(row, C::UpdatedAt)?,
-        })
-    }
-}
+from_row!(dataset {
+    id: Id, title: Title, description: Description, created_at: CreatedAt, updated_at: UpdatedAt
+} optional { folder_id: FolderId, created_by: CreatedBy });
 
-impl FromRow for ontology::Model {
-    fn from_row(row: &QueryResult) -> Result<Self, DbErr> {
-        use ontology::Column as C;
-        Ok(ontology::Model {
-            id: get(row, C::Id)?,
-            title: get(row, C::Title)?,
-            description: get(row, C::Description)?,
-            structure: get(row, C::Structure)?,
-            created_by: get_nullable(row, C::CreatedBy)?,
-            created_at: get(row, C::CreatedAt)?,
-            updated_at: get(row, C::UpdatedAt)?,
-        })
-    }
-}
+from_row!(project {
+    id: Id, title: Title, description: Description, ontology_id: OntologyId,
+    created_at: CreatedAt, updated_at: UpdatedAt
+} optional { owner_id: OwnerId });
 
-impl FromRow for folder::Model {
-    fn from_row(row: &QueryResult) -> Result<Self, DbErr> {
-        use folder::Column as C;
-        Ok(folder::Model {
-            id: get(row, C::Id)?,
-            name: get(row, C::Name)?,
-            parent_id: get_nullable(row, C::ParentId)?,
-            created_by: get_nullable(row, C::CreatedBy)?,
-            created_at: get(row, C::CreatedAt)?,
-            updated_at: get(row, C::UpdatedAt)?,
-        })
-    }
-}
+from_row!(ontology {
+    id: Id, title: Title, description: Description, structure: Structure,
+    created_at: CreatedAt, updated_at: UpdatedAt
+} optional { created_by: CreatedBy });
+
+from_row!(folder {
+    id: Id, name: Name, created_at: CreatedAt, updated_at: UpdatedAt
+} optional { parent_id: ParentId, created_by: CreatedBy });
