@@ -279,14 +279,6 @@ async fn postgres_workspace(admin_url: &str, shape: &Shape) -> anyhow::Result<Wo
     let key = workspace_key(shape);
     let name = format!("annograph_bench_{key}");
     let partial = format!("{name}_partial");
-    // The server's address and settings (`?sslmode=…`) are the admin URL's.
-    let (address, settings) = admin_url.split_once('?').unwrap_or((admin_url, ""));
-    let base = address.rsplit_once('/').map(|(b, _)| b).unwrap_or(address);
-    let settings = if settings.is_empty() {
-        String::new()
-    } else {
-        format!("?{settings}")
-    };
     let exists = admin
         .query_one_raw(Statement::from_sql_and_values(
             DbBackend::Postgres,
@@ -295,7 +287,7 @@ async fn postgres_workspace(admin_url: &str, shape: &Shape) -> anyhow::Result<Wo
         ))
         .await?
         .is_some();
-    let url = format!("{base}/{name}{settings}");
+    let url = annograph::app::database_url_named(admin_url, &name);
     if exists {
         eprintln!("postgres: reusing the workspace database {name}");
         return Ok(Workspace {
@@ -309,7 +301,10 @@ async fn postgres_workspace(admin_url: &str, shape: &Shape) -> anyhow::Result<Wo
     admin
         .execute_unprepared(&format!("CREATE DATABASE {partial}"))
         .await?;
-    let took = run_seed(shape, &format!("{base}/{partial}{settings}"))?;
+    let took = run_seed(
+        shape,
+        &annograph::app::database_url_named(admin_url, &partial),
+    )?;
     admin
         .execute_unprepared(&format!("ALTER DATABASE {partial} RENAME TO {name}"))
         .await?;

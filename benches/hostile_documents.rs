@@ -44,12 +44,8 @@ async fn main() -> anyhow::Result<()> {
             admin
                 .execute_unprepared(&format!("CREATE DATABASE {name}"))
                 .await?;
-            let base = url
-                .rsplit_once('/')
-                .map(|(b, _)| b)
-                .unwrap_or(&url)
-                .to_owned();
-            (format!("{base}/{name}"), None, Some((admin, name)))
+            let url = annograph::app::database_url_named(&url, &name);
+            (url, None, Some((admin, name)))
         }
         Err(_) => {
             let dir = tempfile::tempdir()?;

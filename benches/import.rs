@@ -172,9 +172,8 @@ impl BenchDatabase {
             .execute_unprepared(&format!("CREATE DATABASE {name}"))
             .await?;
         admin.close().await?;
-        let base = server.rsplit_once('/').map_or(server, |(b, _)| b);
         Ok(BenchDatabase {
-            url: format!("{base}/{name}"),
+            url: annograph::app::database_url_named(server, &name),
             postgres: Some((server.to_owned(), name)),
             wal: false,
             _dir: None,

@@ -209,9 +209,8 @@ impl SoakDatabase {
                     .execute_unprepared(&format!("CREATE DATABASE {name}"))
                     .await?;
                 admin.close().await?;
-                let base = server.rsplit_once('/').map(|(b, _)| b).unwrap_or(server);
                 Ok(Some(SoakDatabase {
-                    url: format!("{base}/{name}"),
+                    url: annograph::app::database_url_named(server, &name),
                     postgres: Some((server.clone(), name)),
                     _dir: dir,
                 }))

@@ -62,6 +62,18 @@ pub fn without_tls_on_loopback(database_url: &str) -> std::borrow::Cow<'_, str> 
     format!("{database_url}{separator}sslmode=disable").into()
 }
 
+/// The URL of the database `name` on the server that `server_url` names,
+/// with the same user and settings (`?sslmode=…`): where the tests and
+/// benchmarks create their databases.
+pub fn database_url_named(server_url: &str, name: &str) -> String {
+    let (address, settings) = match server_url.split_once('?') {
+        Some((address, settings)) => (address, format!("?{settings}")),
+        None => (server_url, String::new()),
+    };
+    let base = address.rsplit_once('/').map_or(address, |(base, _)| base);
+    format!("{base}/{name}{settings}")
+}
+
 /// Opens the database pool (statement logging off: it would log every query).
 pub async fn connect(
     database_url: &str,
@@ -348,7 +360,19 @@ async fn shutdown_signal() {
 
 #[cfg(test)]
 mod tests {
-    use super::without_tls_on_loopback;
+    use super::{database_url_named, without_tls_on_loopback};
+
+    #[test]
+    fn a_database_of_the_same_server_keeps_its_settings() {
+        assert_eq!(
+            database_url_named("postgres://u@127.0.0.1:5432/test", "other"),
+            "postgres://u@127.0.0.1:5432/other"
+        );
+        assert_eq!(
+            database_url_named("postgres://u@h/test?sslmode=require&x=a/b", "other"),
+            "postgres://u@h/other?sslmode=require&x=a/b"
+        );
+    }
 
     #[test]
     fn postgres_on_this_machine_goes_without_tls_unless_the_url_says() {

@@ -58,8 +58,7 @@ pub async fn fresh_database() -> (String, Option<tempfile::TempDir>) {
                 .await
                 .expect("create test database");
             admin.close().await.ok();
-            let base = url.rsplit_once('/').map(|(b, _)| b).unwrap_or(&url);
-            (format!("{base}/{name}"), None)
+            (annograph::app::database_url_named(&url, &name), None)
         }
         _ => {
             let dir = tempfile::tempdir().expect("temp dir");
