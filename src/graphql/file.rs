@@ -43,23 +43,24 @@ impl File {
 fn node_columns(node: SelectionField<'_>) -> FileColumns {
     let mut columns = FileColumns::KEY;
     for field in node.selection_set() {
-        let read: &[&str] = match field.name() {
+        use file::Column as C;
+        let read: &[file::Column] = match field.name() {
             // The key (`folder` and `datasets` load by it).
             "__typename" | "id" | "folder" | "datasets" => &[],
-            "title" => &["title"],
-            "kind" => &["kind"],
-            "objectUrl" => &["object_url"],
-            "objectUrls" => &["object_url", "parts"],
-            "sizeBytes" => &["size_bytes"],
-            "mimeType" => &["mime_type"],
-            "width" => &["width"],
-            "height" => &["height"],
-            "durationSeconds" => &["duration_seconds"],
-            "frameRate" => &["frame_rate"],
-            "frameCount" => &["frame_count"],
-            "variableFrameRate" => &["variable_frame_rate"],
-            "clientMetadata" => &["client_metadata"],
-            "createdAt" => &["created_at"],
+            "title" => &[C::Title],
+            "kind" => &[C::Kind],
+            "objectUrl" => &[C::ObjectUrl],
+            "objectUrls" => &[C::ObjectUrl, C::Parts],
+            "sizeBytes" => &[C::SizeBytes],
+            "mimeType" => &[C::MimeType],
+            "width" => &[C::Width],
+            "height" => &[C::Height],
+            "durationSeconds" => &[C::DurationSeconds],
+            "frameRate" => &[C::FrameRate],
+            "frameCount" => &[C::FrameCount],
+            "variableFrameRate" => &[C::VariableFrameRate],
+            "clientMetadata" => &[C::ClientMetadata],
+            "createdAt" => &[C::CreatedAt],
             _ => return FileColumns::ALL,
         };
         columns = columns.with(read);

@@ -8,7 +8,7 @@ use entity::enums::FileKind;
 use entity::{dataset, dataset_file, file, folder};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait,
-    QueryFilter, QueryOrder, QueryResult, QuerySelect, Set, Statement, Value,
+    IdenStatic, QueryFilter, QueryOrder, QueryResult, QuerySelect, Set, Statement, Value,
 };
 use uuid::Uuid;
 
@@ -482,26 +482,26 @@ pub async fn pages(
 }
 
 /// The columns of a file, in the order [`pages`] selects them.
-const FILE_COLUMNS: [&str; 19] = [
-    "id",
-    "folder_id",
-    "title",
-    "kind",
-    "object_url",
-    "integration_id",
-    "size_bytes",
-    "mime_type",
-    "width",
-    "height",
-    "duration_seconds",
-    "frame_rate",
-    "frame_count",
-    "variable_frame_rate",
-    "client_metadata",
-    "parts",
-    "created_by",
-    "created_at",
-    "updated_at",
+const FILE_COLUMNS: [file::Column; 19] = [
+    file::Column::Id,
+    file::Column::FolderId,
+    file::Column::Title,
+    file::Column::Kind,
+    file::Column::ObjectUrl,
+    file::Column::IntegrationId,
+    file::Column::SizeBytes,
+    file::Column::MimeType,
+    file::Column::Width,
+    file::Column::Height,
+    file::Column::DurationSeconds,
+    file::Column::FrameRate,
+    file::Column::FrameCount,
+    file::Column::VariableFrameRate,
+    file::Column::ClientMetadata,
+    file::Column::Parts,
+    file::Column::CreatedBy,
+    file::Column::CreatedAt,
+    file::Column::UpdatedAt,
 ];
 
 /// Which columns of its files a page reads: the key (id and folder) and
@@ -516,13 +516,13 @@ impl FileColumns {
     /// The key alone: `id` and `folder_id`.
     pub const KEY: FileColumns = FileColumns(0b11);
 
-    /// These columns and `names` (columns of `files`).
-    pub fn with(self, names: &[&str]) -> FileColumns {
-        names.iter().fold(self, |FileColumns(bits), name| {
+    /// These columns and `more`.
+    pub fn with(self, more: &[file::Column]) -> FileColumns {
+        more.iter().fold(self, |FileColumns(bits), column| {
             let at = FILE_COLUMNS
                 .iter()
-                .position(|column| column == name)
-                .unwrap_or_else(|| panic!("files has no column {name}"));
+                .position(|known| known.as_str() == column.as_str())
+                .expect("every column of files is in FILE_COLUMNS");
             FileColumns(bits | 1 << at)
         })
     }
@@ -541,7 +541,7 @@ impl FileColumns {
             .iter()
             .enumerate()
             .filter(|(at, _)| self.has(*at))
-            .map(|(_, name)| format!("f.{name}"))
+            .map(|(_, column)| format!("f.{}", column.as_str()))
             .collect();
         names.join(", ")
     }

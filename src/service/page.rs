@@ -17,7 +17,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use crate::error::{AppError, AppResult};
-use crate::service::row::FromRow;
+use crate::service::row::{nullable, FromRow};
 
 pub const DEFAULT_PAGE_SIZE: i32 = 20;
 pub const MAX_PAGE_SIZE: i32 = 100;
@@ -344,7 +344,8 @@ where
         if args.with_total {
             counted = Some(row.try_get::<i64>("", "total_count")?);
         }
-        if row.try_get::<Option<Uuid>>("", keys.id.as_str())?.is_some() {
+        // NULL in the one row of an empty page.
+        if nullable::<Uuid, _>(&row, keys.id.as_str())?.is_some() {
             items.push(E::Model::from_row(&row)?);
         }
     }
