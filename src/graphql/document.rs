@@ -148,13 +148,9 @@ pub fn check_text(text: &str, max_tokens: usize) -> Result<(), ServerError> {
     Ok(())
 }
 
-/// Refuses a document with more field selections than allowed.
-pub fn check_fields(document: &ExecutableDocument, max_fields: usize) -> Result<(), ServerError> {
-    fields_within(count_fields(document), max_fields)
-}
-
-/// Refuses `fields` field selections when more than allowed.
-fn fields_within(fields: usize, max_fields: usize) -> Result<(), ServerError> {
+/// Refuses `fields` field selections (see [`count_fields`]) when more than
+/// allowed.
+pub fn fields_within(fields: usize, max_fields: usize) -> Result<(), ServerError> {
     if fields > max_fields {
         return Err(refusal(format!(
             "the document selects {} fields (fragments expanded); at most {max_fields} are allowed",

@@ -1,6 +1,7 @@
-//! The one extension every request runs through: the caller's loaders
-//! (`loaders`), the query limits (`limits`) and the order of the answer's
-//! fields (`order`), each a part kept in its own module.
+//! The one extension every request of the hooked schema runs through: the
+//! caller's loaders (`loaders`), the query limits (`limits`) and the order of
+//! the answer's fields (`order`), each a part kept in its own module. Queries
+//! seen before run without it, with the same parts (see `lanes`).
 //!
 //! One extension rather than one per concern: async-graphql passes every
 //! field of every response through the `resolve` hook of each extension (a
@@ -56,7 +57,7 @@ impl Extension for Hooks {
         next: NextPrepareRequest<'_>,
     ) -> ServerResult<Request> {
         self.order.remember_operation(&request);
-        self.scope.prepare(ctx, &mut request);
+        self.scope.prepare(ctx.data_opt(), &mut request);
         self.limits.prepare_request(ctx, request, next).await
     }
 

@@ -12,6 +12,7 @@
 //! with a `TIMEOUT` error, and those that never started answer null with a
 //! `TIMEOUT` error saying they did not run. A client retries only those.
 
+use std::any::TypeId;
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -29,6 +30,7 @@ use async_graphql::{
 use async_graphql_value::ConstValue;
 
 use super::document::{self, Budget, Recent, PARSED_MAX_TEXT};
+use super::order::Shape;
 use crate::auth::Principal;
 
 /// Refuses documents with more than `max_aliases` aliased fields, over the
@@ -57,6 +59,7 @@ impl Limits {
             limits: self.clone(),
             operation_name: OnceLock::new(),
             validation_key: Mutex::default(),
+            ready: Mutex::default(),
             operations: OnceLock::new(),
             deadline: OnceLock::new(),
             stopped: Mutex::default(),
@@ -78,7 +81,25 @@ const VALIDATED_MAX_VARIABLES: usize = 4 * 1024;
 /// request. A document that fails is validated every time, so that its
 /// errors are the validator's own.
 #[derive(Clone)]
-pub struct Validated(Arc<Recent<ValidationKey, ValidationResult>>);
+pub struct Validated(Arc<Recent<ValidationKey, Arc<Known>>>);
+
+/// A document that passed the checks and validation for one operation and
+/// set of variables.
+pub(super) struct Known {
+    result: ValidationResult,
+    /// When the operation is a query: what it needs to run again without
+    /// being checked (see `lanes`).
+    ready: Option<Arc<Ready>>,
+}
+
+/// A query checked and validated, as it runs: its document with repeated
+/// fields merged, how many fields it selects (the budgets differ by caller)
+/// and the order of its answer's fields.
+pub(super) struct Ready {
+    pub document: ExecutableDocument,
+    fields: usize,
+    pub shape: Option<Arc<Shape>>,
+}
 
 impl Default for Validated {
     fn default() -> Self {
@@ -91,6 +112,39 @@ impl std::fmt::Debug for Validated {
         f.debug_struct("Validated")
             .field("entries", &self.0.len())
             .finish()
+    }
+}
+
+impl Limits {
+    /// The budget of the request's caller.
+    fn budget_of(&self, principal: Option<&Principal>) -> Budget {
+        match principal {
+            Some(Principal::User(_)) => self.budget,
+            _ => self.anonymous,
+        }
+    }
+
+    /// The remembered form of a query this schema already checked and
+    /// validated with the same text, operation and variables, when the
+    /// request's caller is within its budget; `None` sends the request
+    /// through every check.
+    pub(super) fn ready(&self, request: &Request) -> Option<Arc<Ready>> {
+        let key = ValidationKey::of(
+            &request.query,
+            request.operation_name.as_deref(),
+            &request.variables,
+        )?;
+        let ready = self.validated.0.get(&key)?.ready.clone()?;
+        let principal = request
+            .data
+            .get(&TypeId::of::<Principal>())
+            .and_then(|p| p.downcast_ref::<Principal>());
+        let budget = self.budget_of(principal);
+        // The transports parse within a signed-in caller's budget: this
+        // holds the document to the caller's own, as `parse_query` does.
+        let within = document::check_text(&request.query, budget.max_tokens).is_ok()
+            && ready.fields <= budget.max_fields;
+        within.then_some(ready)
     }
 }
 
@@ -192,8 +246,10 @@ pub(super) struct Run {
     operation_name: OnceLock<Option<String>>,
     /// Where the validation of this request is remembered, when it may be.
     validation_key: Mutex<Option<ValidationKey>>,
-    /// The operations of the document: name and whether it is a mutation.
-    operations: OnceLock<Vec<(Option<String>, bool)>>,
+    /// What a query needs to run again once it passes validation.
+    ready: Mutex<Option<Arc<Ready>>>,
+    /// The operations of the document: name and type.
+    operations: OnceLock<Vec<(Option<String>, OperationType)>>,
     /// While a mutation runs: when its time is up.
     deadline: OnceLock<Instant>,
     /// Errors of the mutation fields stopped or not run, in field order.
@@ -201,15 +257,45 @@ pub(super) struct Run {
 }
 
 impl Run {
-    fn is_mutation(&self, operation_name: Option<&str>) -> bool {
+    /// The type of the operation `operation_name` selects.
+    fn selected(&self, operation_name: Option<&str>) -> Option<OperationType> {
         let operations = self.operations.get().map(Vec::as_slice).unwrap_or_default();
         match operation_name {
             Some(name) => operations
                 .iter()
-                .any(|(n, mutation)| *mutation && n.as_deref() == Some(name)),
-            None => matches!(operations, [(_, true)]),
+                .find(|(n, _)| n.as_deref() == Some(name))
+                .map(|(_, ty)| *ty),
+            None => match operations {
+                [(_, ty)] => Some(*ty),
+                _ => None,
+            },
         }
     }
+
+    fn is_mutation(&self, operation_name: Option<&str>) -> bool {
+        self.selected(operation_name) == Some(OperationType::Mutation)
+    }
+}
+
+/// Runs a query within `timeout`: its answer, or a `TIMEOUT` error when it
+/// ran longer.
+pub(super) async fn within_time(
+    timeout: Duration,
+    query: impl std::future::Future<Output = Response>,
+) -> Response {
+    match tokio::time::timeout(timeout, query).await {
+        Ok(response) => response,
+        Err(_) => Response::from_errors(vec![timeout_error(
+            format!("the query ran longer than {timeout:?} and was stopped"),
+            None,
+        )]),
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn timeout_error(message: String, field: Option<&str>) -> ServerError {
@@ -293,10 +379,7 @@ impl Run {
         variables: &Variables,
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
-        let budget = match ctx.data_opt::<Principal>() {
-            Some(Principal::User(_)) => self.limits.budget,
-            _ => self.limits.anonymous,
-        };
+        let budget = self.limits.budget_of(ctx.data_opt::<Principal>());
         // The transports parse within the signed-in budget; this holds the
         // text to the caller's own before the parser runs when they did not.
         document::check_text(query, budget.max_tokens)?;
@@ -313,29 +396,29 @@ impl Run {
                 self.limits.max_aliases
             )));
         }
-        document::check_fields(&document, budget.max_fields)?;
+        let fields = document::count_fields(&document);
+        document::fields_within(fields, budget.max_fields)?;
         document::check_inputs(&document, variables)?;
         document::merge_repeated_fields(&mut document);
         let operations = match &document.operations {
-            DocumentOperations::Single(op) => vec![(None, op.node.ty == OperationType::Mutation)],
+            DocumentOperations::Single(op) => vec![(None, op.node.ty)],
             DocumentOperations::Multiple(ops) => ops
                 .iter()
-                .map(|(name, op)| {
-                    (
-                        Some(name.to_string()),
-                        op.node.ty == OperationType::Mutation,
-                    )
-                })
+                .map(|(name, op)| (Some(name.to_string()), op.node.ty))
                 .collect(),
         };
         // Set once: a request parses one document.
         let _ = self.operations.set(operations);
         let operation_name = self.operation_name.get().and_then(Option::as_deref);
         if let Some(key) = ValidationKey::of(query, operation_name, variables) {
-            *self
-                .validation_key
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(key);
+            *lock(&self.validation_key) = Some(key);
+            if self.selected(operation_name) == Some(OperationType::Query) {
+                *lock(&self.ready) = Some(Arc::new(Ready {
+                    document: document.clone(),
+                    fields,
+                    shape: Shape::of_operation(&document, operation_name).map(Arc::new),
+                }));
+            }
         }
         Ok(document)
     }
@@ -345,19 +428,19 @@ impl Run {
         ctx: &ExtensionContext<'_>,
         next: NextValidation<'_>,
     ) -> Result<ValidationResult, Vec<ServerError>> {
-        let key = self
-            .validation_key
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .take();
+        let key = lock(&self.validation_key).take();
         let Some(key) = key else {
             return next.run(ctx).await;
         };
         if let Some(known) = self.limits.validated.0.get(&key) {
-            return Ok(known);
+            return Ok(known.result);
         }
         let result = next.run(ctx).await?;
-        self.limits.validated.0.insert(key, result);
+        let ready = lock(&self.ready).take();
+        self.limits
+            .validated
+            .0
+            .insert(key, Arc::new(Known { result, ready }));
         Ok(result)
     }
 
@@ -376,13 +459,7 @@ impl Run {
             response.errors.extend(stopped);
             return response;
         }
-        match tokio::time::timeout(timeout, next.run(ctx, operation_name)).await {
-            Ok(response) => response,
-            Err(_) => Response::from_errors(vec![timeout_error(
-                format!("the query ran longer than {timeout:?} and was stopped"),
-                None,
-            )]),
-        }
+        within_time(timeout, next.run(ctx, operation_name)).await
     }
 
     pub(super) async fn resolve(
@@ -506,6 +583,66 @@ mod tests {
             assert!(response.errors[0].message.contains("noSuchField"));
         }
         assert_eq!(validated.len(), 2);
+    }
+
+    #[tokio::test]
+    async fn only_queries_validated_before_and_within_the_caller_s_budget_are_ready() {
+        let db = sea_orm::Database::connect("sqlite::memory:").await.unwrap();
+        let services = Services::new(
+            db,
+            Policy::load(None).await.unwrap(),
+            Arc::new(Metrics::default()),
+            EventBus::new(),
+        );
+        let limits = Limits {
+            max_aliases: 10,
+            timeout: Duration::from_secs(10),
+            introspection: true,
+            budget: BUDGET,
+            // Four fields: fewer than the query below selects.
+            anonymous: Budget {
+                max_fields: 3,
+                max_tokens: 1000,
+            },
+            validated: Validated::default(),
+        };
+        let schema = Schema::build(
+            Query::default(),
+            Mutation::default(),
+            Subscription::default(),
+        )
+        .extension(RequestHooks(limits.clone()))
+        .data(services)
+        .finish();
+        let user = || {
+            Principal::User(crate::auth::Caller {
+                id: uuid::Uuid::nil(),
+                email: "a@example.com".to_owned(),
+                workspace_role: entity::enums::Role::User,
+            })
+        };
+        let query = "query Mine { datasets { nodes { id title } } me { id } }";
+        let mine = || Request::new(query).operation_name("Mine").data(user());
+
+        assert!(limits.ready(&mine()).is_none(), "not validated yet");
+        schema.execute(mine()).await;
+        let ready = limits.ready(&mine()).expect("validated by the first run");
+        // Repeated fields merged, the shape of the answer kept.
+        assert!(ready.shape.is_some());
+        // Another operation name, other variables, or no caller's budget.
+        assert!(limits.ready(&Request::new(query).data(user())).is_none());
+        assert!(limits
+            .ready(&mine().variables(Variables::from_json(serde_json::json!({ "x": 1 }))))
+            .is_none());
+        assert!(limits
+            .ready(&Request::new(query).operation_name("Mine"))
+            .is_none());
+
+        // A mutation is validated and remembered, but never ready.
+        let create = "mutation { createFolder(input: {name: \"F\"}) { id } }";
+        schema.execute(Request::new(create).data(user())).await;
+        assert_eq!(limits.validated.len(), 2);
+        assert!(limits.ready(&Request::new(create).data(user())).is_none());
     }
 
     #[test]

@@ -411,13 +411,13 @@ pub(super) struct RequestScope {
 
 impl RequestScope {
     /// Gives the request the caller's loaders.
-    pub(super) fn prepare(&self, ctx: &ExtensionContext<'_>, request: &mut Request) {
+    pub(super) fn prepare(&self, services: Option<&Services>, request: &mut Request) {
         let caller = request
             .data
             .get(&TypeId::of::<Principal>())
             .and_then(|p| p.downcast_ref::<Principal>())
             .and_then(|p| p.caller().ok().cloned());
-        if let (Some(caller), Some(svc)) = (caller, ctx.data_opt::<Services>()) {
+        if let (Some(caller), Some(svc)) = (caller, services) {
             let loaders = Loaders::with_batcher(svc, &caller, &self.batcher);
             request.data.insert(Arc::new(loaders));
         }
@@ -433,6 +433,11 @@ impl RequestScope {
         if let Some(started) = ctx.data_opt::<ExecutionStarted>() {
             started.mark();
         }
+        self.drive(operation).await
+    }
+
+    /// Runs a query, starting the loaders' batches when it waits for them.
+    pub(super) async fn drive(&self, operation: impl Future<Output = Response>) -> Response {
         self.batcher.drive(operation).await
     }
 

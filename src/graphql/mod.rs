@@ -21,6 +21,7 @@ pub mod group;
 pub mod hooks;
 pub mod import;
 pub mod integration;
+pub mod lanes;
 pub mod limits;
 pub mod loaders;
 pub mod node;
@@ -32,7 +33,8 @@ pub mod schema;
 pub mod subscription;
 pub mod user;
 
-pub use schema::{build_schema, AppSchema};
+pub use lanes::AppSchema;
+pub use schema::build_schema;
 
 /// The services every resolver calls.
 pub fn services<'a>(ctx: &Context<'a>) -> &'a Services {

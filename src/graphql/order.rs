@@ -33,7 +33,10 @@ struct Kept {
 
 impl Shape {
     /// The shape of the operation the request runs.
-    fn of_operation(document: &ExecutableDocument, operation_name: Option<&str>) -> Option<Shape> {
+    pub(super) fn of_operation(
+        document: &ExecutableDocument,
+        operation_name: Option<&str>,
+    ) -> Option<Shape> {
         let mut operations = document.operations.iter();
         let operation = match operation_name {
             Some(name) => operations
@@ -85,14 +88,14 @@ impl SelectionOrder {
 fn apply(kept_shape: &Mutex<Kept>, response: &mut Response) {
     let shape = kept(kept_shape).shape.clone();
     if let Some(shape) = shape {
-        shape.apply(&mut response.data);
+        shape.apply_to(response);
     }
 }
 
 /// The response keys of a selection set in CollectFields order, each with
 /// the shape of its own sub-selections.
 #[derive(Debug, Default)]
-struct Shape {
+pub(super) struct Shape {
     fields: Vec<(Name, Shape)>,
     /// Nothing here can be out of order: at most one field, and below it
     /// nothing that can be (a page of titles, say). Such values are not
@@ -114,6 +117,11 @@ impl Shape {
             .collect();
         let in_order = fields.len() <= 1 && fields.iter().all(|(_, shape)| shape.in_order);
         Shape { fields, in_order }
+    }
+
+    /// Puts every object of the response in this shape's order.
+    pub(super) fn apply_to(&self, response: &mut Response) {
+        self.apply(&mut response.data);
     }
 
     /// Puts every object of `value` in this shape's order.

@@ -1,13 +1,16 @@
 //! The schema: one query and one mutation object per domain, merged.
 
-use async_graphql::{MergedObject, Schema};
+use async_graphql::{MergedObject, Schema, ValidationMode};
 
 use super::audit::AuditQuery;
 use super::dataset::{DatasetCollaboratorMutation, DatasetMutation, DatasetQuery};
 use super::folder::{FolderCollaboratorMutation, FolderMutation, FolderQuery};
 use super::group::{GroupMutation, GroupQuery};
+use super::hooks::RequestHooks;
 use super::import::{ImportMutation, ImportQuery};
 use super::integration::{IntegrationCollaboratorMutation, IntegrationMutation, IntegrationQuery};
+use super::lanes::AppSchema;
+use super::limits::Limits;
 use super::node::NodeQuery;
 use super::ontology::{OntologyCollaboratorMutation, OntologyMutation, OntologyQuery};
 use super::project::{ProjectCollaboratorMutation, ProjectMutation, ProjectQuery};
@@ -47,31 +50,41 @@ pub struct Mutation(
     UserMutation,
 );
 
-pub type AppSchema = Schema<Query, Mutation, Subscription>;
-
 /// Builds the schema with the given limits. Without services (for
 /// `export-schema`) it can print its SDL but not execute.
 pub fn build_schema(services: Option<Services>, limits: &QueryLimits) -> AppSchema {
-    let subscription = Subscription::default();
-    let mut builder = Schema::build(Query::default(), Mutation::default(), subscription)
+    let checks = Limits {
+        max_aliases: limits.max_aliases,
+        timeout: limits.request_timeout,
+        introspection: limits.introspection,
+        budget: limits.budget(),
+        anonymous: limits.anonymous_budget(),
+        validated: Default::default(),
+    };
+    let lane = |hooked: bool| {
+        let mut builder = Schema::build(
+            Query::default(),
+            Mutation::default(),
+            Subscription::default(),
+        )
         .limit_depth(limits.max_depth)
         .limit_complexity(limits.max_complexity)
-        .register_output_type::<super::node::Node>()
-        .extension(super::hooks::RequestHooks(super::limits::Limits {
-            max_aliases: limits.max_aliases,
-            timeout: limits.request_timeout,
-            introspection: limits.introspection,
-            budget: limits.budget(),
-            anonymous: limits.anonymous_budget(),
-            validated: Default::default(),
-        }));
-    if !limits.introspection {
-        builder = builder.disable_introspection();
-    }
-    if let Some(services) = services {
-        builder = builder.data(services);
-    }
-    builder.finish()
+        .register_output_type::<super::node::Node>();
+        if hooked {
+            builder = builder.extension(RequestHooks(checks.clone()));
+        } else {
+            // What it runs passed the hooked schema's validation.
+            builder = builder.validation_mode(ValidationMode::Fast);
+        }
+        if !limits.introspection {
+            builder = builder.disable_introspection();
+        }
+        if let Some(services) = &services {
+            builder = builder.data(services.clone());
+        }
+        builder.finish()
+    };
+    AppSchema::new(lane(true), lane(false), checks, services)
 }
 
 /// The SDL the server serves, as committed in `schema.graphql`.
