@@ -211,7 +211,7 @@ crate::query_object! {
                     page,
                 )
                 .await?;
-                Ok(connection(page, Dataset::new))
+                Ok(connection(page, Dataset::viewable))
             }
 
             /// Every dataset of the workspace (workspace ADMINs only; they may join

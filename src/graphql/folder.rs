@@ -145,7 +145,7 @@ crate::query_object! {
                     page,
                 )
                 .await?;
-                Ok(connection(page, Folder::new))
+                Ok(connection(page, Folder::viewable))
             }
         }
 

@@ -152,7 +152,7 @@ crate::query_object! {
                     page,
                 )
                 .await?;
-                Ok(connection(page, Ontology::new))
+                Ok(connection(page, Ontology::viewable))
             }
         }
 

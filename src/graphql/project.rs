@@ -173,7 +173,7 @@ crate::query_object! {
                     page,
                 )
                 .await?;
-                Ok(connection(page, Project::new))
+                Ok(connection(page, Project::viewable))
             }
         }
 
