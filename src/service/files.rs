@@ -464,12 +464,14 @@ pub async fn pages(
         parts.join(" UNION ALL ")
     );
     let rows = svc.db.query_all_raw(binds.statement(sql)).await?;
+    // The page's kind and parent follow the file's columns.
+    let (kind_at, parent_at) = (columns.len(), columns.len() + 1);
     for row in rows {
-        let kind = row.try_get::<i32>("", "page_kind")?;
+        let kind = row.try_get_by_index::<i32>(kind_at)?;
         let Some(scope) = usize::try_from(kind).ok().and_then(|k| scopes.get(k)) else {
             continue;
         };
-        let parent = (scope.wrap)(row.try_get::<Uuid>("", "page_parent")?);
+        let parent = (scope.wrap)(row.try_get_by_index::<Uuid>(parent_at)?);
         let model = file_from_row(&row, columns)?;
         let entry = out.entry(parent).or_default();
         if entry.0.len() as u64 == limit {
@@ -529,6 +531,11 @@ impl FileColumns {
 
     pub fn union(self, other: FileColumns) -> FileColumns {
         FileColumns(self.0 | other.0)
+    }
+
+    /// How many columns the set holds.
+    fn len(self) -> usize {
+        self.0.count_ones() as usize
     }
 
     fn has(self, at: usize) -> bool {
@@ -643,13 +650,14 @@ pub async fn counts(
     }
     let sql = parts.join(" UNION ALL ");
     let rows = svc.db.query_all_raw(binds.statement(sql)).await?;
+    // Read by place: page_kind, page_parent, n.
     for row in rows {
-        let kind = row.try_get::<i32>("", "page_kind")?;
+        let kind = row.try_get_by_index::<i32>(0)?;
         let Some(scope) = usize::try_from(kind).ok().and_then(|k| scopes.get(k)) else {
             continue;
         };
-        let parent = (scope.wrap)(row.try_get::<Uuid>("", "page_parent")?);
-        out.insert(parent, row.try_get::<i64>("", "n")? as u64);
+        let parent = (scope.wrap)(row.try_get_by_index::<Uuid>(1)?);
+        out.insert(parent, row.try_get_by_index::<i64>(2)? as u64);
     }
     Ok(out)
 }

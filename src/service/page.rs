@@ -17,7 +17,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use crate::error::{AppError, AppResult};
-use crate::service::row::{nullable, FromRow};
+use crate::service::row::{nullable, place, FromRow};
 
 pub const DEFAULT_PAGE_SIZE: i32 = 20;
 pub const MAX_PAGE_SIZE: i32 = 100;
@@ -340,13 +340,22 @@ where
     let rows = db.query_all_raw(statement).await?;
     let mut counted = None;
     let mut items = Vec::with_capacity(rows.len());
-    for row in rows {
-        if args.with_total {
-            counted = Some(row.try_get::<i64>("", "total_count")?);
-        }
-        // NULL in the one row of an empty page.
-        if nullable::<Uuid, _>(&row, keys.id.as_str())?.is_some() {
-            items.push(E::Model::from_row(&row)?);
+    if let Some(first) = rows.first() {
+        let places = E::Model::places(first)?;
+        let id = place(first, keys.id.as_str())?;
+        let total = if args.with_total {
+            Some(place(first, "total_count")?)
+        } else {
+            None
+        };
+        for row in &rows {
+            if let Some(total) = total {
+                counted = Some(row.try_get_by_index::<i64>(total)?);
+            }
+            // NULL in the one row of an empty page.
+            if nullable::<Uuid, _>(row, id)?.is_some() {
+                items.push(E::Model::from_row(row, &places)?);
+            }
         }
     }
     let total = match counted {
