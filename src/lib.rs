@@ -15,6 +15,7 @@ pub mod import;
 pub mod metrics;
 pub mod playground;
 pub mod policy;
+pub mod recent;
 pub mod seed;
 pub mod service;
 pub mod storage;

@@ -3,6 +3,7 @@
 //! `min_refetch`), and every `refresh_every`, so that rotated keys come in and
 //! retired ones go away without a restart.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
@@ -28,6 +29,9 @@ pub(super) struct RemoteKeys {
     client: reqwest::Client,
     settings: JwksSettings,
     keys: RwLock<Arc<Vec<Key>>>,
+    /// Counts the key sets stored: a verification made under an earlier
+    /// set is made again.
+    generation: AtomicU64,
     /// When the keys were last fetched; held while fetching, so that a burst
     /// of tokens with an unknown `kid` fetches once.
     fetched_at: tokio::sync::Mutex<Option<Instant>>,
@@ -51,6 +55,7 @@ impl RemoteKeys {
             client,
             settings: *settings,
             keys: RwLock::new(Arc::new(Vec::new())),
+            generation: AtomicU64::new(0),
             fetched_at: tokio::sync::Mutex::new(None),
         })
     }
@@ -100,6 +105,12 @@ impl RemoteKeys {
             Ok(mut current) => *current = keys,
             Err(poisoned) => *poisoned.into_inner() = keys,
         }
+        self.generation.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Which key set is current (see `generation`).
+    pub(super) fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
     }
 
     /// Fetches again for a token naming an unknown key, unless the keys were

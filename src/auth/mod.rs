@@ -14,10 +14,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{AuthConfig, ConfigError};
 use crate::error::AppError;
+use crate::recent::Recent;
 
 /// Longest bearer token accepted. Real tokens are well under 2 KiB; a longer
 /// one is refused before it is decoded, so that a large header costs nothing.
 pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
+
+/// How many verified tokens [`Authenticator`] keeps.
+const VERIFIED_ENTRIES: usize = 1024;
 
 /// The `kid` of tokens signed with a `--demo` process's own key.
 const DEMO_KEY_ID: &str = "annograph-demo";
@@ -127,6 +131,20 @@ pub struct Authenticator {
     issuer: Option<String>,
     audience: Option<String>,
     leeway: Duration,
+    /// Tokens that passed verification, by their text: a client sends the
+    /// same token with every request until it expires, and a signature
+    /// (an RSA or EC one above all) costs more than the rest of a small
+    /// request. Its time claims are checked on every request all the same,
+    /// and it is verified again in full once the identity provider's keys
+    /// are fetched again (a retired key stops working at once).
+    verified: Arc<Recent<Box<str>, Arc<Verification>>>,
+}
+
+/// The claims of a token that passed verification, and the key set it was
+/// verified under.
+struct Verification {
+    claims: Claims,
+    keys: u64,
 }
 
 impl Authenticator {
@@ -176,6 +194,7 @@ impl Authenticator {
             issuer: config.issuer.clone(),
             audience: config.audience.clone(),
             leeway: config.leeway,
+            verified: Arc::new(Recent::new(VERIFIED_ENTRIES)),
         })
     }
 
@@ -224,6 +243,44 @@ impl Authenticator {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(TokenError::TooLong);
         }
+        // Read before verifying: keys fetched meanwhile make it stale.
+        let keys = self.key_set();
+        if let Some(known) = self.verified.get(token) {
+            if known.keys == keys && self.in_time(&known.claims) {
+                return Ok(known.claims.clone());
+            }
+            // Expired since, or other keys: checked in full, which says why
+            // when it fails.
+        }
+        let claims = self.verify_in_full(token).await?;
+        self.verified.insert(
+            token.into(),
+            Arc::new(Verification {
+                claims: claims.clone(),
+                keys,
+            }),
+        );
+        Ok(claims)
+    }
+
+    /// Which set of keys verifies tokens now: the identity provider's
+    /// change with each fetch; the configured ones never do.
+    fn key_set(&self) -> u64 {
+        self.jwks.as_ref().map_or(0, |jwks| jwks.generation())
+    }
+
+    /// Whether a token's `exp` and `nbf` hold now, as the full check reads
+    /// them (within the leeway).
+    fn in_time(&self, claims: &Claims) -> bool {
+        let now = jsonwebtoken::get_current_timestamp();
+        let leeway = self.leeway.as_secs();
+        claims.exp.saturating_add(leeway) >= now
+            && claims
+                .nbf
+                .is_none_or(|nbf| nbf <= now.saturating_add(leeway))
+    }
+
+    async fn verify_in_full(&self, token: &str) -> Result<Claims, TokenError> {
         let header = decode_header(token).map_err(invalid)?;
         let refused =
             |alg: Algorithm| TokenError::Invalid(format!("algorithm {alg:?} is not accepted"));

@@ -16,10 +16,8 @@
 //!   nest deeper than [`MAX_INPUT_DEPTH`] and no string may hold U+0000,
 //!   which PostgreSQL cannot store and SQLite cuts short.
 
-use std::borrow::Borrow;
 use std::collections::HashMap;
-use std::hash::Hash;
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::{Arc, LazyLock};
 
 use async_graphql::parser::types::{
     Directive, DocumentOperations, ExecutableDocument, Field, OperationDefinition, Selection,
@@ -28,6 +26,8 @@ use async_graphql::parser::types::{
 use async_graphql::parser::{parse_query, Positioned};
 use async_graphql::{Name, ServerError, Variables};
 use async_graphql_value::{ConstValue, Value};
+
+use crate::recent::Recent;
 
 /// How deeply list and object values may nest in any input.
 pub const MAX_INPUT_DEPTH: usize = 32;
@@ -206,52 +206,6 @@ struct Parsed {
 /// so one cache serves every schema and caller.
 static PARSED: LazyLock<Recent<Box<str>, Arc<Parsed>>> =
     LazyLock::new(|| Recent::new(PARSED_ENTRIES));
-
-/// A bounded map of recent results: emptied when full, so that it never
-/// holds more than `capacity` entries and needs no bookkeeping per hit.
-pub struct Recent<K, V> {
-    entries: Mutex<HashMap<K, V>>,
-    capacity: usize,
-}
-
-impl<K: Hash + Eq, V: Clone> Recent<K, V> {
-    pub fn new(capacity: usize) -> Self {
-        Recent {
-            entries: Mutex::new(HashMap::new()),
-            capacity,
-        }
-    }
-
-    pub fn get<Q>(&self, key: &Q) -> Option<V>
-    where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
-    {
-        self.lock().get(key).cloned()
-    }
-
-    pub fn insert(&self, key: K, value: V) {
-        let mut entries = self.lock();
-        if entries.len() >= self.capacity && !entries.contains_key(&key) {
-            entries.clear();
-        }
-        entries.insert(key, value);
-    }
-
-    pub fn len(&self) -> usize {
-        self.lock().len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<K, V>> {
-        self.entries
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-}
 
 /// The field selections the costliest operation of the document would
 /// execute, fragments expanded (saturating at `usize::MAX`). Only one
@@ -723,13 +677,6 @@ mod tests {
         // Texts that do not parse are not remembered.
         assert!(parse_within("{ broken ", wide).is_err());
         assert!(PARSED.get("{ broken ").is_none());
-        // The cache holds at most its capacity.
-        let small = Recent::new(2);
-        for i in 0..5 {
-            small.insert(i, i);
-        }
-        assert!(small.len() <= 2);
-        assert_eq!(small.get(&4), Some(4));
     }
 
     #[test]

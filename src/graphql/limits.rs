@@ -29,9 +29,10 @@ use async_graphql::{
 };
 use async_graphql_value::ConstValue;
 
-use super::document::{self, Budget, Recent, PARSED_MAX_TEXT};
+use super::document::{self, Budget, PARSED_MAX_TEXT};
 use super::order::Shape;
 use crate::auth::Principal;
+use crate::recent::Recent;
 
 /// Refuses documents with more than `max_aliases` aliased fields, over the
 /// caller's budget of tokens and fields, or with input values too deep or

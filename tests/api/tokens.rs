@@ -251,6 +251,23 @@ async fn the_clock_skew_leeway_is_configurable() {
     }
 }
 
+#[tokio::test]
+async fn a_token_accepted_before_is_refused_once_it_expires() {
+    // Verified tokens are kept between requests; their time claims are
+    // read again on each one.
+    let app = spawn_app_with(|c| c.auth.leeway = Duration::ZERO).await;
+    let exp = now() + 2;
+    let token = hs256(json!({ "sub": "brief@example.com", "exp": exp }));
+    for _ in 0..2 {
+        accepted(&app, &token).await;
+    }
+    while now() <= exp {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let message = refused(&app, &token).await;
+    assert!(message.contains("expired"), "{message}");
+}
+
 // JWKS: keys of an identity provider served by the test on loopback.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -441,7 +458,11 @@ async fn keys_rotate_while_the_server_runs() {
     let (es1, es2, ed1) = (es1(), es2(), ed1());
     let jwks = JwksServer::start(&[&es1, &ed1]).await;
     let app = jwks.app(Duration::from_millis(500), Duration::ZERO).await;
-    accepted(&app, &es1.sign("old@example.com")).await;
+    // One token, sent again and again as a client would (verified tokens
+    // are kept between requests).
+    let old = es1.sign("old@example.com");
+    accepted(&app, &old).await;
+    accepted(&app, &old).await;
 
     // A new key appears: accepted after the refresh its `kid` causes.
     jwks.publish(&[&es1, &ed1, &es2]);
@@ -452,7 +473,7 @@ async fn keys_rotate_while_the_server_runs() {
     let before = jwks.fetches();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
-        let (status, _) = me(&app, &es1.sign("old@example.com")).await;
+        let (status, _) = me(&app, &old).await;
         if status == 401 {
             break;
         }
