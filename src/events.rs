@@ -201,11 +201,17 @@ impl EventBus {
         };
 
         let deliver = bus.sender.clone();
+        // Dropped when the last clone of the bus is: the listener stops too.
+        let (bus_alive, mut bus_gone) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(async move {
             loop {
                 // `recv` reconnects by itself after a lost connection; what
                 // was sent meanwhile is lost (delivery is best effort).
-                match listener.recv().await {
+                let received = tokio::select! {
+                    _ = &mut bus_gone => break,
+                    received = listener.recv() => received,
+                };
+                match received {
                     Ok(notification) => {
                         match serde_json::from_str::<Envelope>(notification.payload()) {
                             Ok(envelope) if envelope.origin != origin => {
@@ -243,6 +249,9 @@ impl EventBus {
                     tracing::warn!(error = %e, "event relay: NOTIFY failed; the other instances miss an event");
                 }
             }
+            // Every clone of the bus is gone: so are the relay's connections.
+            drop(bus_alive);
+            own.close().await;
         });
         Ok(bus)
     }
