@@ -88,7 +88,7 @@ impl Dataset {
             .folders
             .load_one(folder_id)
             .await?
-            .map(Folder::new))
+            .map(Folder::viewable))
     }
     /// When the dataset was created.
     async fn created_at(&self) -> DateTime<Utc> {
@@ -151,7 +151,7 @@ impl Dataset {
         Ok(found
             .unwrap_or_default()
             .into_iter()
-            .map(Project::new)
+            .map(Project::viewable)
             .collect())
     }
     /// Users and groups holding a role on the dataset.

@@ -174,7 +174,7 @@ impl File {
             .folders
             .load_one(self.0.folder_id)
             .await?
-            .map(Folder::new))
+            .map(Folder::viewable))
     }
     /// Datasets holding the file that the caller may see.
     async fn datasets(&self, ctx: &Context<'_>) -> Result<Vec<Dataset>> {
@@ -185,7 +185,7 @@ impl File {
         Ok(found
             .unwrap_or_default()
             .into_iter()
-            .map(Dataset::new)
+            .map(Dataset::viewable)
             .collect())
     }
 }

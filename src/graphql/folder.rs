@@ -64,7 +64,7 @@ impl Folder {
             .folders
             .load_one(parent)
             .await?
-            .map(Folder::new))
+            .map(Folder::viewable))
     }
     /// When the folder was created.
     async fn created_at(&self) -> DateTime<Utc> {

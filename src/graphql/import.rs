@@ -107,7 +107,7 @@ impl ImportJob {
             .datasets
             .load_one(self.0.dataset_id)
             .await?
-            .map(Dataset::new))
+            .map(Dataset::viewable))
     }
     /// The folder the files are registered in, when the caller may see it.
     async fn folder(&self, ctx: &Context<'_>) -> Result<Option<Folder>> {
@@ -115,7 +115,7 @@ impl ImportJob {
             .folders
             .load_one(self.0.folder_id)
             .await?
-            .map(Folder::new))
+            .map(Folder::viewable))
     }
     /// The storage integration the objects are read through, when the
     /// caller may see it (null once deleted).
@@ -127,7 +127,7 @@ impl ImportJob {
             .integrations
             .load_one(id)
             .await?
-            .map(Integration::new))
+            .map(Integration::viewable))
     }
     /// Who submitted it.
     async fn submitted_by(&self, ctx: &Context<'_>) -> Result<Option<User>> {

@@ -167,7 +167,7 @@ crate::query_object! {
                     page,
                 )
                 .await?;
-                Ok(connection(page, Integration::new))
+                Ok(connection(page, Integration::viewable))
             }
         }
 

@@ -102,7 +102,7 @@ impl Ontology {
         Ok(found
             .unwrap_or_default()
             .into_iter()
-            .map(Project::new)
+            .map(Project::viewable)
             .collect())
     }
     /// Users and groups holding a role on the ontology.

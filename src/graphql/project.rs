@@ -99,7 +99,8 @@ impl Project {
             .ontologies
             .load_one(self.model.ontology_id)
             .await?;
-        Ok(Ontology::new(
+        // The loader reads the ontologies the caller may view.
+        Ok(Ontology::viewable(
             found.ok_or_else(|| AppError::not_found("ontology"))?,
         ))
     }
@@ -109,10 +110,11 @@ impl Project {
             .project_datasets
             .load_one(self.model.id)
             .await?;
+        // The loader reads the datasets the caller may view.
         Ok(found
             .unwrap_or_default()
             .into_iter()
-            .map(Dataset::new)
+            .map(Dataset::viewable)
             .collect())
     }
     /// Users and groups holding a role on the project.

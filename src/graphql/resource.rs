@@ -27,8 +27,8 @@ use crate::service::{grants, Services};
 pub struct Guarded<E: Shared> {
     pub model: E::Model,
     access: OnceCell<Access>,
-    /// The row came from a list of what the caller may view: its contents
-    /// show without asking for the caller's access.
+    /// The row came from a list or relation of what the caller may view:
+    /// its contents show without asking for the caller's access.
     viewable: bool,
 }
 
@@ -49,8 +49,9 @@ where
         }
     }
 
-    /// A row of a list the services filtered to what the caller may view
-    /// (the same routes as [`Access::visible`]).
+    /// A row the services returned because the caller may view it: a list
+    /// or a relation filtered by the view routes (the same routes as
+    /// [`Access::visible`]).
     pub fn viewable(model: E::Model) -> Guarded<E> {
         Guarded {
             viewable: true,

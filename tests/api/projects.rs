@@ -405,3 +405,42 @@ async fn updating_a_project_needs_admin() {
         "BAD_USER_INPUT"
     );
 }
+
+#[tokio::test]
+async fn a_project_s_datasets_show_only_while_the_caller_may_view_the_project() {
+    let app = spawn_app().await;
+    let owner = app.user("owner@example.com").await;
+    let manager = app.user("manager@example.com").await;
+    let folder = app.folder(&owner, "F").await;
+    let files = app.files(&owner, &folder, &["s3://b/1.jpg"]).await;
+    let dataset = app.dataset(&owner, "D", None).await;
+    app.attach(&owner, &dataset, &files).await;
+    let ontology = app.ontology(&owner, "O").await;
+    let project = app.project(&owner, "P", &ontology, &[&dataset]).await;
+    app.share(&owner, "Project", &project, &[&manager], "TEAM_MANAGER")
+        .await;
+    // A collaborator sees the project's datasets and their files.
+    let contents = "datasets { title files { totalCount } } ontology { title }";
+    let listed = app
+        .ok(
+            &manager,
+            &format!("{{ projects {{ nodes {{ {contents} }} }} }}"),
+            json!({}),
+        )
+        .await;
+    let seen = &listed["projects"]["nodes"][0];
+    assert_eq!(seen["datasets"][0]["files"]["totalCount"], 1, "{listed}");
+    // Leaving the project, the manager gets it back as it now is to them:
+    // a project whose datasets they no longer see.
+    let left = app
+        .ok(
+            &manager,
+            "mutation($p: ID!, $u: ID!) { removeProjectCollaborator(input: {projectId: $p, userId: $u}) { title datasets { title files { totalCount } } } }",
+            json!({ "p": project, "u": manager.id }),
+        )
+        .await;
+    assert_eq!(
+        left["removeProjectCollaborator"],
+        json!({ "title": "P", "datasets": [] })
+    );
+}
