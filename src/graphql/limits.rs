@@ -526,15 +526,20 @@ mod tests {
         max_tokens: 1000,
     };
 
-    #[tokio::test]
-    async fn validation_is_remembered_by_text_operation_and_variables() {
+    /// Services over an empty in-memory database: enough to validate.
+    async fn services() -> Services {
         let db = sea_orm::Database::connect("sqlite::memory:").await.unwrap();
-        let services = Services::new(
+        Services::new(
             db,
             Policy::load(None).await.unwrap(),
             Arc::new(Metrics::default()),
             EventBus::new(),
-        );
+        )
+    }
+
+    #[tokio::test]
+    async fn validation_is_remembered_by_text_operation_and_variables() {
+        let services = services().await;
         let validated = Validated::default();
         let schema = Schema::build(
             Query::default(),
@@ -588,13 +593,7 @@ mod tests {
 
     #[tokio::test]
     async fn only_queries_validated_before_and_within_the_caller_s_budget_are_ready() {
-        let db = sea_orm::Database::connect("sqlite::memory:").await.unwrap();
-        let services = Services::new(
-            db,
-            Policy::load(None).await.unwrap(),
-            Arc::new(Metrics::default()),
-            EventBus::new(),
-        );
+        let services = services().await;
         let limits = Limits {
             max_aliases: 10,
             timeout: Duration::from_secs(10),
