@@ -35,23 +35,16 @@ pub struct AppSchema {
     hooked: Lane,
     plain: Lane,
     limits: Limits,
-    services: Option<Services>,
 }
 
 impl AppSchema {
     /// `hooked` runs requests through `limits`' extension; `plain` is the
     /// same schema without extensions.
-    pub(super) fn new(
-        hooked: Lane,
-        plain: Lane,
-        limits: Limits,
-        services: Option<Services>,
-    ) -> Self {
+    pub(super) fn new(hooked: Lane, plain: Lane, limits: Limits) -> Self {
         AppSchema {
             hooked,
             plain,
             limits,
-            services,
         }
     }
 
@@ -78,7 +71,7 @@ impl AppSchema {
     async fn run_ready(&self, mut request: Request, ready: Arc<Ready>) -> Response {
         request.set_parsed_query(ready.document.clone());
         let scope = RequestScope::default();
-        scope.prepare(self.services.as_ref(), &mut request);
+        scope.prepare(self.plain.data::<Services>(), &mut request);
         let query = limits::within_time(self.limits.timeout, self.plain.execute(request));
         let mut response = scope.drive(query).await;
         if let Some(shape) = &ready.shape {

@@ -12,7 +12,6 @@
 //! with a `TIMEOUT` error, and those that never started answer null with a
 //! `TIMEOUT` error saying they did not run. A client retries only those.
 
-use std::any::TypeId;
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -136,11 +135,7 @@ impl Limits {
             &request.variables,
         )?;
         let ready = self.validated.0.get(&key)?.ready.clone()?;
-        let principal = request
-            .data
-            .get(&TypeId::of::<Principal>())
-            .and_then(|p| p.downcast_ref::<Principal>());
-        let budget = self.budget_of(principal);
+        let budget = self.budget_of(super::principal_of(request));
         // The transports parse within a signed-in caller's budget: this
         // holds the document to the caller's own, as `parse_query` does.
         let within = document::check_text(&request.query, budget.max_tokens).is_ok()

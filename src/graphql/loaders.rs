@@ -3,7 +3,6 @@
 //! caller's grants. A nested query then costs a number of SQL statements set
 //! by its depth, not by its page sizes.
 
-use std::any::TypeId;
 use std::collections::HashMap;
 use std::future::Future;
 use std::hash::Hash;
@@ -21,7 +20,7 @@ use uuid::Uuid;
 
 use super::batcher::{BatchLoad, Batcher, DataLoader};
 use super::subscription::ExecutionStarted;
-use crate::auth::{Caller, Principal};
+use crate::auth::Caller;
 use crate::error::AppResult;
 use crate::policy::Kind;
 use crate::service::access::{self, Access};
@@ -412,11 +411,7 @@ pub(super) struct RequestScope {
 impl RequestScope {
     /// Gives the request the caller's loaders.
     pub(super) fn prepare(&self, services: Option<&Services>, request: &mut Request) {
-        let caller = request
-            .data
-            .get(&TypeId::of::<Principal>())
-            .and_then(|p| p.downcast_ref::<Principal>())
-            .and_then(|p| p.caller().ok().cloned());
+        let caller = super::principal_of(request).and_then(|p| p.caller().ok().cloned());
         if let (Some(caller), Some(svc)) = (caller, services) {
             let loaders = Loaders::with_batcher(svc, &caller, &self.batcher);
             request.data.insert(Arc::new(loaders));

@@ -49,6 +49,14 @@ pub fn caller<'a>(ctx: &Context<'a>) -> AppResult<&'a Caller> {
     }
 }
 
+/// Who makes a request, as the transports attached it (before it runs).
+fn principal_of(request: &async_graphql::Request) -> Option<&Principal> {
+    request
+        .data
+        .get(&std::any::TypeId::of::<Principal>())
+        .and_then(|p| p.downcast_ref::<Principal>())
+}
+
 /// Both at once, for resolvers that need the caller.
 pub fn scope<'a>(ctx: &Context<'a>) -> AppResult<(&'a Services, &'a Caller)> {
     Ok((services(ctx), caller(ctx)?))

@@ -84,7 +84,7 @@ pub fn build_schema(services: Option<Services>, limits: &QueryLimits) -> AppSche
         }
         builder.finish()
     };
-    AppSchema::new(lane(true), lane(false), checks, services)
+    AppSchema::new(lane(true), lane(false), checks)
 }
 
 /// The SDL the server serves, as committed in `schema.graphql`.
