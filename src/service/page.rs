@@ -330,9 +330,9 @@ where
     let ([first, id], direction) = order_of(&keys, &args);
     page.order_by((Alias::new(&table), first), direction.clone())
         .order_by((Alias::new(&table), id), direction);
-    let mut statement = db
-        .get_database_backend()
-        .build(&page.with(WithClause::new().cte(filtered).to_owned()));
+    let mut with = WithClause::new();
+    with.cte(filtered);
+    let mut statement = db.get_database_backend().build(&page.with(with));
     // The page size is written, not bound: a client asks for a handful of
     // sizes, and a statement whose only bound values are the caller's is
     // planned once and kept (see `access::fixed`).
