@@ -38,6 +38,14 @@ impl<K: Hash + Eq, V: Clone> Recent<K, V> {
         entries.insert(key, value);
     }
 
+    pub fn remove<Q>(&self, key: &Q)
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.lock().remove(key);
+    }
+
     pub fn len(&self) -> usize {
         self.lock().len()
     }

@@ -390,11 +390,42 @@ pub enum Principal {
 }
 
 /// An authenticated, provisioned user as the services see them.
+///
+/// Who the user is (id and e-mail) is known when the request starts; their
+/// workspace role is read from the database the first time something needs
+/// it in this request (`crate::service::users::workspace_role`), so that a
+/// request that only reads what the user was granted asks nothing about the
+/// user, and one that needs the role sees it as it is now.
 #[derive(Debug, Clone)]
 pub struct Caller {
     pub id: uuid::Uuid,
     pub email: String,
-    pub workspace_role: entity::enums::Role,
+    workspace_role: std::sync::Arc<tokio::sync::OnceCell<entity::enums::Role>>,
+}
+
+impl Caller {
+    /// A caller whose workspace role was just read with their row.
+    pub fn with_role(id: uuid::Uuid, email: String, role: entity::enums::Role) -> Caller {
+        Caller {
+            id,
+            email,
+            workspace_role: std::sync::Arc::new(tokio::sync::OnceCell::new_with(Some(role))),
+        }
+    }
+
+    /// A caller whose workspace role is read when first needed.
+    pub fn role_unread(id: uuid::Uuid, email: String) -> Caller {
+        Caller {
+            id,
+            email,
+            workspace_role: Default::default(),
+        }
+    }
+
+    /// Where this request keeps the caller's workspace role once read.
+    pub fn workspace_role_cell(&self) -> &tokio::sync::OnceCell<entity::enums::Role> {
+        &self.workspace_role
+    }
 }
 
 impl Principal {

@@ -8,7 +8,7 @@ use super::loaders::UserField;
 use super::user::User;
 use super::{connection, global_id, loaders, or_null, parse_id, parse_ids, scope};
 use crate::policy::{Action, Kind, Role};
-use crate::service::groups;
+use crate::service::{groups, users};
 
 /// A set of users that can be granted roles together. A group's role on a
 /// resource reaches its MEMBERs only, never its MANAGERs.
@@ -86,9 +86,11 @@ impl Group {
     /// What the caller may do with this group.
     async fn viewer_can(&self, ctx: &Context<'_>) -> Result<GroupPermissions> {
         let (svc, caller) = scope(ctx)?;
-        let admin = svc
-            .policy
-            .allows(Kind::Workspace, caller.workspace_role, Action::ManageGroups);
+        let admin = svc.policy.allows(
+            Kind::Workspace,
+            users::workspace_role(svc, caller).await?,
+            Action::ManageGroups,
+        );
         let memberships = loaders(ctx)?
             .group_members
             .load_one(self.0.id)

@@ -610,11 +610,10 @@ mod tests {
         .data(services)
         .finish();
         let user = || {
-            Principal::User(crate::auth::Caller {
-                id: uuid::Uuid::nil(),
-                email: "a@example.com".to_owned(),
-                workspace_role: entity::enums::Role::User,
-            })
+            Principal::User(crate::auth::Caller::role_unread(
+                uuid::Uuid::nil(),
+                "a@example.com".to_owned(),
+            ))
         };
         let query = "query Mine { datasets { nodes { id title } } me { id } }";
         let mine = || Request::new(query).operation_name("Mine").data(user());

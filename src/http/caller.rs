@@ -24,14 +24,13 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap};
 use axum::response::Response;
-use sea_orm::DatabaseConnection;
 use serde_json::{Map, Value};
 
 use super::response::error_response;
 use super::AppState;
-use crate::auth::{Authenticator, Caller, Claims, Principal};
+use crate::auth::{Authenticator, Claims, Principal};
 use crate::error::AppError;
-use crate::service::users;
+use crate::service::{users, Services};
 
 /// A bearer token as presented, not yet checked.
 #[derive(Debug, Clone)]
@@ -100,7 +99,7 @@ impl Credentials {
     pub async fn sign_in(&self, state: &AppState) -> Result<Session, AppError> {
         self.verify(&state.auth)
             .await?
-            .sign_in(&state.services.db)
+            .sign_in(&state.services)
             .await
     }
 }
@@ -122,14 +121,13 @@ impl Verified {
         self.0.is_some()
     }
 
-    /// Provisions the user the token names (creating them on first sight).
-    pub async fn sign_in(self, db: &DatabaseConnection) -> Result<Session, AppError> {
+    /// Signs in the user the token names (creating them on first sight).
+    pub async fn sign_in(self, services: &Services) -> Result<Session, AppError> {
         let Some(claims) = self.0 else {
             return Ok(Session::anonymous());
         };
-        let user = users::provision(db, &claims).await?;
         Ok(Session {
-            principal: Principal::User(Caller::from(&user)),
+            principal: Principal::User(users::sign_in(services, &claims).await?),
             expires_at: Some(claims.exp),
         })
     }

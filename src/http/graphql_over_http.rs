@@ -86,7 +86,7 @@ async fn run(
 ) -> Response {
     let addr = parts.extensions.get::<ClientAddr>().copied();
     let signed_in = match token {
-        Ok(token) => token.sign_in(&state.services.db).await,
+        Ok(token) => token.sign_in(&state.services).await,
         Err(e) => Err(e),
     };
     let principal = match signed_in {

@@ -41,7 +41,8 @@ pub async fn list(
     page: crate::service::page::PageArgs,
 ) -> AppResult<crate::service::page::Page<audit_event::Model>> {
     use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
-    crate::service::users::require_workspace(svc, caller, crate::policy::Action::ViewAuditLog)?;
+    crate::service::users::require_workspace(svc, caller, crate::policy::Action::ViewAuditLog)
+        .await?;
     let mut query = audit_event::Entity::find();
     if let Some(id) = resource_id {
         query = query.filter(audit_event::Column::ResourceId.eq(id));
@@ -64,6 +65,7 @@ pub async fn get(
     let id = id.uuid();
     use sea_orm::EntityTrait;
     crate::service::users::require_workspace(svc, caller, crate::policy::Action::ViewAuditLog)
+        .await
         .map_err(|_| crate::error::AppError::not_found("audit event"))?;
     audit_event::Entity::find_by_id(id)
         .one(&svc.db)

@@ -97,7 +97,7 @@ pub async fn list_workspace(
     joined: Option<bool>,
     page: PageArgs,
 ) -> AppResult<Page<dataset::Model>> {
-    require_workspace(svc, caller, Action::ListAllDatasets)?;
+    require_workspace(svc, caller, Action::ListAllDatasets).await?;
     let mut query = dataset::Entity::find();
     if let Some(joined) = joined {
         let own = access::granted_ids(svc, Kind::Dataset, Action::View, caller.id);
@@ -140,7 +140,7 @@ pub async fn create(
     folder_id: Option<Id<folder::Entity>>,
 ) -> AppResult<dataset::Model> {
     let folder_id = folder_id.map(Id::uuid);
-    require_workspace(svc, caller, Action::CreateResources)?;
+    require_workspace(svc, caller, Action::CreateResources).await?;
     let title = required_text("title", title, TITLE_MAX)?;
     let description = optional_text("description", description, DESCRIPTION_MAX)?;
     if let Some(folder) = folder_id {
@@ -509,7 +509,7 @@ pub async fn join(
     id: Id<dataset::Entity>,
 ) -> AppResult<dataset::Model> {
     let id = id.uuid();
-    require_workspace(svc, caller, Action::JoinDataset)?;
+    require_workspace(svc, caller, Action::JoinDataset).await?;
     let role = svc
         .policy
         .join_role()

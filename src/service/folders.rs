@@ -64,7 +64,7 @@ pub async fn create(
     parent_id: Option<Id<folder::Entity>>,
 ) -> AppResult<folder::Model> {
     let parent_id = parent_id.map(Id::uuid);
-    require_workspace(svc, caller, Action::CreateResources)?;
+    require_workspace(svc, caller, Action::CreateResources).await?;
     let name = folder_name(name)?;
     if let Some(parent) = parent_id {
         get_for(svc, caller, parent, Action::AddFiles).await?;

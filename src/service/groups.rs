@@ -30,7 +30,7 @@ pub async fn get(
     id: Id<group::Entity>,
 ) -> AppResult<group::Model> {
     let id = id.uuid();
-    require_directory(svc, caller)?;
+    require_directory(svc, caller).await?;
     group::Entity::find_by_id(id)
         .one(&svc.db)
         .await?
@@ -43,7 +43,7 @@ pub async fn list(
     search: Option<&str>,
     page: PageArgs,
 ) -> AppResult<Page<group::Model>> {
-    require_directory(svc, caller)?;
+    require_directory(svc, caller).await?;
     let mut query = group::Entity::find();
     if let Some(term) = search_term(search) {
         query = query.filter(contains_ci(group::Column::Name, term));
@@ -58,7 +58,7 @@ pub async fn create(
     name: &str,
     description: Option<&str>,
 ) -> AppResult<group::Model> {
-    require_workspace(svc, caller, Action::ManageGroups)?;
+    require_workspace(svc, caller, Action::ManageGroups).await?;
     let name = required_text("name", name, TITLE_MAX)?;
     let description = optional_text("description", description, DESCRIPTION_MAX)?;
     let now = Utc::now();
@@ -97,7 +97,7 @@ pub async fn update(
 ) -> AppResult<group::Model> {
     let id = id.uuid();
     let existing = get(svc, caller, Id::new(id)).await?;
-    require_workspace(svc, caller, Action::ManageGroups)?;
+    require_workspace(svc, caller, Action::ManageGroups).await?;
     let mut active = existing.into_active_model();
     if let Some(name) = name {
         active.name = Set(required_text("name", name, TITLE_MAX)?);
@@ -116,7 +116,7 @@ pub async fn update(
 pub async fn delete(svc: &Services, caller: &Caller, id: Id<group::Entity>) -> AppResult<Uuid> {
     let id = id.uuid();
     let existing = get(svc, caller, Id::new(id)).await?;
-    require_workspace(svc, caller, Action::ManageGroups)?;
+    require_workspace(svc, caller, Action::ManageGroups).await?;
     let txn = crate::service::tx::write(&svc.db).await?;
     // Memberships and the group's grants go with it (foreign keys cascade).
     group::Entity::delete_by_id(id).exec(&txn).await?;
@@ -149,9 +149,10 @@ async fn require_manage_members<C: ConnectionTrait>(
     caller: &Caller,
     group_id: Uuid,
 ) -> AppResult<Manager> {
+    let role = crate::service::users::workspace_role_on(db, svc, caller).await?;
     if svc
         .policy
-        .allows(Kind::Workspace, caller.workspace_role, Action::ManageGroups)
+        .allows(Kind::Workspace, role, Action::ManageGroups)
     {
         return Ok(Manager::Workspace);
     }

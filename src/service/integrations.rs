@@ -76,12 +76,12 @@ pub async fn get_for(
 }
 
 /// Does the caller's workspace role let them manage every integration?
-pub fn manages_all(svc: &Services, caller: &Caller) -> bool {
-    svc.policy.allows(
+pub async fn manages_all(svc: &Services, caller: &Caller) -> AppResult<bool> {
+    Ok(svc.policy.allows(
         Kind::Workspace,
-        caller.workspace_role,
+        crate::service::users::workspace_role(svc, caller).await?,
         Action::ManageIntegrations,
-    )
+    ))
 }
 
 /// Integrations the caller may see (workspace ADMINs: all), filtered in SQL.
@@ -92,7 +92,7 @@ pub async fn list(
     page: PageArgs,
 ) -> AppResult<Page<integration::Model>> {
     let mut query = integration::Entity::find();
-    if !manages_all(svc, caller) {
+    if !manages_all(svc, caller).await? {
         query = query.filter(
             granted_ids(svc, Kind::Integration, Action::View, caller.id)
                 .contains(integration::Column::Id),
@@ -118,7 +118,7 @@ pub async fn visible_by_ids(
 ) -> AppResult<Vec<integration::Model>> {
     let mut query =
         integration::Entity::find().filter(integration::Column::Id.is_in(ids.iter().copied()));
-    if !manages_all(svc, caller) {
+    if !manages_all(svc, caller).await? {
         query = query.filter(
             granted_ids(svc, Kind::Integration, Action::View, caller.id)
                 .contains(integration::Column::Id),
@@ -137,7 +137,7 @@ pub async fn create(
     config: &Value,
     credentials: Option<&Value>,
 ) -> AppResult<integration::Model> {
-    require_workspace(svc, caller, Action::CreateResources)?;
+    require_workspace(svc, caller, Action::CreateResources).await?;
     let title = required_text("title", title, TITLE_MAX)?;
     let local_roots = svc.storage.local_roots();
     let settings = validate_config(provider, config, &local_roots, &svc.storage.allowed_hosts())?;

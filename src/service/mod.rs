@@ -37,6 +37,8 @@ pub struct Services {
     pub storage: crate::storage::StorageSettings,
     /// Bounds on the manifests of imports.
     pub manifest_limits: crate::config::ManifestLimits,
+    /// Accounts signed in before, so that a user's requests start without a statement.
+    pub accounts: Arc<users::Accounts>,
 }
 
 impl Services {
@@ -53,6 +55,7 @@ impl Services {
             events,
             storage: crate::storage::StorageSettings::default(),
             manifest_limits: crate::config::ManifestLimits::default(),
+            accounts: Arc::default(),
         }
     }
 }

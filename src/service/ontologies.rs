@@ -208,7 +208,7 @@ pub async fn create(
     description: Option<&str>,
     structure: &Value,
 ) -> AppResult<ontology::Model> {
-    require_workspace(svc, caller, Action::CreateResources)?;
+    require_workspace(svc, caller, Action::CreateResources).await?;
     let title = required_text("title", title, TITLE_MAX)?;
     let description = optional_text("description", description, DESCRIPTION_MAX)?;
     let structure = validate_structure(structure)?;

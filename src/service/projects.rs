@@ -116,7 +116,7 @@ pub async fn create(
 ) -> AppResult<project::Model> {
     let ontology_id = ontology_id.uuid();
     let dataset_ids = &crate::ids::uuids(dataset_ids)[..];
-    require_workspace(svc, caller, Action::CreateResources)?;
+    require_workspace(svc, caller, Action::CreateResources).await?;
     let title = required_text("title", title, TITLE_MAX)?;
     let description = optional_text("description", description, DESCRIPTION_MAX)?;
     usable_ontology(svc, caller, ontology_id).await?;

@@ -1,13 +1,13 @@
 //! Users: provisioned from verified tokens, listed for picking collaborators.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use chrono::Utc;
 use entity::enums::AuditAction;
 use entity::user;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, DatabaseConnection, DbBackend, EntityTrait,
-    FromQueryResult, IntoActiveModel, QueryFilter, QueryTrait, Set, Statement,
+    FromQueryResult, IntoActiveModel, QueryFilter, QuerySelect, QueryTrait, Set, Statement,
 };
 use uuid::Uuid;
 
@@ -15,18 +15,103 @@ use crate::auth::{Caller, Claims};
 use crate::error::{AppError, AppResult};
 use crate::ids::Id;
 use crate::policy::{Action, Kind, Role};
+use crate::recent::Recent;
 use crate::service::input::{contains_ci, search_term};
 use crate::service::page::{paginate, Page, PageArgs};
 use crate::service::Services;
 
 impl From<&user::Model> for Caller {
     fn from(u: &user::Model) -> Caller {
-        Caller {
-            id: u.id,
-            email: u.email.clone(),
-            workspace_role: u.workspace_role,
+        Caller::with_role(u.id, u.email.clone(), u.workspace_role)
+    }
+}
+
+/// Accounts this instance has signed in, by their stored e-mail: the link
+/// between an e-mail and a user id never changes once made (no mutation
+/// changes an e-mail, and a removed account is forgotten when found gone), so
+/// a user's later requests start without a statement. Their workspace role is
+/// not kept here: a request that needs it reads it ([`workspace_role`]), so a
+/// demotion made on any instance applies to the next request everywhere.
+pub struct Accounts(Recent<String, Arc<Account>>);
+
+struct Account {
+    id: Uuid,
+    /// The name as last written from a token.
+    name: String,
+}
+
+impl Accounts {
+    /// Accounts remembered at most.
+    const CAPACITY: usize = 10_000;
+
+    pub fn new() -> Accounts {
+        Accounts(Recent::new(Self::CAPACITY))
+    }
+
+    fn remember(&self, user: &user::Model) {
+        let account = Account {
+            id: user.id,
+            name: user.name.clone(),
+        };
+        self.0.insert(user.email.clone(), Arc::new(account));
+    }
+}
+
+impl Default for Accounts {
+    fn default() -> Self {
+        Accounts::new()
+    }
+}
+
+/// The caller a verified token names: found or provisioned ([`provision`]) on
+/// first sight, from [`Accounts`] afterwards while the token's name claim is
+/// the one written last.
+pub async fn sign_in(svc: &Services, claims: &Claims) -> AppResult<Caller> {
+    let (email, name) = identity(claims)?;
+    if let Some(account) = svc.accounts.0.get(email.as_str()) {
+        if name.as_ref().is_none_or(|name| *name == account.name) {
+            return Ok(Caller::role_unread(account.id, email));
         }
     }
+    let user = provision(&svc.db, &email, name.as_deref()).await?;
+    svc.accounts.remember(&user);
+    Ok(Caller::from(&user))
+}
+
+/// The caller's workspace role, read once per request when first needed;
+/// UNAUTHENTICATED once the account is gone.
+pub async fn workspace_role(svc: &Services, caller: &Caller) -> AppResult<Role> {
+    workspace_role_on(&svc.db, svc, caller).await
+}
+
+/// [`workspace_role`], read on `db` (a transaction that needs it).
+pub async fn workspace_role_on<C: sea_orm::ConnectionTrait>(
+    db: &C,
+    svc: &Services,
+    caller: &Caller,
+) -> AppResult<Role> {
+    #[derive(FromQueryResult)]
+    struct Row {
+        workspace_role: Role,
+    }
+    let role = caller.workspace_role_cell().get_or_try_init(|| async {
+        let row = user::Entity::find_by_id(caller.id)
+            .select_only()
+            .column(user::Column::WorkspaceRole)
+            .into_model::<Row>()
+            .one(db)
+            .await?;
+        match row {
+            Some(row) => Ok(row.workspace_role),
+            None => {
+                svc.accounts.0.remove(caller.email.as_str());
+                Err(AppError::Unauthenticated(
+                    "this account no longer exists".into(),
+                ))
+            }
+        }
+    });
+    role.await.copied()
 }
 
 /// Longest display name kept; a longer `name` claim is cut to this many characters.
@@ -67,9 +152,8 @@ fn default_name(email: &str) -> String {
     email.split('@').next().unwrap_or(email).to_owned()
 }
 
-/// Finds or creates the user a verified token names; keeps the name current.
-#[tracing::instrument(skip_all, fields(identity = claims.identity()))]
-pub async fn provision(db: &DatabaseConnection, claims: &Claims) -> AppResult<user::Model> {
+/// The stored e-mail and the name a verified token claims.
+fn identity(claims: &Claims) -> AppResult<(String, Option<String>)> {
     // The e-mail is what links a token to an account; one the identity
     // provider has not verified must link to none (nor create one that a
     // verified token would later reach).
@@ -81,9 +165,16 @@ pub async fn provision(db: &DatabaseConnection, claims: &Claims) -> AppResult<us
     let email = normalize_email(claims.identity()).map_err(|e| {
         AppError::Unauthenticated(format!("the token names no user: {}", e.public_message()))
     })?;
-    let name = claimed_name(claims);
-    let name = name.as_deref();
-    if let Some(existing) = by_email(db, &email).await? {
+    Ok((email, claimed_name(claims)))
+}
+
+/// Finds or creates the user with this e-mail; keeps the name current.
+async fn provision(
+    db: &DatabaseConnection,
+    email: &str,
+    name: Option<&str>,
+) -> AppResult<user::Model> {
+    if let Some(existing) = by_email(db, email).await? {
         return match name {
             Some(name) if name != existing.name => {
                 let mut active = existing.into_active_model();
@@ -96,11 +187,11 @@ pub async fn provision(db: &DatabaseConnection, claims: &Claims) -> AppResult<us
     }
     let name = name
         .map(str::to_owned)
-        .unwrap_or_else(|| default_name(&email));
-    match insert(db, &email, &name, Role::Member).await {
+        .unwrap_or_else(|| default_name(email));
+    match insert(db, email, &name, Role::Member).await {
         Ok(u) => Ok(u),
         // Two first requests of the same user raced; the other one won.
-        Err(AppError::Conflict(_)) => by_email(db, &email)
+        Err(AppError::Conflict(_)) => by_email(db, email)
             .await?
             .ok_or_else(|| AppError::internal("user vanished during provisioning")),
         Err(e) => Err(e),
@@ -193,15 +284,15 @@ pub async fn current(db: &DatabaseConnection, caller: &Caller) -> AppResult<Call
 }
 
 /// Any workspace member may look users up, to pick collaborators.
-pub fn require_directory(svc: &Services, caller: &Caller) -> AppResult<()> {
-    require_workspace(svc, caller, Action::ViewDirectory)
+pub async fn require_directory(svc: &Services, caller: &Caller) -> AppResult<()> {
+    require_workspace(svc, caller, Action::ViewDirectory).await
 }
 
 /// FORBIDDEN unless the caller's workspace role allows `action`.
-pub fn require_workspace(svc: &Services, caller: &Caller, action: Action) -> AppResult<()> {
+pub async fn require_workspace(svc: &Services, caller: &Caller, action: Action) -> AppResult<()> {
     if svc
         .policy
-        .allows(Kind::Workspace, caller.workspace_role, action)
+        .allows(Kind::Workspace, workspace_role(svc, caller).await?, action)
     {
         Ok(())
     } else {
@@ -211,7 +302,7 @@ pub fn require_workspace(svc: &Services, caller: &Caller, action: Action) -> App
 
 pub async fn get(svc: &Services, caller: &Caller, id: Id<user::Entity>) -> AppResult<user::Model> {
     let id = id.uuid();
-    require_directory(svc, caller)?;
+    require_directory(svc, caller).await?;
     user::Entity::find_by_id(id)
         .one(&svc.db)
         .await?
@@ -224,7 +315,7 @@ pub async fn list(
     search: Option<&str>,
     page: PageArgs,
 ) -> AppResult<Page<user::Model>> {
-    require_directory(svc, caller)?;
+    require_directory(svc, caller).await?;
     let mut query = user::Entity::find();
     if let Some(term) = search_term(search) {
         query = query.filter(
@@ -272,7 +363,7 @@ pub async fn set_workspace_role(
 ) -> AppResult<user::Model> {
     let id = id.uuid();
     use sea_orm::PaginatorTrait;
-    require_workspace(svc, caller, Action::ManageUsers)?;
+    require_workspace(svc, caller, Action::ManageUsers).await?;
     let role = crate::service::grants::validate_role(Kind::Workspace, role)?;
     let txn = crate::service::tx::write(&svc.db).await?;
     lock_workspace_roles(&txn, id).await?;

@@ -293,6 +293,67 @@ async fn a_deleted_user_is_unauthenticated_at_the_next_operation_on_an_open_webs
     assert_eq!(first_code(&me), "UNAUTHENTICATED", "{me:#}");
 }
 
+#[tokio::test]
+async fn a_caller_signed_in_before_meets_a_demotion_or_a_removal_at_the_next_request() {
+    let app = spawn_app().await;
+    let root = app.workspace_admin("root@example.com").await;
+    let mallory = app.workspace_admin("mallory@example.com").await;
+    let listed = app
+        .ok(&mallory, "{ workspaceDatasets { totalCount } }", json!({}))
+        .await;
+    assert_eq!(listed["workspaceDatasets"]["totalCount"], 0);
+    app.ok(&root, SET_ROLE, json!({ "u": mallory.id, "r": "MEMBER" }))
+        .await;
+    let code = app
+        .code(&mallory, "{ workspaceDatasets { totalCount } }", json!({}))
+        .await;
+    assert_eq!(code, "FORBIDDEN");
+    // Demoted directly in the database (another instance, an operator).
+    let db = &app.server.state.services.db;
+    let backend = db.get_database_backend();
+    let sql = |postgres: &'static str, sqlite: &'static str| match backend {
+        DbBackend::Postgres => postgres,
+        _ => sqlite,
+    };
+    db.execute_raw(Statement::from_sql_and_values(
+        backend,
+        sql(
+            "UPDATE users SET workspace_role = 'MEMBER' WHERE email = $1",
+            "UPDATE users SET workspace_role = 'MEMBER' WHERE email = ?",
+        ),
+        ["root@example.com".into()],
+    ))
+    .await
+    .unwrap();
+    let code = app
+        .code(&root, SET_ROLE, json!({ "u": mallory.id, "r": "ADMIN" }))
+        .await;
+    assert_eq!(code, "FORBIDDEN");
+
+    // An account an operator removes: the request that finds it gone is
+    // refused, the next signs the token's user in afresh.
+    app.ok(&mallory, "{ datasets { totalCount } }", json!({}))
+        .await;
+    db.execute_raw(Statement::from_sql_and_values(
+        backend,
+        sql(
+            "DELETE FROM users WHERE email = $1",
+            "DELETE FROM users WHERE email = ?",
+        ),
+        ["mallory@example.com".into()],
+    ))
+    .await
+    .unwrap();
+    let code = app.code(&mallory, "{ me { email } }", json!({})).await;
+    assert_eq!(code, "UNAUTHENTICATED");
+    let me = app
+        .ok(&mallory, "{ me { id email workspaceRole } }", json!({}))
+        .await;
+    assert_eq!(me["me"]["email"], "mallory@example.com");
+    assert_eq!(me["me"]["workspaceRole"], "MEMBER");
+    assert_ne!(me["me"]["id"], mallory.id.as_str(), "a new account");
+}
+
 // ---- Group memberships ------------------------------------------------------
 
 const ADD_MEMBERS: &str = "mutation($g: ID!, $u: [ID!]!, $r: GroupRole!) {

@@ -57,9 +57,8 @@ fn first_error(body: &Value) -> (String, String) {
 /// import workers poll the database in the background.
 const NOISE: u64 = 3;
 
-/// The statements of the cheapest signed-in request (the caller is looked
-/// up), with room for background noise: what a refused request may cost
-/// at most.
+/// The statements of the cheapest signed-in request, with room for
+/// background noise: what a refused request may cost at most.
 async fn baseline(app: &TestApp, token: Option<&str>) -> u64 {
     let (statements, _, body) = counted(app, token, "{ __typename }", json!({})).await;
     assert!(body.get("errors").is_none(), "{body}");
