@@ -956,6 +956,10 @@ struct BackendReport {
     instructions: BTreeMap<String, Value>,
     rss_kib: (u64, u64),
     a_light_at_scale_1: Option<Latency>,
+    /// `{ __typename }` as the light user: a request through HTTP and the
+    /// GraphQL layers that sends no statement, the floor under every
+    /// operation's HTTP figure.
+    http_floor: Option<Latency>,
 }
 
 async fn served_fields(http: &Http, token: &str) -> anyhow::Result<HashMap<String, Vec<String>>> {
@@ -1039,8 +1043,20 @@ async fn run_backend(
         report.ops.insert(name.to_owned(), figures);
     }
 
-    // Statements do not depend on the page size.
+    // What a request costs that sends no statement.
     let none = json!({});
+    let floor = sample(options, |_| {
+        let (http, token, none) = (&http, &cast.light_token, &none);
+        async move { Ok(http.post(token, "{ __typename }", none).await?.0) }
+    })
+    .await?;
+    eprintln!(
+        "  {:<24} HTTP p50 {:>8.2} ms p99 {:>8.2} | no SQL: the floor under every HTTP figure",
+        "{ __typename }", floor.p50, floor.p99
+    );
+    report.http_floor = Some(floor);
+
+    // Statements do not depend on the page size.
     let a5 = statements_of(&http, &cast.heavy_token, A_FIRST_5, &none).await?;
     let b5 = statements_of(&http, &cast.heavy_token, B_FIRST_5, &none).await?;
     if let (Some(a50), Some(b50)) = (
@@ -1860,6 +1876,8 @@ fn print_report(
                 "server_rss_kib": report.rss_kib.0,
                 "server_peak_rss_kib": report.rss_kib.1,
                 "a_light_p50_ms_at_scale_1": report.a_light_at_scale_1.map(|l| round(l.p50)),
+                "http_floor_p50_ms": report.http_floor.map(|l| round(l.p50)),
+                "http_floor_p99_ms": report.http_floor.map(|l| round(l.p99)),
             }),
         );
         // A and B against the hand-written SQL.
