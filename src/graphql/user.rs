@@ -5,7 +5,6 @@ use chrono::{DateTime, Utc};
 use entity::user;
 
 use super::{connection, global_id, or_null, parse_id, scope};
-use crate::ids::Id;
 use crate::policy::Role;
 use crate::service::users;
 
@@ -59,7 +58,7 @@ crate::query_object! {
             /// The calling user.
             async fn me(&self, ctx: &Context<'_>) -> Result<User> {
                 let (svc, caller) = scope(ctx)?;
-                Ok(User(users::get(svc, caller, Id::new(caller.id)).await?))
+                Ok(User(users::me(svc, caller).await?))
             }
         }
         paged {

@@ -103,12 +103,7 @@ pub async fn workspace_role_on<C: sea_orm::ConnectionTrait>(
             .await?;
         match row {
             Some(row) => Ok(row.workspace_role),
-            None => {
-                svc.accounts.0.remove(caller.email.as_str());
-                Err(AppError::Unauthenticated(
-                    "this account no longer exists".into(),
-                ))
-            }
+            None => Err(account_gone(svc, caller)),
         }
     });
     role.await.copied()
@@ -298,6 +293,24 @@ pub async fn require_workspace(svc: &Services, caller: &Caller, action: Action) 
     } else {
         Err(AppError::forbidden(action.describe()))
     }
+}
+
+/// The caller's own account: readable whatever the directory allows;
+/// UNAUTHENTICATED once it is gone. Its workspace role serves the rest of
+/// the request.
+pub async fn me(svc: &Services, caller: &Caller) -> AppResult<user::Model> {
+    let Some(user) = user::Entity::find_by_id(caller.id).one(&svc.db).await? else {
+        return Err(account_gone(svc, caller));
+    };
+    let _ = caller.workspace_role_cell().set(user.workspace_role);
+    Ok(user)
+}
+
+/// UNAUTHENTICATED for a caller whose account was removed; the account is
+/// forgotten, so that the token's next request signs its user in afresh.
+fn account_gone(svc: &Services, caller: &Caller) -> AppError {
+    svc.accounts.0.remove(caller.email.as_str());
+    AppError::Unauthenticated("this account no longer exists".into())
 }
 
 pub async fn get(svc: &Services, caller: &Caller, id: Id<user::Entity>) -> AppResult<user::Model> {

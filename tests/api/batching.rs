@@ -198,9 +198,9 @@ async fn statement_counts_for_common_shapes() {
     // field asks for it (the contents of a row listed as viewable show
     // without it), a statement per relation loaded; the caller's workspace
     // role only where it decides (the directory, group management). A
-    // caller signed in before costs no statement.
+    // caller signed in before costs no statement; their own row is one.
     for (name, query, expected) in [
-        ("me", "{ me { email } }", 2),
+        ("me", "{ me { email workspaceRole } }", 1),
         ("datasets with roles", "{ datasets(first: 100) { nodes { title myRole viewerCan { delete } } } }", 2),
         ("datasets with files and totals", "{ datasets(first: 100) { totalCount nodes { files(first: 100) { totalCount nodes { title } } } } }", 3),
         ("folders with files", "{ folders(first: 100) { nodes { name files { nodes { title datasets { title } } } } } }", 4),
