@@ -473,8 +473,16 @@ where
     E: EntityTrait,
     <E::PrimaryKey as sea_orm::PrimaryKeyTrait>::ValueType: From<Uuid>,
 {
-    let access = visible_access(svc, caller, kind, id, what).await?;
-    Ok((by_id::<E>(svc, id, what).await?, access))
+    // Both at once, on two connections: one round trip's time instead of
+    // two. Both run to the end (no statement is cut off), the access is
+    // judged first, and a hidden resource takes the same statements as a
+    // visible one.
+    let (access, model) = tokio::join!(
+        visible_access(svc, caller, kind, id, what),
+        by_id::<E>(svc, id, what),
+    );
+    let access = access?;
+    Ok((model?, access))
 }
 
 /// A resource by id, without a permission check (after a change the caller
