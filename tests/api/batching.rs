@@ -286,3 +286,52 @@ async fn a_page_of_datasets_with_files_costs_the_same_statements_whatever_datase
     // access).
     assert_eq!(fifty, 3);
 }
+
+/// Statements the server sends while answering `query`, whatever the answer.
+async fn statements_of_any(
+    app: &TestApp,
+    user: &TestUser,
+    query: &str,
+    vars: Value,
+) -> (u64, Value) {
+    let metrics = &app.server.state.services.metrics;
+    let before = metrics.sql_statements();
+    let (_, body) = app.post(Some(&user.token), query, vars).await;
+    (metrics.sql_statements() - before, body)
+}
+
+#[tokio::test]
+async fn an_object_by_id_costs_the_same_statements_visible_hidden_or_missing() {
+    let app = quiet_app().await;
+    let owner = app.user("owner@example.com").await;
+    let outsider = app.user("outsider@example.com").await;
+    let kept = app.dataset(&owner, "Kept", None).await;
+    let gone = app.dataset(&owner, "Gone", None).await;
+    app.ok(
+        &owner,
+        "mutation($d: ID!) { deleteDataset(input: {id: $d, confirm: \"delete\"}) }",
+        json!({ "d": gone }),
+    )
+    .await;
+    let query = "query($id: ID!) { dataset(id: $id) { title } }";
+    // A first request may open a connection (setup statements).
+    statements_of_any(&app, &owner, query, json!({ "id": kept })).await;
+    statements_of_any(&app, &outsider, query, json!({ "id": kept })).await;
+
+    let (visible, body) = statements_of_any(&app, &owner, query, json!({ "id": kept })).await;
+    assert_eq!(body["data"]["dataset"]["title"], "Kept", "{body}");
+    let (hidden, body) = statements_of_any(&app, &outsider, query, json!({ "id": kept })).await;
+    assert_eq!(body["data"]["dataset"], Value::Null, "{body}");
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "NOT_FOUND",
+        "{body}"
+    );
+    let (missing, body) = statements_of_any(&app, &owner, query, json!({ "id": gone })).await;
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "NOT_FOUND",
+        "{body}"
+    );
+    // The row and the caller's access, read at once in every case: how
+    // long the answer takes tells nothing of whether the dataset exists.
+    assert_eq!((visible, hidden, missing), (2, 2, 2));
+}
