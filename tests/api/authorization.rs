@@ -266,6 +266,20 @@ async fn a_demoted_admin_loses_admin_powers_on_an_open_websocket_at_the_next_ope
     assert_eq!(data["user"]["workspaceRole"], "MEMBER");
 }
 
+/// Runs `sql` (its one value, `$1`, a user's e-mail) on the database behind
+/// the server's back, as an operator or another instance would.
+async fn behind_the_server(app: &TestApp, sql: &str, email: &str) {
+    let db = &app.server.state.services.db;
+    let backend = db.get_database_backend();
+    let sql = match backend {
+        DbBackend::Postgres => sql.to_owned(),
+        _ => sql.replace("$1", "?"),
+    };
+    db.execute_raw(Statement::from_sql_and_values(backend, sql, [email.into()]))
+        .await
+        .unwrap();
+}
+
 #[tokio::test]
 async fn a_deleted_user_is_unauthenticated_at_the_next_operation_on_an_open_websocket() {
     let app = spawn_app().await;
@@ -275,19 +289,12 @@ async fn a_deleted_user_is_unauthenticated_at_the_next_operation_on_an_open_webs
     assert_eq!(me["data"]["me"]["email"], "gone@example.com");
 
     // No mutation deletes users; an operator removes the row.
-    let db = &app.server.state.services.db;
-    let backend = db.get_database_backend();
-    let sql = match backend {
-        DbBackend::Postgres => "DELETE FROM users WHERE email = $1",
-        _ => "DELETE FROM users WHERE email = ?",
-    };
-    db.execute_raw(Statement::from_sql_and_values(
-        backend,
-        sql,
-        ["gone@example.com".into()],
-    ))
-    .await
-    .unwrap();
+    behind_the_server(
+        &app,
+        "DELETE FROM users WHERE email = $1",
+        "gone@example.com",
+    )
+    .await;
 
     let me = ws.run("2", "{ me { email } }", json!({})).await;
     assert_eq!(first_code(&me), "UNAUTHENTICATED", "{me:#}");
@@ -309,22 +316,12 @@ async fn a_caller_signed_in_before_meets_a_demotion_or_a_removal_at_the_next_req
         .await;
     assert_eq!(code, "FORBIDDEN");
     // Demoted directly in the database (another instance, an operator).
-    let db = &app.server.state.services.db;
-    let backend = db.get_database_backend();
-    let sql = |postgres: &'static str, sqlite: &'static str| match backend {
-        DbBackend::Postgres => postgres,
-        _ => sqlite,
-    };
-    db.execute_raw(Statement::from_sql_and_values(
-        backend,
-        sql(
-            "UPDATE users SET workspace_role = 'MEMBER' WHERE email = $1",
-            "UPDATE users SET workspace_role = 'MEMBER' WHERE email = ?",
-        ),
-        ["root@example.com".into()],
-    ))
-    .await
-    .unwrap();
+    behind_the_server(
+        &app,
+        "UPDATE users SET workspace_role = 'MEMBER' WHERE email = $1",
+        "root@example.com",
+    )
+    .await;
     let code = app
         .code(&root, SET_ROLE, json!({ "u": mallory.id, "r": "ADMIN" }))
         .await;
@@ -334,16 +331,12 @@ async fn a_caller_signed_in_before_meets_a_demotion_or_a_removal_at_the_next_req
     // refused, the next signs the token's user in afresh.
     app.ok(&mallory, "{ datasets { totalCount } }", json!({}))
         .await;
-    db.execute_raw(Statement::from_sql_and_values(
-        backend,
-        sql(
-            "DELETE FROM users WHERE email = $1",
-            "DELETE FROM users WHERE email = ?",
-        ),
-        ["mallory@example.com".into()],
-    ))
-    .await
-    .unwrap();
+    behind_the_server(
+        &app,
+        "DELETE FROM users WHERE email = $1",
+        "mallory@example.com",
+    )
+    .await;
     let code = app.code(&mallory, "{ me { email } }", json!({})).await;
     assert_eq!(code, "UNAUTHENTICATED");
     let me = app
