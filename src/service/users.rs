@@ -164,6 +164,7 @@ fn identity(claims: &Claims) -> AppResult<(String, Option<String>)> {
 }
 
 /// Finds or creates the user with this e-mail; keeps the name current.
+#[tracing::instrument(skip(db, name))]
 async fn provision(
     db: &DatabaseConnection,
     email: &str,
