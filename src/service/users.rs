@@ -271,12 +271,8 @@ pub async fn upsert(
 /// role; UNAUTHENTICATED once the account is gone. A WebSocket connection
 /// signs in once but asks this before each operation, so a demoted or
 /// deleted user's next operation sees the change, as over HTTP.
-pub async fn current(db: &DatabaseConnection, caller: &Caller) -> AppResult<Caller> {
-    user::Entity::find_by_id(caller.id)
-        .one(db)
-        .await?
-        .map(|u| Caller::from(&u))
-        .ok_or_else(|| AppError::Unauthenticated("this account no longer exists".into()))
+pub async fn current(svc: &Services, caller: &Caller) -> AppResult<Caller> {
+    me(svc, caller).await.map(|user| Caller::from(&user))
 }
 
 /// Any workspace member may look users up, to pick collaborators.

@@ -298,6 +298,12 @@ async fn a_deleted_user_is_unauthenticated_at_the_next_operation_on_an_open_webs
 
     let me = ws.run("2", "{ me { email } }", json!({})).await;
     assert_eq!(first_code(&me), "UNAUTHENTICATED", "{me:#}");
+
+    // A new connection with the same token signs its user in afresh.
+    let mut ws = Ws::signed_in(&app, Some(&gone)).await;
+    let me = ws.run("1", "{ me { id email } }", json!({})).await;
+    assert_eq!(me["data"]["me"]["email"], "gone@example.com", "{me:#}");
+    assert_ne!(me["data"]["me"]["id"], gone.id.as_str(), "a new account");
 }
 
 #[tokio::test]

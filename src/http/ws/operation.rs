@@ -92,7 +92,7 @@ impl Connection {
             // workspace role, whether they still exist) is read for each
             // operation, exactly as each HTTP request does.
             let principal = match &signed_in {
-                Principal::User(caller) => match users::current(&state.services.db, caller).await {
+                Principal::User(caller) => match users::current(&state.services, caller).await {
                     Ok(caller) => Principal::User(caller),
                     Err(e) => {
                         let error: async_graphql::Error = e.into();
